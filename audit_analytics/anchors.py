@@ -1,0 +1,62 @@
+"""Trusted anchors: ``{"id", "hash"}`` checkpoints kept outside the log.
+
+A hash chain alone cannot reveal a deleted tail or a suffix rewritten with recomputed
+hashes; a head recorded elsewhere can. An anchor file holds one JSON object per line
+(``{"id": "...", "hash": "..."}``; other keys such as ``timestamp`` are kept).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import AnchorError
+
+__all__ = ["Anchor", "load_anchors"]
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """One trusted checkpoint: an event id and the hash it must have."""
+
+    id: str
+    hash: str
+    line: int = 0
+    extra: dict = field(default_factory=dict, compare=False)
+
+
+def load_anchors(path: str | Path) -> list[Anchor]:
+    """Read an anchor file; blank lines and ``#`` comments are skipped."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AnchorError(f"anchor file not found: {path}", path=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnchorError(f"cannot read anchor file {path}: {exc}", path=str(path)) from None
+    anchors = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            raise AnchorError(f"{path} line {number}: not a JSON object", path=str(path)) from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str | int):
+            raise AnchorError(f"{path} line {number}: needs an \"id\"", path=str(path))
+        digest = obj.get("hash")
+        if not isinstance(digest, str) or not _HEX64.match(digest):
+            raise AnchorError(
+                f"{path} line {number}: \"hash\" must be 64 lowercase hex characters",
+                path=str(path),
+            )
+        extra = {k: v for k, v in obj.items() if k not in ("id", "hash")}
+        anchors.append(Anchor(id=str(obj["id"]), hash=digest, line=number, extra=extra))
+    if not anchors:
+        raise AnchorError(f"anchor file {path} holds no anchors", path=str(path))
+    return anchors

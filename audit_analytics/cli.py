@@ -1,0 +1,103 @@
+"""The ``audit-analytics`` command: parse arguments, call the API, format the answer.
+
+Exit codes: 0 success (verify: intact), 1 findings (verify: evidence of tampering;
+check/report: only with ``--fail-on``), 2 bad input, usage error or unreadable source,
+3 an internal error. Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from . import __version__
+from ._io import write_atomic
+from .errors import AuditAnalyticsError
+
+__all__ = ["cli", "main"]
+
+log = logging.getLogger("audit_analytics")
+
+PROFILE_HELP = "Hash profile: auto, python-seed, node-seed or a FILE.toml (default: auto)."
+
+
+def _emit_json(document: dict, target: str) -> None:
+    text = json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
+    if target == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        write_atomic(target, text)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="audit-analytics")
+@click.option("-v", "--verbose", count=True, help="Log progress details to stderr.")
+@click.option("--no-progress", is_flag=True, help="Never show progress bars (for cron).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, no_progress: bool) -> None:
+    """Verify, check and report on tamper-evident audit logs."""
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(verbose, 2),
+        format="audit-analytics: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = {"progress": False if no_progress else None}
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--profile", default="auto", show_default=True, help=PROFILE_HELP)
+@click.option("--anchor", "anchor", type=click.Path(dir_okay=False), default=None,
+              help="Trusted anchors: JSON lines of {\"id\", \"hash\"}.")
+@click.option("--json", "json_target", default=None, metavar="PATH|-",
+              help="Write the result as JSON to PATH, or to stdout with '-'.")
+@click.option("--table", default=None, help="Database table (default audit_logs).")
+@click.pass_context
+def verify(ctx, source, profile, anchor, json_target, table) -> int:
+    """Re-verify SOURCE's hash chain; exit 1 on any evidence of tampering."""
+    from .anchors import load_anchors
+    from .log import AuditLog
+
+    anchors = load_anchors(anchor) if anchor else None
+    with AuditLog(source, table=table, progress=ctx.obj["progress"]) as audit:
+        result = audit.verify(profile=profile, anchors=anchors)
+    if json_target:
+        _emit_json(result.to_dict(), json_target)
+    if json_target != "-":
+        click.echo(result.summary())
+    return 0 if result.ok else 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the command, turn errors into one line and an exit code."""
+    try:
+        code = cli.main(args=argv, prog_name="audit-analytics", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("audit-analytics: aborted", err=True)
+        code = 130
+    except click.ClickException as exc:
+        click.echo(f"audit-analytics: error: {exc.format_message()}", err=True)
+        code = 2
+    except AuditAnalyticsError as exc:
+        click.echo(f"audit-analytics: error: {exc}", err=True)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("audit-analytics: interrupted", err=True)
+        code = 130
+    except BrokenPipeError:
+        code = 1
+    except Exception as exc:  # an internal error still gets one line, not a traceback
+        log.debug("internal error", exc_info=True)
+        click.echo(f"audit-analytics: internal error: {type(exc).__name__}: {exc}", err=True)
+        code = 3
+    sys.exit(code or 0)
+
+
+if __name__ == "__main__":
+    main()

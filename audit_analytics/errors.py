@@ -1,0 +1,92 @@
+"""Errors raised by audit_analytics.
+
+Every error derives from one base, so callers can catch the family at once::
+
+    AuditAnalyticsError                 base; ``exit_code`` 2 for the CLI
+    ├── SourceError                     a source cannot be found, opened or read
+    │   └── ConnectionFailed            a database refused or dropped the connection
+    ├── SchemaError                     a source lacks required columns or has wrong types
+    ├── ProfileError                    an unknown, invalid or undetectable hash profile
+    ├── AnchorError                     an anchor file that cannot be read or parsed
+    ├── PolicyError                     an invalid policy file or an unknown check name
+    ├── PeriodError                     an unknown or malformed report period
+    ├── OutputError                     an output path that cannot be written
+    └── LedgerError                     a ledger or journal that cannot be read or appended
+
+Each error carries the fields an analyst needs (``source``, ``column``, ``path``...) and a
+one-line message that never contains credentials.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AnchorError",
+    "AuditAnalyticsError",
+    "ConnectionFailed",
+    "LedgerError",
+    "OutputError",
+    "PeriodError",
+    "PolicyError",
+    "ProfileError",
+    "SchemaError",
+    "SourceError",
+]
+
+
+class AuditAnalyticsError(Exception):
+    """Base of every error raised by audit_analytics."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, **fields: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+    def __reduce__(self):  # keep the fields across pickling (process pools)
+        return (_rebuild, (type(self), self.message, self.fields))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _rebuild(cls, message, fields):
+    return cls(message, **fields)
+
+
+class SourceError(AuditAnalyticsError):
+    """A source path or URL that does not exist, cannot be opened or cannot be read."""
+
+
+class ConnectionFailed(SourceError):
+    """A database that refused the connection, rejected the login or dropped the session."""
+
+
+class SchemaError(AuditAnalyticsError):
+    """A source whose columns are missing, misnamed or of the wrong type."""
+
+
+class ProfileError(AuditAnalyticsError):
+    """An unknown or invalid hash profile, or one that ``auto`` could not detect."""
+
+
+class AnchorError(AuditAnalyticsError):
+    """An anchor file that cannot be read or holds malformed lines."""
+
+
+class PolicyError(AuditAnalyticsError):
+    """An invalid policy file, an unknown check name or an impossible setting."""
+
+
+class PeriodError(AuditAnalyticsError):
+    """A report period that is unknown or malformed."""
+
+
+class OutputError(AuditAnalyticsError):
+    """An output folder or file that cannot be written."""
+
+
+class LedgerError(AuditAnalyticsError):
+    """A review ledger or access journal that cannot be read or appended to."""

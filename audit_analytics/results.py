@@ -1,0 +1,237 @@
+"""What a verification found, for people (summary, HTML) and for programs (JSON)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from .profiles import HashProfile
+
+__all__ = ["FINDING_KINDS", "VerifyResult"]
+
+FINDING_KINDS = (
+    "hash_mismatch",
+    "missing_predecessor",
+    "fork",
+    "extra_genesis",
+    "duplicate_id",
+    "timestamp_regression",
+    "truncated",
+    "anchor_mismatch",
+    "malformed",
+)
+
+DESCRIPTIONS = {
+    "hash_mismatch": "the row's content no longer matches its stored hash (altered)",
+    "missing_predecessor": "prev_hash points at no row: the predecessor was deleted",
+    "fork": "two or more rows chain to the same predecessor (inserted row or writer race)",
+    "extra_genesis": "a second chain start (prev_hash = genesis) besides the real one",
+    "duplicate_id": "the same event id appears on more than one row",
+    "timestamp_regression": "a row is older than the row it chains to",
+    "truncated": "a trusted anchor's event is absent: the log stops short of it",
+    "anchor_mismatch": "the anchored event's hash differs from the trusted anchor",
+    "malformed": "a row lacks a value the chain needs, or holds an invalid digest",
+}
+
+
+def _iso(us: int | None) -> str | None:
+    if us is None or us == -(2**63):
+        return None
+    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).isoformat()
+
+
+@dataclass
+class VerifyResult:
+    """The outcome of verifying one source.
+
+    Attributes
+    ----------
+    ok
+        True when nothing at all was found.
+    rows
+        Rows verified.
+    profile
+        The hash profile used (detected, when ``auto`` was asked for).
+    findings
+        A DataFrame, one row per finding: ``kind``, ``id``, ``row`` (where it is) and the
+        details of that kind.
+    segments
+        A DataFrame of the chain's unbranched runs: first and last event, rows, how the
+        run starts (``genesis``, ``missing_predecessor``, ``fork``...).
+    head
+        The last event of the main chain (``id``, ``row``, ``timestamp``).
+    unprotected_fields
+        Present columns the hash does not cover: they can change without detection.
+    """
+
+    source: str
+    profile: HashProfile
+    rows: int
+    records: list[dict]
+    segment_records: list[dict]
+    head: dict | None
+    unprotected_fields: list[str]
+    anchors: list[dict] = field(default_factory=list)
+    profile_note: str | None = None
+    elapsed: float = 0.0
+
+    # --- construction ---------------------------------------------------------------
+    @classmethod
+    def build(cls, *, source, profile, profile_note, rows, findings, segments, head,
+              primary_root, ids, rks, ts, unprotected, anchors, elapsed) -> VerifyResult:
+        """Resolve row positions into event ids and locations."""
+
+        def ident(at: int):
+            return ids[at].as_py() if 0 <= at < rows else None
+
+        def where(at: int) -> str | None:
+            return source.locate(int(rks[at])) if 0 <= at < rows else None
+
+        order = {k: i for i, k in enumerate(FINDING_KINDS)}
+        records = []
+        for f in sorted(findings, key=lambda f: (order[f["kind"]], f["position"])):
+            at = f.pop("position")
+            rec = {"kind": f.pop("kind"), "id": f.pop("id_override", None) or ident(at)}
+            if at >= 0:
+                rec["row"] = where(at)
+            if rec["kind"] == "fork":
+                kids = f.pop("children")
+                rec["children"] = [ident(c) for c in kids]
+                rec["children_rows"] = [where(c) for c in kids]
+            elif rec["kind"] == "timestamp_regression":
+                p = f.pop("predecessor")
+                rec["predecessor_id"] = ident(p)
+                rec["timestamp"] = _iso(f.pop("timestamp_us"))
+                rec["predecessor_timestamp"] = _iso(f.pop("predecessor_timestamp_us"))
+            elif rec["kind"] == "duplicate_id":
+                rec["rows"] = [where(p) for p in f.pop("positions")]
+                f.pop("rows", None)
+            rec.update({k: v for k, v in f.items() if v is not None})
+            records.append(rec)
+        segs = []
+        for s in segments:
+            segs.append({
+                "first_id": ident(s["start"]),
+                "last_id": ident(s["tail"]),
+                "rows": s["rows"],
+                "starts_with": s["start_kind"],
+                "forks_from": ident(s["parent"]) if s["parent"] is not None else None,
+                "main": s["start"] == primary_root,
+                "first_timestamp": _iso(int(ts[s["start"]])),
+                "last_timestamp": _iso(int(ts[s["tail"]])),
+            })
+        segs.sort(key=lambda s: (not s["main"], s["first_timestamp"] or "", -s["rows"]))
+        head_rec = None
+        if head is not None:
+            head_rec = {"id": ident(head), "row": where(head), "timestamp": _iso(int(ts[head]))}
+        return cls(source=source.label, profile=profile, rows=rows, records=records,
+                   segment_records=segs, head=head_rec, unprotected_fields=unprotected,
+                   anchors=anchors, profile_note=profile_note, elapsed=elapsed)
+
+    # --- views ----------------------------------------------------------------------
+    @property
+    def ok(self) -> bool:
+        """True when the chain is intact: no finding of any kind."""
+        return not self.records
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of findings of each kind (every kind listed, zeros included)."""
+        counts = dict.fromkeys(FINDING_KINDS, 0)
+        for rec in self.records:
+            counts[rec["kind"]] += 1
+        return counts
+
+    @property
+    def findings(self) -> pd.DataFrame:
+        """One row per finding."""
+        frame = pd.DataFrame.from_records(self.records)
+        if frame.empty:
+            frame = pd.DataFrame(columns=["kind", "id", "row"])
+        return frame
+
+    @property
+    def segments(self) -> pd.DataFrame:
+        """The chain's unbranched runs, the main one first."""
+        return pd.DataFrame.from_records(
+            self.segment_records,
+            columns=["first_id", "last_id", "rows", "starts_with", "forks_from", "main",
+                     "first_timestamp", "last_timestamp"],
+        )
+
+    def to_dict(self) -> dict:
+        """The JSON document ``audit-analytics verify --json`` prints."""
+        return {
+            "ok": self.ok,
+            "rows": self.rows,
+            "profile": self.profile.name,
+            "counts": self.counts,
+            "findings": self.records,
+            "unprotected_fields": self.unprotected_fields,
+            "source": self.source,
+            "segments": self.segment_records,
+            "head": self.head,
+            "anchors": self.anchors,
+            "profile_detection": self.profile_note,
+            "seconds": round(self.elapsed, 3),
+        }
+
+    def summary(self, limit: int = 10) -> str:
+        """A short human summary."""
+        state = "INTACT" if self.ok else "TAMPERING EVIDENT"
+        lines = [f"{self.source}: {state}: {self.rows:,} rows, profile {self.profile.name}"
+                 + (" (detected)" if self.profile_note else "")]
+        for kind, n in self.counts.items():
+            if n:
+                lines.append(f"  {kind:<22} {n:>6}  {DESCRIPTIONS[kind]}")
+        main = [s for s in self.segment_records if s["main"]]
+        lines.append(f"  segments: {len(self.segment_records)}"
+                     + (f" (main chain {main[0]['rows']:,} rows)" if main else ""))
+        if self.head:
+            lines.append(f"  head: {self.head['id']} at {self.head['timestamp']}")
+        if self.anchors:
+            confirmed = sum(a["status"] == "confirmed" for a in self.anchors)
+            lines.append(f"  anchors: {confirmed}/{len(self.anchors)} confirmed")
+        if self.unprotected_fields:
+            lines.append("  not covered by the hash: " + ", ".join(self.unprotected_fields))
+        for rec in self.records[:limit]:
+            extra = rec.get("row") or ""
+            lines.append(f"  - {rec['kind']}: id {rec['id']} {extra}".rstrip())
+        if len(self.records) > limit:
+            lines.append(f"  ... and {len(self.records) - limit} more (use --json for all)")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        state = "ok" if self.ok else ", ".join(f"{k}={n}" for k, n in self.counts.items() if n)
+        name = self.profile.name
+        return f"<VerifyResult {self.source!r} rows={self.rows} profile={name} {state}>"
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        colour = "#1a7f37" if self.ok else "#cf222e"
+        state = "intact" if self.ok else "tampering evident"
+        rows = "".join(
+            f"<tr><td>{esc(k)}</td><td style='text-align:right'>{n}</td>"
+            f"<td>{esc(DESCRIPTIONS[k])}</td></tr>"
+            for k, n in self.counts.items() if n
+        )
+        parts = [
+            f"<div><b>{esc(self.source)}</b>: <span style='color:{colour};font-weight:bold'>"
+            f"{state}</span>, {self.rows:,} rows, profile <code>{esc(self.profile.name)}</code>"
+            f", {len(self.segment_records)} segment(s)</div>"
+        ]
+        if rows:
+            parts.append(f"<table><tr><th>finding</th><th>n</th><th>meaning</th></tr>{rows}"
+                         "</table>")
+        if self.head:
+            parts.append(f"<div>head: <code>{esc(str(self.head['id']))}</code> at "
+                         f"{esc(str(self.head['timestamp']))}</div>")
+        if self.unprotected_fields:
+            parts.append("<div>not covered by the hash: "
+                         f"{esc(', '.join(self.unprotected_fields))}</div>")
+        if self.records:
+            parts.append(self.findings.head(20).to_html(escape=True, index=False))
+        return "\n".join(parts)

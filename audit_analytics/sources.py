@@ -1,0 +1,190 @@
+"""Sources of audit events: Parquet files, folders and globs, PostgreSQL, DuckDB files.
+
+A source knows where its rows are and how to expose them to the engine as one relation
+of the stored columns (``raw``), and as parts that the verifier scans with a stable row
+key (``__rk``) so findings can point at a file and row. Normalisation to the event
+schema (``events``) is the same SQL for every source and lives in :mod:`.schema`.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import os
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from ._engine import Engine
+from .errors import SourceError
+
+__all__ = ["ParquetSource", "ScanPart", "Source", "open_source"]
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_HIVE_DIR = re.compile(r"^[^=/]+=[^/]*$")
+ROW_KEY_SHIFT = 40  # row key = file index << 40 | row number within the file
+
+
+@dataclass(frozen=True)
+class ScanPart:
+    """One independently scannable piece of a source (a file, or a table).
+
+    ``sql`` selects the stored columns plus ``__rk``, a BIGINT row key unique within the
+    source; ``where`` is a label for findings (a file path or a table name).
+    """
+
+    sql: str
+    params: list
+    rows: int
+    where: str
+
+
+@dataclass
+class Source(ABC):
+    """Base of every source: a label safe to print and the stored column types."""
+
+    label: str
+    kind: str = "source"
+    columns: dict[str, str] = field(default_factory=dict)
+    rows: int = 0
+
+    @abstractmethod
+    def attach(self, engine: Engine) -> None:
+        """Create the view ``raw`` over every stored column of every row."""
+
+    @abstractmethod
+    def parts(self) -> list[ScanPart]:
+        """The pieces the verifier scans, each with a row key ``__rk``."""
+
+    def locate(self, row_key: int) -> str:
+        """Where a row key points, for people (``file.parquet row 17``)."""
+        return f"row {row_key}"
+
+
+def _parquet_literal_list(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+class ParquetSource(Source):
+    """A Parquet file, a folder of Parquet files (hive partitions allowed) or a glob."""
+
+    def __init__(self, spec: str) -> None:
+        files, hive = _resolve_parquet(spec)
+        super().__init__(label=spec, kind="parquet")
+        self.files = files
+        self.hive = hive
+        self.file_rows: list[int] = []
+        for path in files:
+            self.file_rows.append(_read_parquet_meta(path).num_rows)
+        self.rows = sum(self.file_rows)
+        self._file_columns = None
+
+    def attach(self, engine: Engine) -> None:
+        """Create the view ``raw`` over all files (a view: nothing is copied)."""
+        hive = "true" if self.hive else "false"
+        # A view cannot hold a bound parameter, so the file list is quoted as literals.
+        engine.execute(
+            "CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM read_parquet("
+            f"{_parquet_literal_list([str(p) for p in self.files])}, "
+            f"hive_partitioning={hive}, union_by_name=true)"
+        )
+        self.columns = engine.columns("SELECT * FROM raw")
+
+    def file_columns(self, engine: Engine) -> list[dict[str, str]]:
+        """Column types of each file, in file order."""
+        if self._file_columns is None:
+            self._file_columns = [
+                engine.columns("SELECT * FROM read_parquet(?)", [str(p)]) for p in self.files
+            ]
+        return self._file_columns
+
+    def parts(self) -> list[ScanPart]:
+        """One part per file; the row key is the file index and the row number."""
+        return [
+            ScanPart(
+                sql=(
+                    f"SELECT (CAST(? AS BIGINT) << {ROW_KEY_SHIFT}) + file_row_number AS __rk, * "
+                    "EXCLUDE (file_row_number) FROM read_parquet(?, file_row_number=true)"
+                ),
+                params=[index, str(path)],
+                rows=rows,
+                where=str(path),
+            )
+            for index, (path, rows) in enumerate(zip(self.files, self.file_rows))
+        ]
+
+    def locate(self, row_key: int) -> str:
+        """``path row N`` for a row key made by :meth:`parts`."""
+        index, row = row_key >> ROW_KEY_SHIFT, row_key & ((1 << ROW_KEY_SHIFT) - 1)
+        path = self.files[index] if 0 <= index < len(self.files) else "?"
+        return f"{path} row {row}"
+
+
+def _read_parquet_meta(path: Path):
+    try:
+        return pq.read_metadata(path)
+    except FileNotFoundError:
+        raise SourceError(f"source not found: {path}", source=str(path)) from None
+    except IsADirectoryError:
+        raise SourceError(f"not a Parquet file: {path} is a folder", source=str(path)) from None
+    except PermissionError:
+        raise SourceError(f"cannot read {path}: permission denied", source=str(path)) from None
+    except OSError as exc:
+        size = path.stat().st_size if path.exists() else 0
+        reason = "the file is empty" if size == 0 else _first_line(exc)
+        raise SourceError(
+            f"not a readable Parquet file: {path} ({reason})", source=str(path)
+        ) from None
+    except Exception as exc:  # pyarrow raises ArrowInvalid & co for corrupt footers
+        raise SourceError(
+            f"not a readable Parquet file: {path} ({_first_line(exc)})", source=str(path)
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _resolve_parquet(spec: str) -> tuple[list[Path], bool]:
+    """Expand a file, folder or glob into Parquet files; say whether hive folders appear."""
+    path = Path(spec)
+    if _GLOB_CHARS.search(spec) and not path.exists():
+        files = sorted(Path(p) for p in globlib.glob(spec, recursive=True) if Path(p).is_file())
+        if not files:
+            raise SourceError(f"no files match {spec}", source=spec)
+    elif path.is_dir():
+        files = sorted(
+            p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".pq")
+        )
+        if not files:
+            raise SourceError(f"no Parquet files under {spec}", source=spec)
+    elif path.exists():
+        return [path], False
+    else:
+        raise SourceError(f"source not found: {spec}", source=spec)
+    common = Path(os.path.commonpath([str(f.parent) for f in files]))
+    hive = any(_HIVE_DIR.match(part) for f in files for part in f.parent.relative_to(common).parts)
+    hive = hive or any(_HIVE_DIR.match(part) for part in common.parts[-1:])
+    return files, hive
+
+
+def open_source(spec, *, table: str | None = None) -> Source:
+    """Resolve a SOURCE argument: a Parquet path, folder or glob, or a database URL."""
+    if isinstance(spec, Source):
+        return spec
+    text = str(spec)
+    if re.match(r"^postgres(ql)?(\+\w+)?://", text):
+        from .postgres import PostgresSource
+
+        return PostgresSource(text, table=table or "audit_logs")
+    if text.endswith(".duckdb") and Path(text).is_file():
+        from .store import DuckDBFileSource
+
+        return DuckDBFileSource(text, table=table or "events")
+    return ParquetSource(text)
+
+
+
