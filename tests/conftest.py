@@ -36,7 +36,7 @@ def expected() -> dict:
 def run_cli(*args, cwd=None, env=None, input=None) -> subprocess.CompletedProcess:
     """Run the real console script as a subprocess."""
     exe = Path(sys.executable).parent / "audit-analytics"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "audit_analytics.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "audit_analytics"]
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([*cmd, *map(str, args)], capture_output=True, text=True,
                           cwd=cwd or ROOT, env=full_env, input=input, timeout=300)

@@ -1,5 +1,7 @@
 """The ``audit-analytics`` command: parse arguments, call the API, format the answer.
 
+One module per subcommand; each only parses, calls the Python API and formats.
+
 Exit codes: 0 success (verify: intact), 1 findings (verify: evidence of tampering;
 check/report: only with ``--fail-on``), 2 bad input, usage error or unreadable source,
 3 an internal error. Errors are one line on stderr, never a traceback.
@@ -13,18 +15,19 @@ import sys
 
 import click
 
-from . import __version__
-from ._io import write_atomic
-from .errors import AuditAnalyticsError
+from .. import __version__
+from .._io import write_atomic
+from ..errors import AuditAnalyticsError
 
-__all__ = ["cli", "main"]
+__all__ = ["PROFILE_HELP", "cli", "emit_json", "main"]
 
 log = logging.getLogger("audit_analytics")
 
 PROFILE_HELP = "Hash profile: auto, python-seed, node-seed or a FILE.toml (default: auto)."
 
 
-def _emit_json(document: dict, target: str) -> None:
+def emit_json(document: dict, target: str) -> None:
+    """Write ``document`` as JSON to stdout (``-``) or atomically to a file."""
     text = json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
     if target == "-":
         sys.stdout.write(text)
@@ -46,30 +49,6 @@ def cli(ctx: click.Context, verbose: int, no_progress: bool) -> None:
         stream=sys.stderr,
     )
     ctx.obj = {"progress": False if no_progress else None}
-
-
-@cli.command()
-@click.argument("source")
-@click.option("--profile", default="auto", show_default=True, help=PROFILE_HELP)
-@click.option("--anchor", "anchor", type=click.Path(dir_okay=False), default=None,
-              help="Trusted anchors: JSON lines of {\"id\", \"hash\"}.")
-@click.option("--json", "json_target", default=None, metavar="PATH|-",
-              help="Write the result as JSON to PATH, or to stdout with '-'.")
-@click.option("--table", default=None, help="Database table (default audit_logs).")
-@click.pass_context
-def verify(ctx, source, profile, anchor, json_target, table) -> int:
-    """Re-verify SOURCE's hash chain; exit 1 on any evidence of tampering."""
-    from .anchors import load_anchors
-    from .log import AuditLog
-
-    anchors = load_anchors(anchor) if anchor else None
-    with AuditLog(source, table=table, progress=ctx.obj["progress"]) as audit:
-        result = audit.verify(profile=profile, anchors=anchors)
-    if json_target:
-        _emit_json(result.to_dict(), json_target)
-    if json_target != "-":
-        click.echo(result.summary())
-    return 0 if result.ok else 1
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -98,6 +77,9 @@ def main(argv: list[str] | None = None) -> None:
         code = 3
     sys.exit(code or 0)
 
+
+# Subcommands register themselves on ``cli`` when imported.
+from . import verify as _verify  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

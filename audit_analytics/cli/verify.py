@@ -1,0 +1,31 @@
+"""``audit-analytics verify``: re-verify a source's hash chain."""
+
+from __future__ import annotations
+
+import click
+
+from . import PROFILE_HELP, cli, emit_json
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--profile", default="auto", show_default=True, help=PROFILE_HELP)
+@click.option("--anchor", "anchor", type=click.Path(dir_okay=False), default=None,
+              help="Trusted anchors: JSON lines of {\"id\", \"hash\"}.")
+@click.option("--json", "json_target", default=None, metavar="PATH|-",
+              help="Write the result as JSON to PATH, or to stdout with '-'.")
+@click.option("--table", default=None, help="Database table (default audit_logs).")
+@click.pass_context
+def verify(ctx, source, profile, anchor, json_target, table) -> int:
+    """Re-verify SOURCE's hash chain; exit 1 on any evidence of tampering."""
+    from ..anchors import load_anchors
+    from ..log import AuditLog
+
+    anchors = load_anchors(anchor) if anchor else None
+    with AuditLog(source, table=table, progress=ctx.obj["progress"]) as audit:
+        result = audit.verify(profile=profile, anchors=anchors)
+    if json_target:
+        emit_json(result.to_dict(), json_target)
+    if json_target != "-":
+        click.echo(result.summary())
+    return 0 if result.ok else 1
