@@ -72,8 +72,8 @@ class Engine:
 
     def scalar(self, sql: str, params: Sequence | dict | None = None):
         """Run a query and return the first column of its first row (or None)."""
-        row = self._con.sql(sql, params=params).fetchone()
-        return row[0] if row else None
+        rows = self._con.sql(sql, params=params).fetchall()
+        return rows[0][0] if rows else None
 
     def columns(self, relation_sql: str, params: Sequence | dict | None = None) -> dict[str, str]:
         """Column names and DuckDB type names of a query, without running it."""

@@ -5,18 +5,21 @@ from __future__ import annotations
 import html
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 
 from ._engine import Engine, EngineError
 from .anchors import Anchor, load_anchors
-from .errors import SourceError
+from .errors import AuditAnalyticsError, SourceError
 from .profiles import HashProfile
 from .results import VerifyResult
 from .schema import events_view_sql
 from .sources import Source, open_source
 from .verify import verify_source
+
+if TYPE_CHECKING:  # pandas loads lazily: the CLI starts faster without it
+    import pandas as pd
 
 __all__ = ["AuditLog", "open"]
 
@@ -38,16 +41,31 @@ class AuditLog:
         For database sources: the audit table (default ``audit_logs``).
     engine
         An existing :class:`~audit_analytics._engine.Engine` to share.
+    journal
+        Record ``open``, ``verify`` and ``sql`` in the toolkit's access journal
+        (:mod:`audit_analytics.journal`); ``False`` for the toolkit's internal reads.
     """
 
     def __init__(self, source, *, table: str | None = None, engine: Engine | None = None,
-                 progress: bool | None = None, **source_options) -> None:
+                 progress: bool | None = None, journal: bool = True,
+                 **source_options) -> None:
+        self.journal = journal
+        try:
+            self._open(source, table, engine, progress, source_options)
+        except AuditAnalyticsError as exc:
+            self._record("open", getattr(exc, "source", None) or source, "failure", error=str(exc))
+            raise
+        self._record("open", self.source.label, "success", rows=self.source.rows)
+
+    def _open(self, source, table, engine, progress, source_options) -> None:
         self.source: Source = (
             source if isinstance(source, Source)
             else open_source(source, table=table, **source_options)
         )
         self.engine = engine or Engine()
         self.progress = progress
+        if progress is not None and hasattr(self.source, "progress"):
+            self.source.progress = progress  # a source that loads rows shows its own bar
         try:
             self.source.attach(self.engine)
             self.engine.execute(
@@ -64,21 +82,56 @@ class AuditLog:
         """Re-verify every row's hash and every link; see :mod:`audit_analytics.verify`."""
         if anchors is not None and not isinstance(anchors, list):
             anchors = load_anchors(anchors)
+        name = profile if isinstance(profile, str) else profile.name
         try:
-            return verify_source(self.engine, self.source, profile, anchors,
-                                 self.progress if progress is None else progress)
+            result = verify_source(self.engine, self.source, profile, anchors,
+                                   self.progress if progress is None else progress)
         except EngineError as exc:
+            self._record("verify", self.source.label, "failure", error=_one_line(exc))
             raise SourceError(f"cannot read {self.source.label}: {_one_line(exc)}",
                               source=self.source.label) from None
+        self._record("verify", self.source.label, "success", profile=name,
+                     anchors=len(anchors or []), intact=result.ok)
+        return result
+
+    def protections(self):
+        """Inspect what really protects a PostgreSQL table from changes (triggers, grants).
+
+        Returns a :class:`~audit_analytics.protections.ProtectionsReport`; other sources
+        raise :class:`~audit_analytics.errors.SourceError`.
+        """
+        inspect = getattr(self.source, "protections", None)
+        if inspect is None:
+            raise SourceError(f"protections apply to PostgreSQL sources only, not "
+                              f"{self.source.label}", source=self.source.label)
+        return inspect()
 
     # --- queries ----------------------------------------------------------------------
     def sql(self, query: str, params=None) -> pd.DataFrame:
         """Run SQL over the views ``events`` and ``raw``; parameters are bound, not pasted."""
-        return self.engine.df(query, params)
+        return self._query(self.engine.df, query, params)
 
     def arrow(self, query: str, params=None) -> pa.Table:
         """Like :meth:`sql`, returning an Arrow table."""
-        return self.engine.arrow(query, params)
+        return self._query(self.engine.arrow, query, params)
+
+    def _query(self, run, query: str, params):
+        try:
+            out = run(query, params)
+        except Exception as exc:
+            self._record("sql", self.source.label, "failure", error=_one_line(exc),
+                         query=query[:2000])
+            raise
+        self._record("sql", self.source.label, "success", query=query[:2000])
+        return out
+
+    def _record(self, action: str, source, result: str, error: str | None = None,
+                **parameters) -> None:
+        """Append to the access journal (a no-op with ``journal=False``)."""
+        if self.journal:
+            from . import journal
+
+            journal.record(action, source, result=result, parameters=parameters, error=error)
 
     @property
     def columns(self) -> dict[str, str]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .profiles import HashProfile
+
+if TYPE_CHECKING:  # pandas loads lazily: the CLI starts faster without it
+    import pandas as pd
 
 __all__ = ["FINDING_KINDS", "VerifyResult"]
 
@@ -148,6 +150,8 @@ class VerifyResult:
     @property
     def findings(self) -> pd.DataFrame:
         """One row per finding."""
+        import pandas as pd
+
         frame = pd.DataFrame.from_records(self.records)
         if frame.empty:
             frame = pd.DataFrame(columns=["kind", "id", "row"])
@@ -156,6 +160,8 @@ class VerifyResult:
     @property
     def segments(self) -> pd.DataFrame:
         """The chain's unbranched runs, the main one first."""
+        import pandas as pd
+
         return pd.DataFrame.from_records(
             self.segment_records,
             columns=["first_id", "last_id", "rows", "starts_with", "forks_from", "main",
@@ -234,4 +240,7 @@ class VerifyResult:
                          f"{esc(', '.join(self.unprotected_fields))}</div>")
         if self.records:
             parts.append(self.findings.head(20).to_html(escape=True, index=False))
+        if len(self.segment_records) > 1:
+            parts.append("<div>segments</div>"
+                         + self.segments.head(20).to_html(escape=True, index=False))
         return "\n".join(parts)

@@ -50,6 +50,7 @@ class _Scan:
 
     rk: list = field(default_factory=list)
     ids: list = field(default_factory=list)
+    idh: list = field(default_factory=list)  # 64-bit hash of the id, for duplicate search
     ts: list = field(default_factory=list)
     ok: list = field(default_factory=list)
     hf: list = field(default_factory=list)
@@ -74,6 +75,7 @@ class _Scan:
             "pf": cat(self.pf, np.uint8),
             "keys": keys,
             "ids": ids,
+            "idh": cat(self.idh, np.uint64),
         }
 
 
@@ -190,6 +192,7 @@ def _scan_batch(scan: _Scan, profile: HashProfile, batch: pa.RecordBatch) -> Non
     ids = scan_column(batch, "__id")
     scan.rk.append(np.asarray(batch.column("__rk").to_numpy(zero_copy_only=False), np.int64))
     scan.ids.append(ids.cast(pa.string()) if ids.type != pa.string() else ids)
+    scan.idh.append(np.asarray(batch.column("__idh").to_numpy(zero_copy_only=False), np.uint64))
     scan.ts.append(ts_np)
     scan.ok.append(ok)
     scan.hf.append(hf)
@@ -199,23 +202,11 @@ def _scan_batch(scan: _Scan, profile: HashProfile, batch: pa.RecordBatch) -> Non
 
 
 # --- linkage ----------------------------------------------------------------------------
+# Each prev_hash is resolved by one hash join on the first 64 bits of the digests; the
+# next 64 bits confirm every match, so a forged 64-bit prefix collision cannot link.
 _LINK_SQL = """
-WITH rep AS (
-    SELECT h1, h2,
-           coalesce(min(pos) FILTER (WHERE ok), min(pos)) AS rpos,
-           count(*) AS copies
-    FROM __c WHERE hf = 0 GROUP BY h1, h2
-)
-SELECT c.pos, r.rpos, 'link' AS what FROM __c c JOIN rep r ON c.p1 = r.h1 AND c.p2 = r.h2
-WHERE c.pf = 0
-UNION ALL
-SELECT c.pos, r.rpos, 'copy' FROM __c c JOIN rep r ON c.h1 = r.h1 AND c.h2 = r.h2
-WHERE c.hf = 0 AND r.copies > 1 AND c.pos <> r.rpos
-"""
-
-_DUP_ID_SQL = """
-SELECT id, list(pos ORDER BY pos) AS positions FROM __ids
-WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1 ORDER BY min(pos)
+SELECT c.pos AS child, p.pos AS parent
+FROM __children c JOIN __parents p ON c.p1 = p.h1
 """
 
 _SEGMENT_SQL = """
@@ -255,32 +246,31 @@ def verify_source(
         log.info("%s", note)
     else:
         chosen = load_profile(profile)
+    clock = _PhaseClock()
     scan = _scan(engine, source, chosen, progress)
+    clock.lap("scan and row digests")
     a = scan.arrays()
     n = scan.rows
     findings: list[dict] = []
     pos = np.arange(n, dtype=np.int64)
     h = a["keys"]
-    engine.register(
-        "__c",
-        pa.table({
-            "pos": pos, "h1": h[:, 0], "h2": h[:, 1], "p1": h[:, 2], "p2": h[:, 3],
-            "hf": a["hf"], "pf": a["pf"], "ok": a["ok"],
-        }),
-    )
+    valid = a["hf"] == 0
+    copy, rep_of = _same_hash_groups(h, valid, a["ok"])
+    linking = a["pf"] == 0
+    engine.register("__parents", pa.table({"pos": pos[valid], "h1": h[valid, 0]}))
+    engine.register("__children", pa.table({"pos": pos[linking], "p1": h[linking, 2]}))
     try:
         links = engine.arrow(_LINK_SQL)
     finally:
-        engine.unregister("__c")
-    what = links.column("what").to_numpy(zero_copy_only=False)
-    lpos = links.column("pos").to_numpy()
-    lpar = links.column("rpos").to_numpy()
+        engine.unregister("__parents")
+        engine.unregister("__children")
+    child = links.column("child").to_numpy()
+    par = links.column("parent").to_numpy()
+    confirmed = h[par, 1] == h[child, 3]
     parent = np.full(n, -1, dtype=np.int64)
-    is_link = what == "link"
-    parent[lpos[is_link]] = lpar[is_link]
-    copy = np.zeros(n, dtype=bool)
-    copy[lpos[~is_link]] = True
+    parent[child[confirmed]] = rep_of[par[confirmed]]
     parent[copy] = -1
+    clock.lap("link join")
 
     ids = a["ids"]
     ts, hf, pf, ok = a["ts"], a["hf"], a["pf"], a["ok"]
@@ -321,14 +311,14 @@ def verify_source(
     for i in np.nonzero(regress)[0]:
         add("timestamp_regression", i, predecessor=int(parent[i]),
             timestamp_us=int(ts[i]), predecessor_timestamp_us=int(ts[parent[i]]))
-    engine.register("__ids", pa.table({"pos": pos, "id": ids}))
-    try:
-        dups = engine.rows(_DUP_ID_SQL)
-    finally:
-        engine.unregister("__ids")
-    for _id, positions in dups:
-        add("duplicate_id", positions[0], rows=len(positions), positions=list(positions))
+    by_id: dict[str, list[int]] = {}  # confirm on the ids themselves: hashes may collide
+    for at in _repeated(a["idh"], ~id_null).tolist():
+        by_id.setdefault(ids[at].as_py(), []).append(at)
+    for positions in by_id.values():
+        if len(positions) > 1:
+            add("duplicate_id", positions[0], rows=len(positions), positions=positions)
 
+    clock.lap("linkage findings")
     # 3. segments and the head
     root, depth = kernel.segments(parent)
     engine.register("__s", pa.table({"pos": pos, "root": root, "depth": depth, "copy": copy}))
@@ -342,6 +332,7 @@ def verify_source(
         if s["start_kind"] == "genesis" and s["start"] != primary_root:
             add("extra_genesis", s["start"])
 
+    clock.lap("segments")
     # 4. anchors
     anchor_rows = []
     if anchors:
@@ -364,7 +355,50 @@ def verify_source(
         anchors=anchor_rows,
         elapsed=time.perf_counter() - started,
     )
+    clock.lap("anchors and report")
     return result
+
+
+class _PhaseClock:
+    """Logs how long each phase took (``audit-analytics -vv``)."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        log.debug("verify: %-22s %.3f s", phase, now - self.last)
+        self.last = now
+
+
+def _repeated(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Positions (ascending) where ``values`` repeats among the rows selected by ``mask``."""
+    chosen = values[mask]
+    ordered = np.sort(chosen)
+    dupes = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if not dupes.size:
+        return np.zeros(0, dtype=np.int64)
+    return np.nonzero(mask & np.isin(values, dupes))[0]
+
+
+def _same_hash_groups(h: np.ndarray, valid: np.ndarray, ok: np.ndarray):
+    """Rows that repeat another row's stored hash (exact copies), and each row's stand-in.
+
+    Returns ``copy`` (True for every repeat but the representative: an intact row first,
+    then the first in the source) and ``rep_of`` mapping each row to its representative.
+    """
+    n = len(valid)
+    rep_of = np.arange(n, dtype=np.int64)
+    copy = np.zeros(n, dtype=bool)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for at in _repeated(h[:, 0], valid).tolist():
+        groups.setdefault((int(h[at, 0]), int(h[at, 1])), []).append(at)
+    for members in groups.values():
+        if len(members) > 1:
+            rep = min(members, key=lambda m: (not ok[m], m))
+            rep_of[members] = rep
+            copy[[m for m in members if m != rep]] = True
+    return copy, rep_of
 
 
 def _columns(engine: Engine, source: Source) -> dict[str, str]:

@@ -1,0 +1,213 @@
+"""Verification speed and memory against the seed's own verify_chain loop, in one run.
+
+    python benchmarks/bench_verify.py [--sizes 1000000,10000000] [--seed-rows 1000000]
+
+Builds python-seed archives (cached under benchmarks/_data/), then measures:
+
+* the seed's verify_chain logic, row by row (rows read with pyarrow), the baseline;
+* ``audit-analytics verify`` end to end as a subprocess (start-up included), its
+  rows/s, the ratio to the baseline and its peak RSS;
+* the digest options side by side on the same texts: hashlib in a loop, DuckDB's
+  ``sha256()``, the native kernel's scalar SHA-256 and its 8-lane AVX2 SHA-256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from audit_analytics import _native, kernel
+from audit_analytics._engine import Engine
+from audit_analytics.profiles import BUILTIN_PROFILES
+from audit_analytics.samples.python_seed import seed_verify_chain
+
+DATA = Path(__file__).resolve().parent / "_data"
+PROFILE = BUILTIN_PROFILES["python-seed"]
+CHUNK = 1_000_000
+
+ACTIONS = ["read", "update", "create", "delete", "export", "login", "logout", "view_audit_log"]
+RESOURCE_TYPES = ["patient_record", "invoice", "user", "report", "audit_log"]
+RESULTS = ["success"] * 17 + ["failure", "denied"]
+
+
+def _chunk(start: int, n: int, rng: np.random.Generator) -> dict[str, pa.Array]:
+    """Event columns for rows [start, start + n), without hashes."""
+    idx = np.arange(start, start + n)
+    ids = pa.array([f"{i:08x}-7e57-4000-8000-{i * 2654435761 % 2**48:012x}" for i in idx.tolist()])
+    # 4 events a second; every 4th on a whole second (no fraction in isoformat()).
+    ts = 1_767_225_600_000_000 + idx * 250_000 + rng.integers(1, 999, n) * (idx % 4 != 0)
+    actors = pa.array([f"u-{k:04d}" for k in range(2_000)])
+    patients = pa.array([f"p-{k:06d}" for k in range(100_000)])
+
+    def pick(values, size):
+        return pa.array(values).take(pa.array(rng.integers(0, len(values), size)))
+
+    return {
+        "id": ids,
+        "timestamp": pa.array(ts, pa.timestamp("us", tz="UTC")),
+        "actor_id": actors.take(pa.array(rng.integers(0, 2_000, n))),
+        "actor_type": pick(["user"] * 9 + ["service"], n),
+        "action": pick(ACTIONS, n),
+        "resource_type": pick(RESOURCE_TYPES, n),
+        "resource_id": patients.take(pa.array(rng.integers(0, 100_000, n))),
+        "result": pick(RESULTS, n),
+        "ip_address": pick([f"10.0.{a}.{b}" for a in range(4) for b in range(50)], n),
+        "user_agent": pick(["Mozilla/5.0 (X11; Linux x86_64)", "ehr-sync/2.3"], n),
+        "session_id": pick([f"s-{k:05d}" for k in range(5_000)], n),
+    }
+
+
+def build_archive(path: Path, rows: int) -> Path:
+    """Write a python-seed chain of ``rows`` events, hashed the producer's way."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(rows)
+    tmp = path.with_suffix(".tmp")
+    writer = None
+    prev = "GENESIS"
+    marker = b'"prev_hash": ""'
+    for start in range(0, rows, CHUNK):
+        n = min(CHUNK, rows - start)
+        cols = _chunk(start, n, rng)
+        hashed = {**cols, "prev_hash": pa.array([""] * n)}
+        texts = kernel.canonical_texts(PROFILE, [hashed[f] for f in PROFILE.ordered_fields])
+        prevs, hashes = [], []
+        for text in texts:  # the chain is sequential: each hash feeds the next row
+            head, tail = text.split(marker)
+            prevs.append(prev)
+            prev = hashlib.sha256(
+                head + b'"prev_hash": "' + prev.encode() + b'"' + tail
+            ).hexdigest()
+            hashes.append(prev)
+        table = pa.table({**cols, "changed_fields": pa.nulls(n, pa.string()),
+                          "old_values": pa.nulls(n, pa.string()),
+                          "reason": pa.nulls(n, pa.string()),
+                          "prev_hash": pa.array(prevs), "hash": pa.array(hashes)})
+        if writer is None:
+            writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+        writer.write_table(table, row_group_size=max(1, rows // 8) if rows <= CHUNK else CHUNK)
+    writer.close()
+    os.replace(tmp, path)
+    return path
+
+
+def seed_baseline(path: Path, limit: int) -> dict:
+    """The seed's verify_chain loop over rows read with pyarrow."""
+    t0 = time.perf_counter()
+    table = pq.read_table(path, columns=[*PROFILE.fields, "hash"]).slice(0, limit)
+    rows = table.to_pylist()
+    t1 = time.perf_counter()
+    bad = seed_verify_chain(rows)
+    t2 = time.perf_counter()
+    return {"rows": len(rows), "read_s": t1 - t0, "loop_s": t2 - t1, "total_s": t2 - t0,
+            "bad_rows": bad}
+
+
+def run_verify(path: Path) -> dict:
+    """``audit-analytics verify`` as a subprocess: wall time, peak RSS, outcome."""
+    exe = Path(sys.executable).parent / "audit-analytics"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.json"
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([str(exe), "--no-progress", "verify", str(path),
+                                 "--profile", "python-seed", "--json", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        doc = json.loads(out.read_text()) if out.exists() else {}
+    return {"exit": proc.returncode, "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024,
+            "rows": doc.get("rows"), "ok": doc.get("ok"),
+            "stderr": proc.stderr.read().decode()[-300:] if proc.returncode else ""}
+
+
+def digest_options(path: Path, rows: int = 1_000_000) -> dict[str, float]:
+    """Rows/s of each SHA-256 option over the same canonical texts."""
+    table = pq.read_table(path, columns=[*PROFILE.fields]).slice(0, rows)
+    cols = [table.column(f).combine_chunks() for f in PROFILE.ordered_fields]
+    texts = kernel.canonical_texts(PROFILE, cols)
+    data = b"".join(texts)
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in texts], out=offsets[1:])
+    n = len(texts)
+    out: dict[str, float] = {}
+
+    t = time.perf_counter()
+    for text in texts:
+        hashlib.sha256(text).digest()
+    out["hashlib loop (1 thread)"] = n / (time.perf_counter() - t)
+
+    engine = Engine()
+    engine.register("texts", pa.table({"t": pa.array(texts, pa.binary()).cast(pa.string())}))
+    t = time.perf_counter()
+    engine.scalar("SELECT count(DISTINCT sha256(t)) FROM texts")
+    out["DuckDB sha256() (all threads)"] = n / (time.perf_counter() - t)
+    engine.close()
+
+    for simd, label in ((False, "native scalar SHA-256 (1 thread)"),
+                        (True, "native AVX2 8-lane SHA-256 (1 thread)")):
+        t = time.perf_counter()
+        _native._sha256_batch(data, offsets.tobytes(), simd=simd)
+        out[label] = n / (time.perf_counter() - t)
+    for threads in (1, 2):
+        t = time.perf_counter()
+        kernel.digests(PROFILE, cols, threads=threads)
+        out[f"native text + digest, {threads} thread(s)"] = n / (time.perf_counter() - t)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000000,10000000")
+    parser.add_argument("--seed-rows", type=int, default=1_000_000,
+                        help="rows the (slow) seed baseline verifies")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+          f"AVX2 kernel: {_native.SIMD_AVAILABLE}")
+    archives = {}
+    for n in sizes:
+        t = time.perf_counter()
+        archives[n] = build_archive(DATA / f"python_seed_{n}.parquet", n)
+        print(f"archive {n:,} rows: {archives[n].stat().st_size / 1e6:.0f} MB "
+              f"(ready in {time.perf_counter() - t:.1f} s)")
+
+    smallest = archives[min(sizes)]
+    base = seed_baseline(smallest, args.seed_rows)
+    base_rate = base["rows"] / base["total_s"]
+    print(f"\nseed verify_chain loop, {base['rows']:,} rows: {base['total_s']:.1f} s "
+          f"({base_rate:,.0f} rows/s; read {base['read_s']:.1f} s + loop {base['loop_s']:.1f} s)"
+          f", bad rows {base['bad_rows']}")
+
+    print("\naudit-analytics verify (end to end, subprocess, start-up included):")
+    print(f"{'rows':>12} {'seconds':>8} {'rows/s':>12} {'x seed':>7} {'peak RSS':>10}  outcome")
+    for n, path in archives.items():
+        r = run_verify(path)
+        rate = n / r["wall_s"]
+        outcome = "intact" if r["ok"] else f"exit {r['exit']} {r['stderr']}"
+        print(f"{n:>12,} {r['wall_s']:>8.2f} {rate:>12,.0f} {rate / base_rate:>7.1f} "
+              f"{r['peak_rss_mb']:>8.0f} MB  {outcome}")
+
+    print("\nSHA-256 options over the same 1M canonical texts (rows/s):")
+    options = digest_options(smallest)
+    slowest = min(options.values())
+    for label, rate in options.items():
+        print(f"  {label:<40} {rate:>12,.0f}  ({rate / slowest:.1f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
