@@ -1401,7 +1401,7 @@ static PyObject *py_unhex(PyObject *self, PyObject *args)
         for (int k = 0; k < 32; k++) {
             int hi = hv[p[2 * k]], lo = hv[p[2 * k + 1]];
             bad |= hi | lo;
-            o[k] = (uint8_t)((hi << 4) | (lo & 15));
+            o[k] = (uint8_t)(((unsigned)hi << 4) | ((unsigned)lo & 15u));
         }
         if (bad < 0) {
             f[i] = 2;
