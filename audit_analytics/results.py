@@ -87,7 +87,7 @@ class VerifyResult:
         """Resolve row positions into event ids and locations."""
 
         def ident(at: int):
-            return ids[at].as_py() if 0 <= at < rows else None
+            return ids[at] if 0 <= at < rows else None
 
         def where(at: int) -> str | None:
             return source.locate(int(rks[at])) if 0 <= at < rows else None

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -44,39 +43,39 @@ MAX_DIGEST_DETAILS = 10_000  # stored/computed hex kept for at most this many mi
 _NO_TS = np.iinfo(np.int64).min
 
 
-@dataclass
 class _Scan:
-    """What the scan keeps per row: ~60 bytes, whatever the width of the source."""
+    """What the scan keeps per row: 61 bytes, whatever the width of the source.
 
-    rk: list = field(default_factory=list)
-    ids: list = field(default_factory=list)
-    idh: list = field(default_factory=list)  # 64-bit hash of the id, for duplicate search
-    ts: list = field(default_factory=list)
-    ok: list = field(default_factory=list)
-    hf: list = field(default_factory=list)
-    pf: list = field(default_factory=list)
-    keys: list = field(default_factory=list)  # (n, 4) int64: h1, h2, p1, p2
-    details: dict = field(default_factory=dict)  # pos -> (stored hex, computed hex)
-    rows: int = 0
+    Arrays are allocated once for the expected row count and filled in place, so the
+    peak is the arrays themselves, never a list of batches plus their concatenation.
+    Ids are kept as a 64-bit hash only; the few ids a result names are read back later.
+    """
 
-    def arrays(self) -> dict:
-        def cat(parts, dtype):
-            return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+    _COLUMNS = {"rk": np.int64, "idh": np.uint64, "ts": np.int64, "h1": np.int64,
+                "h2": np.int64, "p1": np.int64, "p2": np.int64, "ok": bool, "hf": np.uint8,
+                "pf": np.uint8, "idnull": bool}
 
-        keys = np.concatenate(self.keys) if self.keys else np.zeros((0, 4), dtype=np.int64)
-        ids = pa.chunked_array(self.ids, type=pa.string()) if self.ids else pa.chunked_array(
-            [], type=pa.string()
-        )
-        return {
-            "rk": cat(self.rk, np.int64),
-            "ts": cat(self.ts, np.int64),
-            "ok": cat(self.ok, bool),
-            "hf": cat(self.hf, np.uint8),
-            "pf": cat(self.pf, np.uint8),
-            "keys": keys,
-            "ids": ids,
-            "idh": cat(self.idh, np.uint64),
-        }
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(capacity, 1)
+        self.data = {k: np.empty(self.capacity, dtype=t) for k, t in self._COLUMNS.items()}
+        self.details: dict[int, tuple[str, str]] = {}  # pos -> (stored hex, computed hex)
+        self.rows = 0
+
+    def slot(self, n: int) -> slice:
+        """Room for ``n`` more rows (grows when a source holds more than it said)."""
+        if self.rows + n > self.capacity:
+            self.capacity = max(self.rows + n, int(self.capacity * 1.5))
+            for key, arr in self.data.items():
+                grown = np.empty(self.capacity, dtype=arr.dtype)
+                grown[: self.rows] = arr[: self.rows]
+                self.data[key] = grown
+        at = slice(self.rows, self.rows + n)
+        self.rows += n
+        return at
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The filled part of each array (views, no copies)."""
+        return {k: v[: self.rows] for k, v in self.data.items()}
 
 
 # --- profile detection ------------------------------------------------------------------
@@ -140,7 +139,7 @@ def _row_integrity(profile: HashProfile, fields: list, stored_col):
 
 
 def _scan(engine: Engine, source: Source, profile: HashProfile, progress) -> _Scan:
-    scan = _Scan()
+    scan = _Scan(source.rows)
     with progress_bar(source.rows or None, "verifying", progress) as bar:
         for part in source.parts():
             columns = engine.columns(part.sql, part.params)
@@ -174,6 +173,12 @@ def _next_batch(reader: pa.RecordBatchReader):
         return None
 
 
+def _numpy(column, dtype, fill=None) -> np.ndarray:
+    if fill is not None and column.null_count:
+        column = column.fill_null(fill)
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=dtype)
+
+
 def _scan_batch(scan: _Scan, profile: HashProfile, batch: pa.RecordBatch) -> None:
     n = batch.num_rows
     if n == 0:
@@ -181,24 +186,20 @@ def _scan_batch(scan: _Scan, profile: HashProfile, batch: pa.RecordBatch) -> Non
     fields = [batch.column("f:" + name) for name in profile.ordered_fields]
     ok, computed, hf, stored = _row_integrity(profile, fields, batch.column("__hash"))
     prev, pf = kernel.unhex(scan_column(batch, "__prev"), profile.genesis)
-    keys = np.empty((n, 4), dtype=np.int64)
-    keys[:, :2] = stored.view(np.int64)[:, :2]
-    keys[:, 2:] = prev.view(np.int64)[:, :2]
-    ts = batch.column("__ts")
-    ts_np = np.asarray(ts.fill_null(_NO_TS).to_numpy(zero_copy_only=False), dtype=np.int64)
+    first = scan.rows
     bad = np.nonzero(~ok & (hf == 0))[0]
     for i in bad[: max(0, MAX_DIGEST_DETAILS - len(scan.details))]:
-        scan.details[scan.rows + int(i)] = (stored[i].tobytes().hex(), computed[i].tobytes().hex())
-    ids = scan_column(batch, "__id")
-    scan.rk.append(np.asarray(batch.column("__rk").to_numpy(zero_copy_only=False), np.int64))
-    scan.ids.append(ids.cast(pa.string()) if ids.type != pa.string() else ids)
-    scan.idh.append(np.asarray(batch.column("__idh").to_numpy(zero_copy_only=False), np.uint64))
-    scan.ts.append(ts_np)
-    scan.ok.append(ok)
-    scan.hf.append(hf)
-    scan.pf.append(pf)
-    scan.keys.append(keys)
-    scan.rows += n
+        scan.details[first + int(i)] = (stored[i].tobytes().hex(), computed[i].tobytes().hex())
+    at = scan.slot(n)
+    d = scan.data
+    stored64, prev64 = stored.view(np.int64), prev.view(np.int64)
+    d["h1"][at], d["h2"][at] = stored64[:, 0], stored64[:, 1]
+    d["p1"][at], d["p2"][at] = prev64[:, 0], prev64[:, 1]
+    d["rk"][at] = _numpy(batch.column("__rk"), np.int64)
+    d["idh"][at] = _numpy(batch.column("__idh"), np.uint64, 0)
+    d["idnull"][at] = _numpy(scan_column(batch, "__id").is_null(), bool)
+    d["ts"][at] = _numpy(batch.column("__ts"), np.int64, _NO_TS)
+    d["ok"][at], d["hf"][at], d["pf"][at] = ok, hf, pf
 
 
 # --- linkage ----------------------------------------------------------------------------
@@ -207,11 +208,7 @@ def _scan_batch(scan: _Scan, profile: HashProfile, batch: pa.RecordBatch) -> Non
 _LINK_SQL = """
 SELECT c.pos AS child, p.pos AS parent
 FROM __children c JOIN __parents p ON c.p1 = p.h1
-"""
-
-_SEGMENT_SQL = """
-SELECT root, count(*) AS n, arg_max(pos, depth) AS tail
-FROM __s WHERE NOT copy GROUP BY root
+WHERE p.hf = 0
 """
 
 
@@ -252,29 +249,12 @@ def verify_source(
     a = scan.arrays()
     n = scan.rows
     findings: list[dict] = []
-    pos = np.arange(n, dtype=np.int64)
-    h = a["keys"]
-    valid = a["hf"] == 0
-    copy, rep_of = _same_hash_groups(h, valid, a["ok"])
-    linking = a["pf"] == 0
-    engine.register("__parents", pa.table({"pos": pos[valid], "h1": h[valid, 0]}))
-    engine.register("__children", pa.table({"pos": pos[linking], "p1": h[linking, 2]}))
-    try:
-        links = engine.arrow(_LINK_SQL)
-    finally:
-        engine.unregister("__parents")
-        engine.unregister("__children")
-    child = links.column("child").to_numpy()
-    par = links.column("parent").to_numpy()
-    confirmed = h[par, 1] == h[child, 3]
-    parent = np.full(n, -1, dtype=np.int64)
-    parent[child[confirmed]] = rep_of[par[confirmed]]
+    h1, h2, p1, p2 = a["h1"], a["h2"], a["p1"], a["p2"]
+    ts, hf, pf, ok, id_null = a["ts"], a["hf"], a["pf"], a["ok"], a["idnull"]
+    copy, rep_of = _same_hash_groups(h1, h2, hf == 0, ok)
+    parent = _resolve_links(engine, h1, h2, p1, p2, hf, pf, rep_of)
     parent[copy] = -1
-    clock.lap("link join")
-
-    ids = a["ids"]
-    ts, hf, pf, ok = a["ts"], a["hf"], a["pf"], a["ok"]
-    id_null = np.asarray(ids.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    clock.lap("links")
 
     def add(kind: str, at: int, **detail) -> None:
         findings.append({"kind": kind, "position": int(at), **detail})
@@ -284,61 +264,63 @@ def verify_source(
         stored_hex, computed_hex = scan.details.get(int(i), (None, None))
         add("hash_mismatch", i, stored_hash=stored_hex, computed_hash=computed_hex)
     has_ts = "timestamp" in chosen.fields
-    malformed = (hf != 0) | np.isin(pf, (1, 2)) | id_null | (has_ts & (ts == _NO_TS))
+    malformed = (hf != 0) | (pf == 1) | (pf == 2) | id_null
+    if has_ts:
+        malformed |= ts == _NO_TS
     for i in np.nonzero(malformed)[0]:
         add("malformed", i, reason=_malformed_reason(hf[i], pf[i], id_null[i], ts[i], has_ts))
 
     # 2. linkage
-    children = np.bincount(parent[parent >= 0], minlength=n) if n else np.zeros(0, np.int64)
-    for i in np.nonzero((pf == 0) & (parent < 0) & ~copy)[0]:
+    linked = parent >= 0
+    children = np.bincount(parent[linked], minlength=n) if n else np.zeros(0, np.int64)
+    for i in np.nonzero((pf == 0) & ~linked & ~copy)[0]:
         add("missing_predecessor", i)
     forked = np.nonzero(children > 1)[0]
     if len(forked):
         kids = np.nonzero(np.isin(parent, forked))[0]
-        order = np.argsort(parent[kids], kind="stable")
-        kids = kids[order]
-        groups = np.split(kids, np.nonzero(np.diff(parent[kids]))[0] + 1)
-        for group in groups:
+        kids = kids[np.argsort(parent[kids], kind="stable")]
+        for group in np.split(kids, np.nonzero(np.diff(parent[kids]))[0] + 1):
             add("fork", parent[group[0]], children=[int(c) for c in group])
-    linked = parent >= 0
-    regress = np.zeros(n, dtype=bool)
     safe_parent = np.where(linked, parent, 0)
-    regress[linked] = (
-        (ts[linked] != _NO_TS)
-        & (ts[safe_parent[linked]] != _NO_TS)
-        & (ts[linked] < ts[safe_parent[linked]])
-    )
+    parent_ts = ts[safe_parent]
+    regress = linked & (ts != _NO_TS) & (parent_ts != _NO_TS) & (ts < parent_ts)
+    del safe_parent, parent_ts
     for i in np.nonzero(regress)[0]:
         add("timestamp_regression", i, predecessor=int(parent[i]),
             timestamp_us=int(ts[i]), predecessor_timestamp_us=int(ts[parent[i]]))
+    ids = _IdReader(engine, source, a["rk"])
     by_id: dict[str, list[int]] = {}  # confirm on the ids themselves: hashes may collide
-    for at in _repeated(a["idh"], ~id_null).tolist():
-        by_id.setdefault(ids[at].as_py(), []).append(at)
+    candidates = _repeated(a["idh"], ~id_null)
+    ids.want(candidates)
+    for at in candidates.tolist():
+        by_id.setdefault(ids[at], []).append(at)
     for positions in by_id.values():
         if len(positions) > 1:
             add("duplicate_id", positions[0], rows=len(positions), positions=positions)
-
     clock.lap("linkage findings")
-    # 3. segments and the head
-    root, depth = kernel.segments(parent)
-    engine.register("__s", pa.table({"pos": pos, "root": root, "depth": depth, "copy": copy}))
-    try:
-        seg = engine.arrow(_SEGMENT_SQL + " ORDER BY root")
-    finally:
-        engine.unregister("__s")
-    segments = _segment_table(seg, parent, children, pf, ts)
-    primary_root, head_pos = _primary(segments)
-    for s in segments:
-        if s["start_kind"] == "genesis" and s["start"] != primary_root:
-            add("extra_genesis", s["start"])
 
+    # 3. segments and the head
+    segments = _segments(parent, children, copy, pf)
+    primary_root, head_pos = _primary(segments)
+    for seg in segments:
+        if seg["start_kind"] == "genesis" and seg["start"] != primary_root:
+            add("extra_genesis", seg["start"])
     clock.lap("segments")
+
     # 4. anchors
     anchor_rows = []
     if anchors:
-        anchor_rows = _check_anchors(engine, anchors, h, hf, ids, add)
+        anchor_rows = _check_anchors(engine, anchors, a, ids, add)
         _fill_found_hashes(engine, source, findings, a["rk"])
 
+    # 5. read back the ids the result names
+    wanted = [f["position"] for f in findings]
+    wanted += [c for f in findings for c in f.get("children", ())]
+    wanted += [f["predecessor"] for f in findings if "predecessor" in f]
+    wanted += [x for seg in segments for x in (seg["start"], seg["tail"])]
+    if head_pos is not None:
+        wanted.append(head_pos)
+    ids.want(np.array([w for w in wanted if w >= 0], dtype=np.int64))
     result = VerifyResult.build(
         source=source,
         profile=chosen,
@@ -355,8 +337,70 @@ def verify_source(
         anchors=anchor_rows,
         elapsed=time.perf_counter() - started,
     )
-    clock.lap("anchors and report")
+    clock.lap("ids, anchors, report")
     return result
+
+
+def _resolve_links(engine, h1, h2, p1, p2, hf, pf, rep_of) -> np.ndarray:
+    """Each row's predecessor (a row position), or -1.
+
+    Archives are mostly written in chain order, so each row is first tried against the
+    row before it (a vectorised comparison, no memory to speak of); only the rest go to
+    a hash join on the first 64 bits of the digests, and the next 64 bits confirm every
+    match, so a forged 64-bit prefix collision cannot link.
+    """
+    n = len(hf)
+    parent = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return parent
+    seq = np.zeros(n, dtype=bool)
+    seq[1:] = (pf[1:] == 0) & (hf[:-1] == 0) & (p1[1:] == h1[:-1]) & (p2[1:] == h2[:-1])
+    at = np.nonzero(seq)[0]
+    parent[at] = rep_of[at - 1]
+    rest = np.nonzero((pf == 0) & ~seq)[0]
+    if len(rest):
+        engine.register("__children", pa.table({"pos": rest, "p1": p1[rest]}))
+        engine.register("__parents", pa.table({"pos": np.arange(n), "h1": h1, "hf": hf}))
+        try:
+            links = engine.arrow(_LINK_SQL)
+        finally:
+            engine.unregister("__children")
+            engine.unregister("__parents")
+        child = links.column("child").to_numpy()
+        par = links.column("parent").to_numpy()
+        confirmed = h2[par] == p2[child]
+        parent[child[confirmed]] = rep_of[par[confirmed]]
+    return parent
+
+
+class _IdReader:
+    """Event ids by row position, read back from the source only for the rows asked."""
+
+    def __init__(self, engine: Engine, source: Source, rks: np.ndarray) -> None:
+        self.engine, self.source, self.rks = engine, source, rks
+        self.known: dict[int, str | None] = {}
+
+    def want(self, positions: np.ndarray) -> None:
+        """Read the ids of ``positions`` not read yet (one pass over the source)."""
+        todo = np.unique(np.asarray(positions, dtype=np.int64))
+        todo = todo[[int(p) not in self.known for p in todo]] if len(todo) else todo
+        if not len(todo):
+            return
+        by_rk = {int(self.rks[p]): int(p) for p in todo}
+        self.engine.register("__want", pa.table({"rk": np.array(list(by_rk), np.int64)}))
+        try:
+            for part in self.source.parts():
+                for rk, ident in self.engine.rows(
+                    f"SELECT __rk, CAST(id AS VARCHAR) FROM ({part.sql}) "
+                    "WHERE __rk IN (SELECT rk FROM __want)",
+                    part.params,
+                ):
+                    self.known[by_rk[rk]] = ident
+        finally:
+            self.engine.unregister("__want")
+
+    def __getitem__(self, position: int) -> str | None:
+        return self.known.get(int(position))
 
 
 class _PhaseClock:
@@ -381,7 +425,7 @@ def _repeated(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.nonzero(mask & np.isin(values, dupes))[0]
 
 
-def _same_hash_groups(h: np.ndarray, valid: np.ndarray, ok: np.ndarray):
+def _same_hash_groups(h1, h2, valid: np.ndarray, ok: np.ndarray):
     """Rows that repeat another row's stored hash (exact copies), and each row's stand-in.
 
     Returns ``copy`` (True for every repeat but the representative: an intact row first,
@@ -391,8 +435,8 @@ def _same_hash_groups(h: np.ndarray, valid: np.ndarray, ok: np.ndarray):
     rep_of = np.arange(n, dtype=np.int64)
     copy = np.zeros(n, dtype=bool)
     groups: dict[tuple[int, int], list[int]] = {}
-    for at in _repeated(h[:, 0], valid).tolist():
-        groups.setdefault((int(h[at, 0]), int(h[at, 1])), []).append(at)
+    for at in _repeated(h1, valid).tolist():
+        groups.setdefault((int(h1[at]), int(h2[at])), []).append(at)
     for members in groups.values():
         if len(members) > 1:
             rep = min(members, key=lambda m: (not ok[m], m))
@@ -421,13 +465,27 @@ def _malformed_reason(hf, pf, id_null, ts, has_ts) -> str:
     return "; ".join(r for r in reasons if r)
 
 
-def _segment_table(seg: pa.Table, parent, children, pf, ts) -> list[dict]:
-    """One dict per segment: start, tail, rows, how it starts, its parent segment."""
-    roots = seg.column("root").to_numpy()
-    sizes = seg.column("n").to_numpy()
-    tails = seg.column("tail").to_numpy()
+def _segments(parent, children, copy, pf) -> list[dict]:
+    """The chain's unbranched runs: start, tail, rows, how each starts, its parent run.
+
+    A link is kept when its parent has exactly one child; kept links form disjoint paths
+    (the native kernel labels each row with its path's first row and its depth). A path
+    ends at a row without exactly one child; a cycle (possible only in tampered data)
+    has no such row and is broken at its lowest row.
+    """
+    n = len(parent)
+    root, depth = kernel.segments(parent)
+    is_root = (root == np.arange(n)) & ~copy
+    starts = np.nonzero(is_root)[0]
+    tail_of = np.full(n, -1, dtype=np.int64)
+    ends = np.nonzero((children != 1) & ~copy)[0]
+    tail_of[root[ends]] = ends
     out = []
-    for start, size, tail in zip(roots.tolist(), sizes.tolist(), tails.tolist()):
+    for start in starts.tolist():
+        tail = int(tail_of[start])
+        if tail < 0:  # a cycle: its deepest row ends it
+            members = np.nonzero(root == start)[0]
+            tail = int(members[np.argmax(depth[members])])
         p = int(parent[start])
         if p >= 0 and children[p] > 1:
             kind = "fork"
@@ -439,8 +497,8 @@ def _segment_table(seg: pa.Table, parent, children, pf, ts) -> list[dict]:
             kind = "missing_predecessor"
         else:
             kind = "malformed"
-        out.append({"start": start, "tail": tail, "rows": size, "start_kind": kind,
-                    "parent": p if kind == "fork" else None})
+        out.append({"start": start, "tail": tail, "rows": int(depth[tail]) + 1,
+                    "start_kind": kind, "parent": p if kind == "fork" else None})
     return out
 
 
@@ -472,44 +530,39 @@ def _primary(segments: list[dict]) -> tuple[int | None, int | None]:
     return best[1], best[2]
 
 
-def _check_anchors(engine: Engine, anchors, h, hf, ids, add) -> list[dict]:
-    a_keys = np.frombuffer(
-        b"".join(bytes.fromhex(a.hash)[:16] for a in anchors), dtype=np.int64
-    ).reshape(-1, 2)
-    engine.register("__a", pa.table({
-        "k": np.arange(len(anchors)), "a1": a_keys[:, 0], "a2": a_keys[:, 1],
-        "aid": [a.id for a in anchors],
-    }))
-    engine.register("__r", pa.table({
-        "pos": np.arange(len(hf)), "h1": h[:, 0], "h2": h[:, 1], "hf": hf, "id": ids,
-    }))
-    try:
-        by_hash = dict(engine.rows(
-            "SELECT k, min(pos) FROM __a JOIN __r ON a1 = h1 AND a2 = h2 AND hf = 0 GROUP BY k"
-        ))
-        by_id = dict(engine.rows(
-            "SELECT k, min(pos) FROM __a JOIN __r ON aid = id GROUP BY k"
-        ))
-    finally:
-        engine.unregister("__a")
-        engine.unregister("__r")
+def _check_anchors(engine: Engine, anchors, a: dict, ids: _IdReader, add) -> list[dict]:
+    """Compare each trusted anchor with the row that holds its id or its hash."""
+    keys = np.frombuffer(b"".join(bytes.fromhex(x.hash)[:16] for x in anchors), dtype=np.int64)
+    a1, a2 = keys[0::2], keys[1::2]
+    id_hashes = np.array(
+        [engine.scalar("SELECT hash(CAST(? AS VARCHAR))", [x.id]) for x in anchors],
+        dtype=np.uint64,
+    )
+    valid = a["hf"] == 0
+    at_hash, at_id = [], []
+    for k in range(len(anchors)):
+        hit = np.nonzero(valid & (a["h1"] == a1[k]) & (a["h2"] == a2[k]))[0]
+        at_hash.append(int(hit[0]) if len(hit) else None)
+        by_id = np.nonzero((a["idh"] == id_hashes[k]) & ~a["idnull"])[0]
+        at_id.append(by_id)
+    ids.want(np.concatenate([*at_id, [x for x in at_hash if x is not None]]).astype(np.int64))
     report = []
     for k, anchor in enumerate(anchors):
-        at_hash, at_id = by_hash.get(k), by_id.get(k)
-        if at_hash is not None and (at_id is None or at_id == at_hash):
-            status = "confirmed" if ids[at_hash].as_py() == anchor.id else "mismatch"
-        elif at_id is not None or at_hash is not None:
+        same_id = [int(p) for p in at_id[k] if ids[p] == anchor.id]
+        found = at_hash[k]
+        if found is not None and (not same_id or found in same_id):
+            status = "confirmed" if ids[found] == anchor.id else "mismatch"
+        elif same_id or found is not None:
             status = "mismatch"
         else:
             status = "missing"
-        entry = {"id": anchor.id, "hash": anchor.hash, "status": status}
         if status == "missing":
             add("truncated", -1, id_override=anchor.id, anchor_hash=anchor.hash,
                 reason="the anchored event is absent: the log stops short of it")
         elif status == "mismatch":
-            at = at_id if at_id is not None else at_hash
-            add("anchor_mismatch", at, id_override=anchor.id, anchor_hash=anchor.hash)
-        report.append(entry)
+            add("anchor_mismatch", same_id[0] if same_id else found, id_override=anchor.id,
+                anchor_hash=anchor.hash)
+        report.append({"id": anchor.id, "hash": anchor.hash, "status": status})
     return report
 
 
