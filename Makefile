@@ -5,11 +5,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint samples bench bench-pg bench-checks clean
+.PHONY: install demo test lint samples bench bench-pg bench-checks bench-report pg-samples clean
 
 $(STAMP): pyproject.toml setup.py audit_analytics/_native.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,notebooks]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,6 +23,9 @@ demo: $(STAMP)
 		--anchor data_samples/python_seed/tampered/anchors.jsonl || test $$? -eq 1
 	@echo "== the node-seed producer's archive, partitioned by day with text timestamps"
 	$(VENV)/bin/audit-analytics verify data_samples/node_seed/clean_text_ts
+	@echo "== the periodic review report for January 2024 (paths printed below)"
+	$(VENV)/bin/audit-analytics report data_samples/python_seed/clean.parquet \
+		--period 2024-01 --out reports/
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -34,6 +38,20 @@ samples: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_verify.py
+
+bench-pg: $(STAMP)
+	$(PY) benchmarks/bench_pg.py
+
+bench-checks: $(STAMP)
+	$(PY) benchmarks/bench_checks.py
+
+bench-report: $(STAMP)
+	$(PY) benchmarks/bench_report.py
+
+# Load the sample chains into PostgreSQL: make pg-samples PG_URL=postgresql://user:pass@host/db
+pg-samples: $(STAMP)
+	@test -n "$(PG_URL)" || { echo "usage: make pg-samples PG_URL=postgresql://..."; exit 2; }
+	$(PY) -m audit_analytics.samples.load_postgres "$(PG_URL)" --samples data_samples
 
 clean:
 	rm -rf $(VENV) build *.egg-info audit_analytics/*.so

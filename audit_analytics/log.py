@@ -133,6 +133,39 @@ class AuditLog:
 
             journal.record(action, source, result=result, parameters=parameters, error=error)
 
+    # --- investigation and the checklist (thin delegations) ---------------------------
+    def actor_history(self, actor_id: str, since=None, until=None) -> pd.DataFrame:
+        """Everything one actor did; see :func:`audit_analytics.queries.actor_history`."""
+        from .queries import actor_history
+
+        return actor_history(self, actor_id, since=since, until=until)
+
+    def resource_access(self, resource_type: str | None = None,
+                        resource_id: str | None = None, since=None, until=None) -> pd.DataFrame:
+        """Who touched a resource; see :func:`audit_analytics.queries.resource_access`."""
+        from .queries import resource_access
+
+        return resource_access(self, resource_type, resource_id, since=since, until=until)
+
+    def failed_attempts(self, since=None, until=None, actor_id: str | None = None
+                        ) -> pd.DataFrame:
+        """Failures and denials by actor; see :func:`audit_analytics.queries.failed_attempts`."""
+        from .queries import failed_attempts
+
+        return failed_attempts(self, since=since, until=until, actor_id=actor_id)
+
+    def activity(self, freq: str = "day", **filters) -> pd.DataFrame:
+        """Events per day or hour; see :func:`audit_analytics.queries.activity`."""
+        from .queries import activity
+
+        return activity(self, freq, **filters)
+
+    def check(self, policy=None, since=None, until=None, only=None, **options):
+        """Run the compliance checklist; see :func:`audit_analytics.checks.run_checks`."""
+        from .checks import run_checks
+
+        return run_checks(self, policy, since=since, until=until, only=only, **options)
+
     @property
     def columns(self) -> dict[str, str]:
         """Stored column names and their types."""

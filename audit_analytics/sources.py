@@ -62,6 +62,20 @@ class Source(ABC):
         """Where a row key points, for people (``file.parquet row 17``)."""
         return f"row {row_key}"
 
+    @property
+    def windowed(self) -> bool:
+        """True when only a time window of the log was read (``since``/``until``)."""
+        return False
+
+    def hashes_outside(self, hashes: list[str]) -> set[str]:
+        """Which ``hashes`` belong to rows that exist outside the window that was read.
+
+        A windowed source answers from the whole log, so a row whose predecessor lies just
+        before the window starts a ``window_start`` segment instead of being reported as
+        ``missing_predecessor``. An unwindowed source has nothing outside.
+        """
+        return set()
+
 
 def _parquet_literal_list(paths: list[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
@@ -171,15 +185,21 @@ def _resolve_parquet(spec: str) -> tuple[list[Path], bool]:
     return files, hive
 
 
-def open_source(spec, *, table: str | None = None) -> Source:
-    """Resolve a SOURCE argument: a Parquet path, folder or glob, or a database URL."""
+def open_source(spec, *, table: str | None = None, since=None, until=None) -> Source:
+    """Resolve a SOURCE argument: a Parquet path, folder or glob, or a database URL.
+
+    ``since``/``until`` (ISO text or datetimes) select a time window of a PostgreSQL
+    table, filtered in the database; other sources refuse them.
+    """
     if isinstance(spec, Source):
         return spec
     text = str(spec)
     if re.match(r"^postgres(ql)?(\+\w+)?://", text):
         from .postgres import PostgresSource
 
-        return PostgresSource(text, table=table or "audit_logs")
+        return PostgresSource(text, table=table or "audit_logs", since=since, until=until)
+    if since is not None or until is not None:
+        raise SourceError("--since/--until apply to PostgreSQL sources only", source=text)
     if text.endswith(".duckdb") and Path(text).is_file():
         from .store import DuckDBFileSource
 

@@ -273,7 +273,15 @@ def verify_source(
     # 2. linkage
     linked = parent >= 0
     children = np.bincount(parent[linked], minlength=n) if n else np.zeros(0, np.int64)
-    for i in np.nonzero((pf == 0) & ~linked & ~copy)[0]:
+    ids = _IdReader(engine, source, a["rk"])
+    unresolved = np.nonzero((pf == 0) & ~linked & ~copy)[0]
+    boundary = np.zeros(n, dtype=bool)
+    if source.windowed and len(unresolved):
+        prevs = _RowReader(engine, source, a["rk"], "CAST(prev_hash AS VARCHAR)")
+        prevs.want(unresolved)
+        outside = source.hashes_outside([prevs[i] for i in unresolved.tolist()])
+        boundary[[i for i in unresolved.tolist() if prevs[i] in outside]] = True
+    for i in unresolved[~boundary[unresolved]]:
         add("missing_predecessor", i)
     forked = np.nonzero(children > 1)[0]
     if len(forked):
@@ -288,7 +296,6 @@ def verify_source(
     for i in np.nonzero(regress)[0]:
         add("timestamp_regression", i, predecessor=int(parent[i]),
             timestamp_us=int(ts[i]), predecessor_timestamp_us=int(ts[parent[i]]))
-    ids = _IdReader(engine, source, a["rk"])
     by_id: dict[str, list[int]] = {}  # confirm on the ids themselves: hashes may collide
     candidates = _repeated(a["idh"], ~id_null)
     ids.want(candidates)
@@ -300,7 +307,7 @@ def verify_source(
     clock.lap("linkage findings")
 
     # 3. segments and the head
-    segments = _segments(parent, children, copy, pf)
+    segments = _segments(parent, children, copy, pf, boundary)
     primary_root, head_pos = _primary(segments)
     for seg in segments:
         if seg["start_kind"] == "genesis" and seg["start"] != primary_root:
@@ -373,15 +380,15 @@ def _resolve_links(engine, h1, h2, p1, p2, hf, pf, rep_of) -> np.ndarray:
     return parent
 
 
-class _IdReader:
-    """Event ids by row position, read back from the source only for the rows asked."""
+class _RowReader:
+    """One value per row position, read back from the source only for the rows asked."""
 
-    def __init__(self, engine: Engine, source: Source, rks: np.ndarray) -> None:
-        self.engine, self.source, self.rks = engine, source, rks
+    def __init__(self, engine: Engine, source: Source, rks: np.ndarray, expr: str) -> None:
+        self.engine, self.source, self.rks, self.expr = engine, source, rks, expr
         self.known: dict[int, str | None] = {}
 
     def want(self, positions: np.ndarray) -> None:
-        """Read the ids of ``positions`` not read yet (one pass over the source)."""
+        """Read the values of ``positions`` not read yet (one pass over the source)."""
         todo = np.unique(np.asarray(positions, dtype=np.int64))
         todo = todo[[int(p) not in self.known for p in todo]] if len(todo) else todo
         if not len(todo):
@@ -391,7 +398,7 @@ class _IdReader:
         try:
             for part in self.source.parts():
                 for rk, ident in self.engine.rows(
-                    f"SELECT __rk, CAST(id AS VARCHAR) FROM ({part.sql}) "
+                    f"SELECT __rk, {self.expr} FROM ({part.sql}) "
                     "WHERE __rk IN (SELECT rk FROM __want)",
                     part.params,
                 ):
@@ -401,6 +408,13 @@ class _IdReader:
 
     def __getitem__(self, position: int) -> str | None:
         return self.known.get(int(position))
+
+
+class _IdReader(_RowReader):
+    """Event ids by row position, read back from the source only for the rows asked."""
+
+    def __init__(self, engine: Engine, source: Source, rks: np.ndarray) -> None:
+        super().__init__(engine, source, rks, "CAST(id AS VARCHAR)")
 
 
 class _PhaseClock:
@@ -465,7 +479,7 @@ def _malformed_reason(hf, pf, id_null, ts, has_ts) -> str:
     return "; ".join(r for r in reasons if r)
 
 
-def _segments(parent, children, copy, pf) -> list[dict]:
+def _segments(parent, children, copy, pf, boundary) -> list[dict]:
     """The chain's unbranched runs: start, tail, rows, how each starts, its parent run.
 
     A link is kept when its parent has exactly one child; kept links form disjoint paths
@@ -493,6 +507,8 @@ def _segments(parent, children, copy, pf) -> list[dict]:
             kind = "cycle"
         elif pf[start] == 3:
             kind = "genesis"
+        elif boundary[start]:
+            kind = "window_start"
         elif pf[start] == 0:
             kind = "missing_predecessor"
         else:

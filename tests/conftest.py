@@ -17,10 +17,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
-    """Tests never inherit a user's progress or database settings."""
-    for name in ("AUDIT_ANALYTICS_NO_PROGRESS", "AUDIT_ANALYTICS_ACTOR", "PGPASSWORD"):
+def _clean_env(monkeypatch, tmp_path_factory):
+    """Tests never inherit a user's progress or database settings, nor touch their home."""
+    for name in ("AUDIT_ANALYTICS_NO_PROGRESS", "AUDIT_ANALYTICS_ACTOR", "PGPASSWORD",
+                 "AUDIT_ANALYTICS_JOURNAL"):
         monkeypatch.delenv(name, raising=False)
+    # ledger and access journal go to a fresh folder per test, never ~/.local/share
+    monkeypatch.setenv("AUDIT_ANALYTICS_HOME", str(tmp_path_factory.mktemp("aa_home")))
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +48,20 @@ def run_cli(*args, cwd=None, env=None, input=None) -> subprocess.CompletedProces
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def activity_month(tmp_path_factory) -> dict:
+    """A generated month with injected anomalies and a clean one (generated once)."""
+    import pyarrow.parquet as pq
+
+    from audit_analytics.samples.activity import generate_month
+
+    folder = tmp_path_factory.mktemp("activity")
+    out = {}
+    for name, clean in (("month", False), ("clean", True)):
+        table, labels = generate_month(seed=7, clean=clean)
+        path = folder / f"{name}.parquet"
+        pq.write_table(table, path, row_group_size=32_768)
+        out[name], out[f"{name}_labels"] = path, labels
+    return out

@@ -40,8 +40,15 @@ def emit_json(document: dict, target: str) -> None:
 @click.version_option(__version__, prog_name="audit-analytics")
 @click.option("-v", "--verbose", count=True, help="Log progress details to stderr.")
 @click.option("--no-progress", is_flag=True, help="Never show progress bars (for cron).")
+@click.option("--actor", default=None, envvar="AUDIT_ANALYTICS_ACTOR",
+              help="Who runs this, for the access journal and the review ledger "
+                   "(default: $AUDIT_ANALYTICS_ACTOR, else the OS user).")
+@click.option("--home", default=None, type=click.Path(file_okay=False),
+              help="Folder of the review ledger and access journal (default: "
+                   "$AUDIT_ANALYTICS_HOME, else ~/.local/share/audit_analytics).")
 @click.pass_context
-def cli(ctx: click.Context, verbose: int, no_progress: bool) -> None:
+def cli(ctx: click.Context, verbose: int, no_progress: bool, actor: str | None,
+        home: str | None) -> None:
     """Verify, check and report on tamper-evident audit logs."""
     logging.basicConfig(
         level=logging.WARNING - 10 * min(verbose, 2),
@@ -49,6 +56,9 @@ def cli(ctx: click.Context, verbose: int, no_progress: bool) -> None:
         stream=sys.stderr,
     )
     ctx.obj = {"progress": False if no_progress else None}
+    from ..journal import set_context
+
+    set_context(actor=actor, home=home, command=ctx.invoked_subcommand)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -79,6 +89,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Subcommands register themselves on ``cli`` when imported.
+from . import check as _check  # noqa: E402,F401
+from . import journal as _journal  # noqa: E402,F401
+from . import load as _load  # noqa: E402,F401
+from . import protections as _protections  # noqa: E402,F401
+from . import report as _report  # noqa: E402,F401
 from . import verify as _verify  # noqa: E402,F401
 
 if __name__ == "__main__":

@@ -1,0 +1,222 @@
+"""Append-only JSON-lines files hash-chained like the seed's Python producer.
+
+The review ledger and the access journal are both such files. Each line is one JSON
+object holding the seed's hashed fields (``id``, ``timestamp``, ``actor_id``, ``action``,
+``resource_type``, ``resource_id``, ``result``, ``prev_hash``) plus details, and a
+``hash`` computed with the ``python-seed`` profile (the row-wise reference,
+:func:`audit_analytics.canonical.row_digest`). Appends take an exclusive ``flock`` on the
+file, read the last line's hash and write one line, so concurrent writers (cron and an
+analyst's notebook) never fork the chain.
+
+Verification reuses the toolkit's own verifier: the lines become an Arrow table exposed
+as a :class:`~audit_analytics.sources.Source`, and findings point at ``file line N``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from ._engine import Engine
+from .canonical import row_digest
+from .errors import LedgerError
+from .profiles import BUILTIN_PROFILES, SEED_FIELDS
+from .sources import ScanPart, Source
+
+__all__ = ["ChainFile", "JsonLinesSource", "default_home"]
+
+PROFILE = BUILTIN_PROFILES["python-seed"]
+GENESIS = PROFILE.genesis
+_TAIL_CHUNK = 65_536
+
+
+def default_home(home: str | os.PathLike | None = None) -> Path:
+    """Where the ledger and journal live.
+
+    ``home`` if given, else ``$AUDIT_ANALYTICS_HOME``, else
+    ``$XDG_DATA_HOME/audit_analytics`` or ``~/.local/share/audit_analytics``.
+    """
+    if home:
+        return Path(home).expanduser()
+    if env := os.environ.get("AUDIT_ANALYTICS_HOME"):
+        return Path(env).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data) / "audit_analytics"
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass
+class ChainFile:
+    """One append-only, hash-chained JSON-lines file.
+
+    Parameters
+    ----------
+    path
+        The file (created with its folder on the first append, mode 0600).
+    what
+        A name for messages (``"ledger"``, ``"journal"``).
+    """
+
+    path: Path
+    what: str = "chain file"
+
+    def append(self, fields: Mapping[str, object], details: Mapping[str, object]) -> dict:
+        """Append one entry; returns it with its ``id``, ``timestamp``, ``prev_hash``, ``hash``.
+
+        ``fields`` supplies the hashed seed fields (``actor_id``, ``action``,
+        ``resource_type``, ``resource_id``, ``result``; ``id`` and ``timestamp`` default to a
+        fresh UUID and the current time); ``details`` are stored beside them, unhashed.
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:
+            raise LedgerError(f"cannot open the {self.what} {self.path}: "
+                              f"{exc.strerror or exc}", path=str(self.path)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            prev = _last_hash(fd) or GENESIS
+            entry: dict = {
+                "id": str(fields.get("id") or uuid.uuid4()),
+                "timestamp": str(fields.get("timestamp") or _now_text()),
+            }
+            for name in SEED_FIELDS[2:-1]:
+                value = fields.get(name)
+                entry[name] = None if value is None else str(value)
+            entry["prev_hash"] = prev
+            entry["hash"] = row_digest(PROFILE, entry)
+            line = {**entry, **{k: v for k, v in details.items() if k not in entry}}
+            data = (json.dumps(line, ensure_ascii=False, default=str, sort_keys=False)
+                    + "\n").encode("utf-8")
+            os.write(fd, data)
+            return line
+        except OSError as exc:
+            raise LedgerError(f"cannot append to the {self.what} {self.path}: "
+                              f"{exc.strerror or exc}", path=str(self.path)) from None
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def read(self) -> list[dict]:
+        """Every entry, in file order; an unparsable line becomes ``{"__line_error": ...}``."""
+        if not self.path.exists():
+            return []
+        try:
+            with open(self.path, encoding="utf-8", errors="replace") as handle:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+                lines = handle.read().splitlines()
+        except OSError as exc:
+            raise LedgerError(f"cannot read the {self.what} {self.path}: "
+                              f"{exc.strerror or exc}", path=str(self.path)) from None
+        out = []
+        for number, text in enumerate(lines, start=1):
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+                if not isinstance(obj, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                obj = {"__line_error": str(exc)}
+            obj["__line"] = number
+            out.append(obj)
+        return out
+
+    def verify(self, engine: Engine | None = None):
+        """Verify the file with the toolkit's verifier (python-seed profile).
+
+        Returns a :class:`~audit_analytics.results.VerifyResult`, or ``None`` when the
+        file is absent or empty (nothing to verify). Unparsable lines are ``malformed``.
+        """
+        from .verify import verify_source
+
+        entries = self.read()
+        if not entries:
+            return None
+        source = JsonLinesSource(self.path, entries)
+        own = engine is None
+        engine = engine or Engine(threads=1)
+        try:
+            source.attach(engine)
+            return verify_source(engine, source, PROFILE, None, False)
+        finally:
+            if own:
+                engine.close()
+
+
+def _last_hash(fd: int) -> str | None:
+    """The ``hash`` of the file's last non-empty line (read backwards from the end)."""
+    size = os.lseek(fd, 0, os.SEEK_END)
+    tail = b""
+    pos = size
+    while pos > 0:
+        step = min(_TAIL_CHUNK, pos)
+        pos -= step
+        tail = os.pread(fd, step, pos) + tail
+        stripped = tail.rstrip(b"\n")
+        if b"\n" in stripped or pos == 0:
+            last = stripped.rsplit(b"\n", 1)[-1]
+            if not last.strip():
+                return None
+            try:
+                value = json.loads(last).get("hash")
+            except (ValueError, AttributeError):
+                raise LedgerError("the last line of the chain file is not valid JSON: "
+                                  "verify it before appending", path=str(fd)) from None
+            return str(value) if value else None
+    return None
+
+
+class JsonLinesSource(Source):
+    """Entries read from a JSON-lines chain file, exposed to the verifier.
+
+    Every hashed field is kept as the text stored in the file (so the timestamp is hashed
+    exactly as written); row keys are line numbers.
+    """
+
+    def __init__(self, path: str | os.PathLike, entries: list[dict]) -> None:
+        super().__init__(label=str(path), kind="jsonl")
+        self.path = Path(path)
+        names = [*SEED_FIELDS, "hash"]
+        extra = sorted({k for e in entries for k in e if not k.startswith("__")} - set(names))
+        columns: dict[str, list] = {"__rk": [int(e["__line"]) for e in entries]}
+        for name in names + extra:
+            columns[name] = [_text(e.get(name)) for e in entries]
+        self.table = pa.table({k: pa.array(v, pa.int64() if k == "__rk" else pa.string())
+                               for k, v in columns.items()})
+        self.rows = len(entries)
+        self._name = f"__chainfile_{uuid.uuid4().hex}"
+
+    def attach(self, engine: Engine) -> None:
+        """Register the lines and create the view ``raw`` over them."""
+        engine.register(self._name, self.table)
+        engine.execute(f"CREATE OR REPLACE TEMP VIEW raw AS SELECT * EXCLUDE (__rk) "
+                       f"FROM {self._name}")
+        self.columns = engine.columns("SELECT * FROM raw")
+
+    def parts(self) -> list[ScanPart]:
+        """One part: every line, keyed by its line number."""
+        return [ScanPart(sql=f"SELECT * FROM {self._name} ORDER BY __rk", params=[],
+                         rows=self.rows, where=str(self.path))]
+
+    def locate(self, row_key: int) -> str:
+        """``path line N``."""
+        return f"{self.path} line {row_key}"
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

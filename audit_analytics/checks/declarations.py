@@ -1,0 +1,167 @@
+"""The checklist, declared.
+
+What each check is, which controls it evidences, its SQL, the policy parameters it
+binds and its status rule. Execution lives in
+:mod:`audit_analytics.checks.runner`; nothing here touches an engine.
+
+Each check's SQL is ``checks/sql/<name>.sql``; parameters are always bound
+(``$name``), never pasted. Checks that need Python after their SQL (IP address
+validation, retention arithmetic, the allow-list of log readers, chain verification)
+name a ``post`` step by key; the runner holds those steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..policy import Policy
+
+__all__ = ["CHECKS", "CheckSpec", "load_sql"]
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+
+
+def load_sql(name: str) -> str:
+    """The text of ``checks/sql/<name>.sql``."""
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check, declared.
+
+    Attributes
+    ----------
+    name, title
+        Identifier and one-line title.
+    controls
+        Control ids the check evidences.
+    sql
+        Name of its SQL file in ``checks/sql`` (``None`` for a pure-Python check).
+    params
+        Builds the bound parameters from the policy (beyond ``tz``, ``since``, ``until``).
+    on_findings
+        Status when the check has findings (``warn`` or ``fail``); ``pass`` otherwise.
+    requires
+        Preludes (shared temp tables) to build first, by SQL file name.
+    post
+        Name of a Python step the runner applies after the SQL, if any.
+    noun
+        What one finding is, for the summary ("actor-day", "gap"...).
+    """
+
+    name: str
+    title: str
+    controls: tuple[str, ...]
+    sql: str | None
+    params: Callable[[Policy], dict] = field(default=lambda policy: {})
+    on_findings: str = "warn"
+    requires: tuple[str, ...] = ()
+    post: str | None = None
+    noun: str = "finding"
+
+
+def _thresholds(name: str) -> Callable[[Policy], dict]:
+    return lambda policy: policy.thresholds(name)
+
+
+def _robust(name: str) -> Callable[[Policy], dict]:
+    def params(policy: Policy) -> dict:
+        t = policy.thresholds(name)
+        return {k: t[k] for k in ("k", "relative_floor", "absolute_floor", "p90_factor",
+                                  "min_history_days", "min_exports") if k in t}
+    return params
+
+
+def _off_hours(policy: Policy) -> dict:
+    t = policy.thresholds("off_hours_access")
+    bh = policy.business_hours
+    return {"usual_min_days": t["usual_min_days"], "margin": t["usual_margin_hours"],
+            "min_events": t["min_events"], "isodows": bh["isodows"], "start": bh["start"],
+            "end": bh["end"]}
+
+
+def _burst(policy: Policy) -> dict:
+    t = policy.thresholds("failed_access_burst")
+    return {"max_failures": t["max_failures"], "window_hours": t["window_hours"],
+            "results": t["results"]}
+
+
+def _log_access(policy: Policy) -> dict:
+    t = policy.thresholds("log_access")
+    return {"resource_types": t["resource_types"], "actions": t["actions"]}
+
+
+def _required(policy: Policy) -> dict:
+    t = policy.thresholds("required_fields")
+    return {"fields": t["fields"], "actor_types": t["actor_types"], "results": t["results"]}
+
+
+#: Parameters of the shared ``_actor_days`` prelude.
+def prelude_params(policy: Policy) -> dict:
+    """Bound parameters of the ``_actor_days`` prelude."""
+    return {
+        "failure_results": policy.thresholds("failed_access_burst")["results"],
+        "export_actions": policy.thresholds("bulk_export")["actions"],
+        "broad_resource_types": policy.thresholds("broad_access")["resource_types"],
+    }
+
+
+_SPECS = (
+    CheckSpec(
+        "required_fields", "Required fields present and valid",
+        ("PCI DSS 10.2.2", "HIPAA 164.312(b)", "SOC 2 CC7.2"),
+        "required_fields", _required, on_findings="fail", post="required_fields",
+        noun="field problem",
+    ),
+    CheckSpec(
+        "failed_access_burst", "Bursts of failed or denied access",
+        ("PCI DSS 10.2.1.4", "SOC 2 CC6.1", "SOC 2 CC7.2", "HIPAA 164.308(a)(1)(ii)(D)"),
+        "failed_access_burst", _burst, requires=("_actor_days",), noun="burst",
+    ),
+    CheckSpec(
+        "off_hours_access", "Access outside business hours and the actor's usual hours",
+        ("SOC 2 CC7.2", "HIPAA 164.308(a)(1)(ii)(D)", "PCI DSS 10.2.1.1", "PCI DSS 10.4.1"),
+        "off_hours_access", _off_hours, noun="actor-day",
+    ),
+    CheckSpec(
+        "volume_spike", "Daily activity far above the actor's own baseline",
+        ("SOC 2 CC7.2", "SOC 2 CC7.3", "HIPAA 164.308(a)(1)(ii)(D)", "PCI DSS 10.4.1"),
+        "volume_spike", _robust("volume_spike"), requires=("_actor_days",), noun="actor-day",
+    ),
+    CheckSpec(
+        "broad_access", "Many distinct records in a day (record snooping)",
+        ("HIPAA 164.308(a)(1)(ii)(D)", "HIPAA 164.312(b)", "PCI DSS 10.2.1.1", "SOC 2 CC6.1",
+         "SOC 2 CC7.2"),
+        "broad_access", _robust("broad_access"), requires=("_actor_days",), noun="actor-day",
+    ),
+    CheckSpec(
+        "bulk_export", "Unusual export volume",
+        ("SOC 2 CC7.2", "SOC 2 CC6.1", "PCI DSS 10.2.1.1", "HIPAA 164.308(a)(1)(ii)(D)"),
+        "bulk_export", _robust("bulk_export"), requires=("_actor_days",), noun="actor-day",
+    ),
+    CheckSpec(
+        "retention_coverage", "Retention period covered, no logging outages",
+        ("PCI DSS 10.5.1", "PCI DSS 10.7", "PCI DSS 10.2.1", "HIPAA 164.316(b)(2)(i)",
+         "SOC 2 CC4.1"),
+        "retention_coverage", _thresholds("retention_coverage"), on_findings="fail",
+        post="retention", noun="gap",
+    ),
+    CheckSpec(
+        "log_access", "Access to the audit logs themselves",
+        ("PCI DSS 10.2.1.3", "PCI DSS 10.3", "SOC 2 CC6.1", "HIPAA 164.312(b)"),
+        "log_access", _log_access, on_findings="fail", post="log_access",
+        noun="unauthorized access",
+    ),
+    CheckSpec(
+        "chain_integrity", "Hash chain intact (no alteration, deletion or insertion)",
+        ("PCI DSS 10.3", "PCI DSS 10.3.4", "HIPAA 164.312(c)(1)", "SOC 2 CC7.2"),
+        None, _thresholds("chain_integrity"), on_findings="fail", post="chain_integrity",
+        noun="chain finding",
+    ),
+)
+
+#: Every declared check, by name, in the order the checklist runs them.
+CHECKS: dict[str, CheckSpec] = {spec.name: spec for spec in _SPECS}

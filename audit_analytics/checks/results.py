@@ -1,0 +1,204 @@
+"""What the checklist found.
+
+One :class:`CheckResult` per check, gathered in a :class:`ChecklistResult` (summary
+table, HTML for notebooks, the JSON document).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["STATUSES", "CheckResult", "ChecklistResult"]
+
+#: Statuses from best to worst.
+STATUSES = ("pass", "warn", "fail")
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able Python value for one cell or metric."""
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.isoformat()
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return None if math.isnan(value) else (int(value) if value.is_integer() else value)
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if value is pd.NaT or (not isinstance(value, str) and pd.api.types.is_scalar(value)
+                           and pd.isna(value)):
+        return None
+    return value
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict]:
+    """Rows of ``frame`` as JSON-able dicts (timestamps as ISO text, NaN as null)."""
+    if frame is None or frame.empty:
+        return []
+    return [{str(k): _plain(v) for k, v in row.items()}
+            for row in frame.to_dict(orient="records")]
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check.
+
+    Attributes
+    ----------
+    name
+        The check's name (``failed_access_burst``...).
+    title
+        A one-line human title.
+    status
+        ``pass``, ``warn`` or ``fail``.
+    controls
+        The control ids it evidences (SOC 2, HIPAA, PCI DSS v4.0).
+    summary
+        One sentence on what was found.
+    findings
+        One row per finding. Anomaly findings carry ``actor_id``, ``window_start``,
+        ``window_end``, ``value``, ``baseline`` and ``threshold``.
+    metrics
+        Figures about the run (events scanned, parameters, seconds...).
+    """
+
+    name: str
+    title: str
+    status: str
+    controls: list[str]
+    summary: str
+    findings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    metrics: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The check as it appears in the JSON document."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "status": self.status,
+            "controls": list(self.controls),
+            "summary": self.summary,
+            "metrics": _plain(self.metrics),
+            "findings": frame_records(self.findings),
+        }
+
+    def __repr__(self) -> str:
+        return (f"<CheckResult {self.name} {self.status.upper()} "
+                f"findings={len(self.findings)}: {self.summary}>")
+
+
+@dataclass
+class ChecklistResult:
+    """Every check's result over one log, policy and window.
+
+    Attributes
+    ----------
+    checks
+        One :class:`CheckResult` per check, in the order they ran.
+    source
+        The log's label.
+    policy
+        The policy's name.
+    since, until
+        The checked window (``None``: unbounded).
+    events
+        Events inside the window.
+    """
+
+    checks: list[CheckResult]
+    source: str = ""
+    policy: str = "default"
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    events: int = 0
+    policy_settings: dict = field(default_factory=dict)
+    elapsed: float = 0.0
+
+    @property
+    def worst(self) -> str:
+        """The worst status among the checks (``pass`` when there are none)."""
+        return max((c.status for c in self.checks), key=STATUSES.index, default="pass")
+
+    def __getitem__(self, name: str) -> CheckResult:
+        for check in self.checks:
+            if check.name == name:
+                return check
+        raise KeyError(name)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many checks ended in each status."""
+        out = dict.fromkeys(STATUSES, 0)
+        for check in self.checks:
+            out[check.status] += 1
+        return out
+
+    def to_dict(self) -> dict:
+        """The JSON document ``audit-analytics check --json`` prints."""
+        return {
+            "status": self.worst,
+            "source": self.source,
+            "policy": self.policy,
+            "window": {"since": _plain(self.since), "until": _plain(self.until)},
+            "events": self.events,
+            "counts": self.counts,
+            "seconds": round(self.elapsed, 3),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+    def summary(self, limit: int = 5) -> str:
+        """A readable table: one line per check, then the first findings of each."""
+        lines = [f"{self.source}: checklist ({self.policy} policy), {self.events:,} events in "
+                 f"the window: {self.worst.upper()}",
+                 f"  {'check':<22} {'status':<6} {'findings':>8}  summary"]
+        for c in self.checks:
+            lines.append(f"  {c.name:<22} {c.status.upper():<6} {len(c.findings):>8}  "
+                         f"{c.summary}")
+        for c in self.checks:
+            if c.findings.empty:
+                continue
+            lines.append(f"\n{c.name} ({', '.join(c.controls)}):")
+            for rec in frame_records(c.findings.head(limit)):
+                shown = ", ".join(f"{k}={v}" for k, v in rec.items() if v is not None)
+                lines.append(f"  - {shown}")
+            if len(c.findings) > limit:
+                lines.append(f"  ... {len(c.findings) - limit} more")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{c.name}={c.status}" for c in self.checks)
+        return f"<ChecklistResult {self.worst.upper()} events={self.events} [{parts}]>"
+
+    def _repr_html_(self) -> str:
+        colour = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e"}
+        rows = "".join(
+            f"<tr><td><code>{html.escape(c.name)}</code></td>"
+            f"<td style='color:{colour[c.status]};font-weight:bold'>{c.status.upper()}</td>"
+            f"<td>{len(c.findings)}</td><td>{html.escape(', '.join(c.controls))}</td>"
+            f"<td>{html.escape(c.summary)}</td></tr>"
+            for c in self.checks
+        )
+        head = (f"<p><b>{html.escape(self.source)}</b>: {self.events:,} events, policy "
+                f"<code>{html.escape(self.policy)}</code>, overall "
+                f"<b style='color:{colour[self.worst]}'>{self.worst.upper()}</b></p>")
+        details = "".join(
+            f"<details><summary>{html.escape(c.name)}: {len(c.findings)} finding(s)</summary>"
+            f"{c.findings.head(50).to_html(index=False)}</details>"
+            for c in self.checks if not c.findings.empty
+        )
+        return (head + "<table><tr><th>check</th><th>status</th><th>findings</th>"
+                "<th>controls</th><th>summary</th></tr>" + rows + "</table>" + details)

@@ -1,0 +1,378 @@
+"""Run the declared checks over an :class:`~audit_analytics.log.AuditLog`.
+
+One runner for every check: bind the policy's parameters to the check's SQL, run it on
+the log's engine, apply the check's Python step if it declares one, then its status
+rule. Preludes (shared temp tables) are built once per run and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import ipaddress
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from ..errors import PeriodError, PolicyError
+from ..policy import Policy
+from .declarations import CHECKS, CheckSpec, load_sql, prelude_params
+from .results import ChecklistResult, CheckResult
+
+if TYPE_CHECKING:
+    from ..log import AuditLog
+
+__all__ = ["parse_when", "run_checks"]
+
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_PRELUDE_TABLES = {"_actor_days": "_aa_actor_days"}
+
+
+def parse_when(value: Any, tz: str = "UTC", *, what: str = "time") -> dt.datetime | None:
+    """A timezone-aware datetime from ISO text, a date or a datetime.
+
+    Naive values (and dates, taken at midnight) are read in the policy time zone ``tz``.
+
+    Raises
+    ------
+    PeriodError
+        The text is not an ISO 8601 date or date-time.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise PeriodError(f"cannot parse {what} {text!r}: expected ISO 8601 such as "
+                              "2024-03-01 or 2024-03-01T08:00:00+00:00", value=text) from None
+    elif isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    if not isinstance(value, dt.datetime):
+        raise PeriodError(f"cannot use {value!r} as a {what}", value=str(value))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return value.astimezone(dt.UTC)
+
+
+@dataclass
+class _Context:
+    log: AuditLog
+    policy: Policy
+    since: dt.datetime | None
+    until: dt.datetime | None
+    profile: str | None = None
+    anchors: Any = None
+    extra_log_access: pd.DataFrame | None = None
+    notes: dict = field(default_factory=dict)
+
+    def run(self, sql: str, params: dict) -> pd.DataFrame:
+        return self.log.engine.df(sql, _used(sql, params))
+
+
+def _used(sql: str, params: dict) -> dict:
+    """Only the parameters the SQL names (DuckDB rejects extra ones)."""
+    names = set(_PARAM.findall(sql))
+    missing = names - set(params)
+    if missing:
+        raise KeyError(f"SQL parameters without a value: {', '.join(sorted(missing))}")
+    return {k: v for k, v in params.items() if k in names}
+
+
+def run_checks(
+    log: AuditLog,
+    policy: Policy | str | None = None,
+    since: Any = None,
+    until: Any = None,
+    only: list[str] | tuple[str, ...] | None = None,
+    *,
+    profile: str | None = None,
+    anchors: Any = None,
+    extra_log_access: pd.DataFrame | None = None,
+) -> ChecklistResult:
+    """Run the compliance checklist over ``log``.
+
+    Parameters
+    ----------
+    log
+        An opened :class:`~audit_analytics.log.AuditLog`.
+    policy
+        A :class:`~audit_analytics.policy.Policy`, a TOML path or built-in name, or ``None``
+        for the defaults.
+    since, until
+        The checked window ``[since, until)``: ISO text, dates or datetimes; naive values
+        are in the policy's time zone. Baselines are learned from all history before
+        ``until``; retention looks at the whole log.
+    only
+        Run only these checks (default: the policy's ``checks``, else every check).
+    profile, anchors
+        Passed to :meth:`AuditLog.verify` by ``chain_integrity``.
+    extra_log_access
+        Further reads of the audit log to review with ``log_access`` (for instance the
+        toolkit's own access journal): a DataFrame with ``actor_id`` and ``timestamp``,
+        optionally ``actor_type`` and ``action``.
+
+    Returns
+    -------
+    ChecklistResult
+        One result per check. A window without events gives every check the status
+        ``warn`` and the summary "no events in the window": never a silent pass.
+
+    Raises
+    ------
+    PolicyError
+        An invalid policy or an unknown check name.
+    PeriodError
+        An unparsable ``since``/``until``, or ``until`` not after ``since``.
+    """
+    started = time.perf_counter()
+    if not isinstance(policy, Policy):
+        policy = Policy.load(policy)
+    names = list(only) if only else policy.checks
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown:
+        raise PolicyError(f"unknown check {unknown[0]!r} (known: {', '.join(CHECKS)})",
+                          check=unknown[0])
+    since_ts = parse_when(since, policy.timezone, what="--since")
+    until_ts = parse_when(until, policy.timezone, what="--until")
+    if since_ts and until_ts and until_ts <= since_ts:
+        raise PeriodError(f"--until ({until_ts.isoformat()}) must be after --since "
+                          f"({since_ts.isoformat()})")
+    ctx = _Context(log, policy, since_ts, until_ts, profile, anchors, extra_log_access)
+    base = {"tz": policy.timezone, "since": since_ts, "until": until_ts}
+    window_sql = load_sql("window_events")
+    in_window = int(log.engine.scalar(window_sql, _used(window_sql, base)) or 0)
+
+    results: list[CheckResult] = []
+    if in_window == 0:
+        for name in names:
+            spec = CHECKS[name]
+            results.append(CheckResult(
+                spec.name, spec.title, "warn", list(spec.controls), "no events in the window",
+                pd.DataFrame(), {"events": 0}))
+    else:
+        built: list[str] = []
+        try:
+            for name in names:
+                spec = CHECKS[name]
+                for prelude in spec.requires:
+                    if prelude not in built:
+                        t0 = time.perf_counter()
+                        sql = load_sql(prelude)
+                        log.engine.execute(sql, _used(sql, {**base, **prelude_params(policy)}))
+                        built.append(prelude)
+                        ctx.notes[f"{prelude}_seconds"] = time.perf_counter() - t0
+                results.append(_run_one(spec, ctx, base))
+        finally:
+            for prelude in built:
+                log.engine.execute(f"DROP TABLE IF EXISTS {_PRELUDE_TABLES[prelude]}")
+    return ChecklistResult(
+        checks=results, source=log.source.label, policy=policy.name, since=since_ts,
+        until=until_ts, events=in_window, policy_settings=policy.to_dict(),
+        elapsed=time.perf_counter() - started)
+
+
+def _run_one(spec: CheckSpec, ctx: _Context, base: dict) -> CheckResult:
+    t0 = time.perf_counter()
+    params = {**base, **spec.params(ctx.policy)}
+    findings = ctx.run(load_sql(spec.sql), params) if spec.sql else pd.DataFrame()
+    metrics: dict = {}
+    status: str | None = None
+    summary: str | None = None
+    if spec.post:
+        findings, metrics, status, summary = _POST[spec.post](ctx, findings, params)
+    if status is None:
+        status = spec.on_findings if len(findings) else "pass"
+    if summary is None:
+        summary = _summary(spec, findings)
+    metrics = {**metrics, "findings": len(findings),
+               "parameters": {k: v for k, v in params.items() if k not in base},
+               "seconds": round(time.perf_counter() - t0, 3)}
+    findings = findings.reset_index(drop=True)
+    if "local_day" in findings and len(findings):
+        findings["local_day"] = pd.to_datetime(findings["local_day"]).dt.date
+    return CheckResult(spec.name, spec.title, status, list(spec.controls), summary, findings,
+                       metrics)
+
+
+def _summary(spec: CheckSpec, findings: pd.DataFrame) -> str:
+    n = len(findings)
+    if not n:
+        return "nothing found"
+    text = f"{n} {spec.noun}{'' if n == 1 else 's'} flagged"
+    if "actor_id" in findings:
+        actors = findings["actor_id"].dropna().nunique()
+        text += f" ({actors} actor{'' if actors == 1 else 's'})"
+    return text
+
+
+# --- Python steps -------------------------------------------------------------------------
+def _post_required_fields(ctx: _Context, findings: pd.DataFrame, params: dict):
+    sql = load_sql("ip_candidates")
+    candidates = ctx.run(sql, params)
+    bad = []
+    for row in candidates.itertuples(index=False):
+        try:
+            ipaddress.ip_address(str(row.value).strip())
+        except ValueError:
+            bad.append({"field": "ip_address", "problem": "invalid_ip", "value": row.value,
+                        "events": int(row.events), "example_id": row.example_id})
+    if bad:
+        findings = pd.concat([findings, pd.DataFrame(bad)], ignore_index=True)
+    metrics = {"ip_values_checked_in_python": len(candidates),
+               "events_affected": int(findings["events"].sum()) if len(findings) else 0}
+    summary = None
+    if len(findings):
+        kinds = sorted({f"{f}:{p}" for f, p in zip(findings["field"], findings["problem"])})
+        summary = f"{len(findings)} field problem(s): {', '.join(kinds)}"
+    return findings, metrics, None, summary
+
+
+def _post_log_access(ctx: _Context, findings: pd.DataFrame, params: dict):
+    t = ctx.policy.thresholds("log_access")
+    findings = findings.assign(source="events")
+    extra = ctx.extra_log_access
+    if extra is not None and len(extra):
+        findings = pd.concat([findings, _journal_rows(extra, ctx)], ignore_index=True)
+
+    def authorized(actor_id, actor_type) -> bool:
+        if isinstance(actor_type, str) and actor_type in t["allowed_actor_types"]:
+            return True
+        return isinstance(actor_id, str) and any(
+            fnmatch.fnmatchcase(actor_id, pat) for pat in t["allowed_actors"])
+
+    ok = [authorized(a, b) for a, b in zip(findings["actor_id"], findings["actor_type"])]
+    allowed = findings[ok]
+    flagged = findings[[not x for x in ok]].reset_index(drop=True)
+    metrics = {
+        "accesses": int(findings["value"].sum()) if len(findings) else 0,
+        "authorized_by_actor": {str(k): int(v) for k, v in
+                                allowed.groupby("actor_id", dropna=False)["value"].sum().items()},
+        "allowed_actors": t["allowed_actors"],
+        "allowed_actor_types": t["allowed_actor_types"],
+    }
+    if len(flagged):
+        who = ", ".join(sorted({str(a) for a in flagged["actor_id"]}))
+        summary = (f"{int(flagged['value'].sum())} read(s) of the audit log by actors not "
+                   f"allowed by the policy: {who}")
+    else:
+        summary = (f"{metrics['accesses']} read(s) of the audit log, all by allowed actors"
+                   if metrics["accesses"] else "no access to the audit log in the window")
+    return flagged, metrics, None, summary
+
+
+def _journal_rows(extra: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
+    """The toolkit's own access journal (or any list of reads) in log_access's shape."""
+    frame = extra.copy()
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    if ctx.since is not None:
+        frame = frame[frame["timestamp"] >= ctx.since]
+    if ctx.until is not None:
+        frame = frame[frame["timestamp"] < ctx.until]
+    for col, default in (("actor_type", None), ("action", "journal"), ("result", "success")):
+        if col not in frame:
+            frame[col] = default
+    frame["local_day"] = frame["timestamp"].dt.tz_convert(ctx.policy.timezone).dt.date
+    grouped = frame.groupby(["actor_id", "local_day"], dropna=False)
+    out = grouped.agg(actor_type=("actor_type", "first"), window_start=("timestamp", "min"),
+                      window_end=("timestamp", "max"), value=("timestamp", "size"),
+                      actions=("action", lambda s: ",".join(sorted(set(map(str, s))))),
+                      results=("result", lambda s: ",".join(sorted(set(map(str, s))))))
+    return out.reset_index().assign(source="journal")
+
+
+def _post_retention(ctx: _Context, gaps: pd.DataFrame, params: dict):
+    rule = ctx.policy.retention
+    oldest, newest, events = ctx.log.engine.rows(load_sql("retention_span"))[0]
+    as_of = pd.Timestamp(ctx.until or newest)
+    oldest = pd.Timestamp(oldest)
+    required_start = as_of - pd.DateOffset(months=rule.required_months)
+    covered_days = (as_of - oldest).total_seconds() / 86400
+    metrics: dict = {
+        "regime": rule.regime, "source": rule.source,
+        "required_months": rule.required_months,
+        "immediately_available_months": rule.immediately_available_months,
+        "oldest_event": oldest, "newest_event": pd.Timestamp(newest), "as_of": as_of,
+        "days_covered": round(covered_days, 1),
+        "required_start": required_start,
+        "gaps": len(gaps),
+        "silent_minutes": int(gaps["value"].sum()) if len(gaps) else 0,
+    }
+    tolerance = pd.Timedelta(days=1)
+    started = ctx.policy.logging_started
+    started_ts = (pd.Timestamp(started).tz_localize(ctx.policy.timezone).tz_convert("UTC")
+                  if started else None)
+    if rule.immediately_available_months:
+        online_start = as_of - pd.DateOffset(months=rule.immediately_available_months)
+        metrics["immediately_available_start"] = online_start
+        metrics["immediately_available_met"] = bool(
+            oldest <= online_start + tolerance
+            or (started_ts is not None and oldest <= started_ts + tolerance))
+    status = None
+    rows = [gaps] if len(gaps) else []
+    if oldest <= required_start + tolerance:
+        note = (f"retention met: {covered_days:.0f} days kept, {rule.required_months} months "
+                "required")
+    elif started_ts is not None and oldest <= started_ts + tolerance:
+        note = (f"log complete since logging started ({started}): {covered_days:.0f} days, "
+                f"{rule.required_months} months required")
+    elif started_ts is not None:
+        short = {"kind": "retention_shortfall", "actor_id": None,
+                 "window_start": max(required_start, started_ts), "window_end": oldest,
+                 "value": round(covered_days, 1), "baseline": None,
+                 "threshold": rule.required_months}
+        archive = metrics.get("immediately_available_met")
+        if archive:
+            short["kind"] = "archive_required"
+            status = "warn"
+            note = (f"only {covered_days:.0f} days online; the rest of the {rule.required_months}"
+                    " months must be in an archive")
+        else:
+            note = (f"events before {oldest:%Y-%m-%d} are missing although logging started "
+                    f"{started}: {covered_days:.0f} days kept, {rule.required_months} months "
+                    "required")
+        rows.append(pd.DataFrame([short]))
+    else:
+        status = "warn"
+        note = (f"log spans {covered_days:.0f} days of the {rule.required_months} months "
+                "required; set retention.logging_started to tell a young log from a purged one")
+    findings = pd.concat(rows, ignore_index=True) if rows else gaps
+    if status is None:
+        status = "fail" if len(findings) else "pass"
+    if len(gaps):
+        note = (f"{len(gaps)} logging gap(s) of >= {params['max_gap_minutes']} min "
+                f"({metrics['silent_minutes']} silent minutes); " + note)
+    metrics["note"] = note
+    return findings, metrics, status, note + f" [{rule.source.split(':')[0]}]"
+
+
+def _post_chain(ctx: _Context, findings: pd.DataFrame, params: dict):
+    result = ctx.log.verify(profile=ctx.profile or params.get("profile", "auto"),
+                            anchors=ctx.anchors)
+    frame = result.findings
+    counts = {k: v for k, v in result.counts.items() if v}
+    metrics = {"rows": result.rows, "profile": result.profile.name, "counts": counts,
+               "segments": len(result.segment_records),
+               "unprotected_fields": result.unprotected_fields,
+               "verify_seconds": round(result.elapsed, 3)}
+    if result.ok:
+        summary = (f"chain intact over {result.rows:,} rows (whole log, profile "
+                   f"{result.profile.name})")
+    else:
+        summary = "tampering evident: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+    return frame, metrics, "pass" if result.ok else "fail", summary
+
+
+_POST = {
+    "required_fields": _post_required_fields,
+    "log_access": _post_log_access,
+    "retention": _post_retention,
+    "chain_integrity": _post_chain,
+}

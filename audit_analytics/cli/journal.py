@@ -1,0 +1,131 @@
+"""``audit-analytics journal`` and ``ledger``: the access journal and the review ledger.
+
+Both are shown and verified; ``verify`` exits 1 on any evidence of tampering.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from . import cli, emit_json
+
+
+def _show(frame, columns: list[str], limit: int | None, as_json: bool) -> None:
+    frame = frame.tail(limit) if limit else frame
+    if as_json:
+        text = frame.to_json(orient="records", date_format="iso", lines=True)
+        click.echo(text.rstrip("\n")) if text.strip() else None
+        return
+    if frame.empty:
+        click.echo("(empty)")
+        return
+    click.echo(frame[columns].to_string(index=False, max_colwidth=60))
+
+
+@cli.group()
+def journal() -> None:
+    """The access journal: every read of an audit log made with this toolkit."""
+
+
+@journal.command("show")
+@click.option("--source", default=None, help="Only reads of this source.")
+@click.option("--since", default=None, metavar="ISO", help="Only entries at or after this time.")
+@click.option("-n", "--limit", type=int, default=50, show_default=True,
+              help="Show the last N entries (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+def journal_show(source, since, limit, as_json) -> int:
+    """List journal entries: when, who, what, which source, result."""
+    from ..journal import Journal
+
+    frame = Journal().access_rows(source, since=since)
+    _show(frame, ["timestamp", "actor_id", "action", "resource_id", "result", "command"],
+          limit, as_json)
+    return 0
+
+
+@journal.command("verify")
+@click.option("--json", "json_target", default=None, metavar="PATH|-",
+              help="Write the verification result as JSON to PATH, or to stdout with '-'.")
+def journal_verify(json_target) -> int:
+    """Re-verify the journal's hash chain; exit 1 on any evidence of tampering."""
+    from ..journal import Journal
+
+    book = Journal()
+    result = book.verify()
+    if result is None:
+        if json_target:
+            emit_json({"ok": True, "rows": 0, "path": str(book.path)}, json_target)
+        if json_target != "-":
+            click.echo(f"{book.path}: empty (no access recorded yet)")
+        return 0
+    if json_target:
+        emit_json(result.to_dict(), json_target)
+    if json_target != "-":
+        click.echo(result.summary())
+    return 0 if result.ok else 1
+
+
+@cli.group()
+def ledger() -> None:
+    """The review ledger: every report produced, with its SHA-256."""
+
+
+@ledger.command("show")
+@click.option("-n", "--limit", type=int, default=50, show_default=True,
+              help="Show the last N entries (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+def ledger_show(limit, as_json) -> int:
+    """List recorded reports: period, source, version, who, when, SHA-256."""
+    from ..ledger import Ledger
+
+    frame = Ledger().entries()
+    _show(frame, ["timestamp", "actor_id", "period", "source", "version", "status", "sha256"],
+          limit, as_json)
+    return 0
+
+
+@ledger.command("verify")
+@click.option("--no-files", is_flag=True, help="Do not re-hash the recorded report files.")
+@click.option("--json", "json_target", default=None, metavar="PATH|-",
+              help="Write the verification result as JSON to PATH, or to stdout with '-'.")
+def ledger_verify(no_files, json_target) -> int:
+    """Re-verify the ledger's chain and the recorded reports; exit 1 on tampering."""
+    from ..ledger import Ledger
+
+    outcome = Ledger().verify(check_files=not no_files)
+    if json_target:
+        emit_json(outcome.to_dict(), json_target)
+    if json_target != "-":
+        click.echo(outcome.summary())
+    return 0 if outcome.ok else 1
+
+
+@ledger.command("cadence")
+@click.option("--policy", "policy", default=None, metavar="FILE.toml|NAME",
+              help="Policy (PCI DSS: daily reviews; otherwise monthly).")
+@click.option("--cadence", type=click.Choice(["daily", "weekly", "monthly"]), default=None,
+              help="Override the policy's review cadence.")
+@click.option("--source", default=None, help="Only reviews of this source.")
+@click.option("--since", default=None, metavar="ISO",
+              help="First period expected (default: the first recorded review).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def ledger_cadence(policy, cadence, source, since, as_json) -> int:
+    """Were reviews done on schedule? Exit 1 when a due period was missed."""
+    from ..checks import parse_when
+    from ..ledger import Ledger, review_cadence
+    from ..policy import Policy
+
+    loaded = Policy.load(policy)
+    result = review_cadence(Ledger(), loaded, source=source, cadence=cadence,
+                            since=parse_when(since, loaded.timezone, what="--since"))
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        click.echo(f"review_cadence: {result.status.upper()}: {result.summary}")
+        for row in result.findings.head(20).itertuples(index=False):
+            click.echo(f"  - {row.period}: {row.state} (due {row.due:%Y-%m-%d %H:%M %Z})")
+        if len(result.findings) > 20:
+            click.echo(f"  ... and {len(result.findings) - 20} more (use --json for all)")
+    return 1 if result.status == "fail" else 0

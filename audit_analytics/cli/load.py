@@ -1,0 +1,32 @@
+"""``audit-analytics load``: append a source's new events to a DuckDB file."""
+
+from __future__ import annotations
+
+import click
+
+from . import cli, emit_json
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--into", "target", required=True, metavar="FILE.duckdb",
+              help="The DuckDB file to append to (created when absent).")
+@click.option("--table", default=None, help="Source table (default audit_logs).")
+@click.option("--since", default=None, metavar="ISO",
+              help="Only events at or after this time (PostgreSQL sources).")
+@click.option("--until", default=None, metavar="ISO",
+              help="Only events before this time (PostgreSQL sources).")
+@click.option("--json", "json_target", default=None, metavar="PATH|-",
+              help="Write the result as JSON to PATH, or to stdout with '-'.")
+@click.pass_context
+def load(ctx, source, target, table, since, until, json_target) -> int:
+    """Append SOURCE's new events to FILE.duckdb; a failed load leaves it unchanged."""
+    from ..store import load_into
+
+    result = load_into(source, target, source_table=table, since=since, until=until,
+                       progress=ctx.obj["progress"])
+    if json_target:
+        emit_json(result.to_dict(), json_target)
+    if json_target != "-":
+        click.echo(result.summary())
+    return 0

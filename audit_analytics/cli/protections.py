@@ -1,0 +1,30 @@
+"""``audit-analytics protections``: grade what keeps a PostgreSQL audit table unchanged."""
+
+from __future__ import annotations
+
+import click
+
+from . import cli, emit_json
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--table", default="audit_logs", show_default=True,
+              help="The audit table, optionally schema-qualified.")
+@click.option("--json", "json_target", default=None, metavar="PATH|-",
+              help="Write the report as JSON to PATH, or to stdout with '-'.")
+def protections(source, table, json_target) -> int:
+    """Inspect triggers, grants and roles of SOURCE's table; exit 1 if any item fails."""
+    import re
+
+    from ..errors import SourceError
+    from ..protections import inspect_protections
+
+    if not re.match(r"^postgres(ql)?(\+\w+)?://", source):
+        raise SourceError("protections needs a postgresql:// URL", source=source)
+    report = inspect_protections(source, table)
+    if json_target:
+        emit_json(report.to_dict(), json_target)
+    if json_target != "-":
+        click.echo(report.summary())
+    return 0 if report.ok else 1

@@ -1,0 +1,69 @@
+"""``audit-analytics report``: write one period's review report (HTML, JSON, PDF)."""
+
+from __future__ import annotations
+
+import click
+
+from . import PROFILE_HELP, cli
+
+FAIL_ON = {"fail": ("fail",), "warn": ("warn", "fail")}
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--period", required=True, metavar="PERIOD",
+              help="YYYY-MM, YYYY-Www (ISO week), YYYY-MM-DD, last-day, last-week or "
+                   "last-month (calendar of the policy's time zone).")
+@click.option("--policy", "policy", default=None, metavar="FILE.toml|NAME",
+              help="Policy file or built-in name (default, hipaa, pci_dss, soc2).")
+@click.option("--out", "out_dir", default="reports", show_default=True, metavar="DIR",
+              help="Folder to write the report into (created if needed).")
+@click.option("--format", "formats", default="html,json", show_default=True,
+              metavar="html,json,pdf", help="Comma-separated output formats.")
+@click.option("--profile", default="auto", show_default=True, help=PROFILE_HELP)
+@click.option("--anchor", "anchor", type=click.Path(dir_okay=False), default=None,
+              help="Trusted anchors: JSON lines of {\"id\", \"hash\"}.")
+@click.option("--table", default=None, help="Database table (default audit_logs).")
+@click.option("--fail-on", "fail_on", type=click.Choice(["fail", "warn"]), default=None,
+              help="Exit 1 when a check of the period ended in this status (or worse).")
+@click.option("--replace", is_flag=True,
+              help="Overwrite the period's latest report instead of writing a new version.")
+@click.pass_context
+def report(ctx, source, period, policy, out_dir, formats, profile, anchor, table, fail_on,
+           replace) -> int:
+    """Write SOURCE's review report for PERIOD into --out and record it in the ledger.
+
+    Files are named by period (audit-report_2024-01.html and .json). A second run for a
+    period never replaces the first: it writes audit-report_2024-01_v2.html and says so
+    (--replace overwrites instead). Prints the written paths. Exit 0 on success, 1 only
+    with --fail-on when a check reached that status, 2 on bad input or unwritable output.
+    """
+    from ..anchors import load_anchors
+    from ..log import AuditLog
+    from ..periods import parse_period
+    from ..policy import Policy
+    from ..report import build_report, check_formats
+    from ..report.write import probe_out_dir
+
+    # Everything that can be refused is refused before the work starts.
+    chosen = check_formats(formats)
+    loaded = Policy.load(policy)
+    span = parse_period(period, tz=loaded.timezone)
+    anchors = load_anchors(anchor) if anchor else None
+    probe_out_dir(out_dir)
+    with AuditLog(source, table=table, progress=ctx.obj["progress"]) as audit:
+        built = build_report(audit, span, policy=loaded, anchors=anchors, profile=profile)
+        written = built.write(out_dir, chosen, replace=replace)
+    if written.version > 1 and not written.replaced:
+        click.echo(f"audit-analytics: a report for {span.label} already exists in {out_dir}: "
+                   f"wrote version {written.version} (use --replace to overwrite)", err=True)
+    elif written.replaced:
+        click.echo(f"audit-analytics: replaced the report for {span.label} (version "
+                   f"{written.version})", err=True)
+    if built.empty:
+        click.echo(f"audit-analytics: no events in {span.label}: the report says so", err=True)
+    for path in written.paths.values():
+        click.echo(str(path))
+    if fail_on and built.status in FAIL_ON[fail_on]:
+        return 1
+    return 0

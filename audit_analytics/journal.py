@@ -1,0 +1,207 @@
+"""The toolkit's own access journal: who read which audit log, when, how, with what result.
+
+Reading audit logs is itself an auditable act (HIPAA 164.312(b), PCI DSS 10.2.1.3, SOC 2
+CC7.2). Every API call and command that reads a source (``open``, ``verify``, ``sql``,
+``report``...) appends one line to ``journal.jsonl`` in the toolkit's home folder
+(``$AUDIT_ANALYTICS_HOME``, default ``~/.local/share/audit_analytics``)::
+
+    {"id": "...", "timestamp": "2024-02-01T06:00:03.120443+00:00",
+     "actor_id": "alice", "action": "verify", "resource_type": "audit_log",
+     "resource_id": "postgresql://app:***@db/prod", "result": "success",
+     "prev_hash": "...", "hash": "...", "parameters": {"profile": "auto"}, ...}
+
+The lines are hash-chained with the ``python-seed`` profile (the hash covers ``id``,
+``timestamp``, ``actor_id``, ``action``, ``resource_type``, ``resource_id``, ``result``
+and ``prev_hash``; ``parameters``, ``command``, ``host``, ``pid`` and ``error`` are
+details the hash does not cover, and :func:`verify` names them as unprotected).
+Appends hold an exclusive ``flock``; ``audit-analytics journal verify`` checks the chain.
+
+Who: ``--actor`` / :func:`set_context`, else ``$AUDIT_ANALYTICS_ACTOR``, else the OS user.
+Turn journaling off with ``AUDIT_ANALYTICS_JOURNAL=off`` or ``AuditLog(..., journal=False)``
+(the toolkit does so for its own internal reads). A journal that cannot be written never
+stops an analysis: one warning is logged and the work goes on.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import re
+import socket
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._chainfile import ChainFile, default_home
+from .errors import LedgerError
+
+if TYPE_CHECKING:  # pandas loads lazily: opening a log stays cheap
+    import pandas as pd
+
+__all__ = [
+    "Journal",
+    "current_actor",
+    "enabled",
+    "mask_source",
+    "record",
+    "set_context",
+    "suspended",
+]
+
+log = logging.getLogger("audit_analytics")
+
+FILENAME = "journal.jsonl"
+RESOURCE_TYPE = "audit_log"
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]*)(?P<at>@)")
+_KV_PASSWORD = re.compile(r"(?i)\b(password|passwd|pwd)=([^\s&;]+)")
+_context: dict = {"actor": None, "home": None, "command": None}
+_state = {"depth": 0, "warned": False}
+_HOST = socket.gethostname()
+
+
+def mask_source(label: object) -> str:
+    """A source label safe to store and print: ``postgresql://u:***@h/db``.
+
+    Passwords in a URL's user-info and ``password=...`` parameters are replaced by ``***``.
+    """
+    text = str(label)
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}***{m['at']}", text)
+    return _KV_PASSWORD.sub(lambda m: f"{m[1]}=***", text)
+
+
+def set_context(*, actor: str | None = None, home: str | os.PathLike | None = None,
+                command: str | None = None) -> None:
+    """Set process-wide defaults (the CLI's ``--actor``, ``--home`` and command name)."""
+    if actor is not None:
+        _context["actor"] = actor
+    if home is not None:
+        _context["home"] = str(home)
+    if command is not None:
+        _context["command"] = command
+
+
+def current_actor(actor: str | None = None) -> str:
+    """Who acts: ``actor``, the CLI's ``--actor``, ``$AUDIT_ANALYTICS_ACTOR`` or the OS user."""
+    if actor:
+        return actor
+    if _context["actor"]:
+        return _context["actor"]
+    if env := os.environ.get("AUDIT_ANALYTICS_ACTOR"):
+        return env
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no passwd entry (containers)
+        return f"uid:{os.getuid()}"
+
+
+def enabled() -> bool:
+    """False when ``AUDIT_ANALYTICS_JOURNAL`` is ``off`` (or ``0``, ``false``, ``no``)."""
+    value = os.environ.get("AUDIT_ANALYTICS_JOURNAL", "on").strip().lower()
+    return value not in ("off", "0", "false", "no")
+
+
+class Journal:
+    """The access journal in a home folder.
+
+    Parameters
+    ----------
+    home
+        The toolkit's home folder (default: see :func:`audit_analytics._chainfile.default_home`).
+    """
+
+    def __init__(self, home: str | os.PathLike | None = None) -> None:
+        self.home = default_home(home or _context["home"])
+        self.path = self.home / FILENAME
+        self._file = ChainFile(self.path, "journal")
+
+    def append(self, action: str, source: object, *, result: str = "success",
+               parameters: Mapping | None = None, actor: str | None = None,
+               error: str | None = None) -> dict:
+        """Append one access entry and return it."""
+        details = {
+            "parameters": dict(parameters or {}),
+            "command": _context["command"],
+            "host": _HOST,
+            "pid": os.getpid(),
+        }
+        if error:
+            details["error"] = mask_source(error)
+        return self._file.append(
+            {"actor_id": current_actor(actor), "action": action,
+             "resource_type": RESOURCE_TYPE, "resource_id": mask_source(source),
+             "result": result},
+            details,
+        )
+
+    def entries(self) -> pd.DataFrame:
+        """Every entry as a DataFrame in the event schema (timestamp typed, UTC)."""
+        import pandas as pd
+
+        rows = [e for e in self._file.read() if "__line_error" not in e]
+        columns = ["id", "timestamp", "actor_id", "action", "resource_type", "resource_id",
+                   "result", "parameters", "command", "host", "pid", "error", "prev_hash",
+                   "hash"]
+        frame = pd.DataFrame.from_records(rows, columns=columns)
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce",
+                                            format="ISO8601")
+        frame["actor_type"] = "user"
+        return frame
+
+    def access_rows(self, source: object | None = None, since=None, until=None) -> pd.DataFrame:
+        """Entries about ``source`` (masked label) within ``[since, until)``, for checks."""
+        import pandas as pd
+
+        frame = self.entries()
+        if source is not None:
+            frame = frame[frame["resource_id"] == mask_source(source)]
+        if since is not None:
+            frame = frame[frame["timestamp"] >= _utc(pd.Timestamp(since))]
+        if until is not None:
+            frame = frame[frame["timestamp"] < _utc(pd.Timestamp(until))]
+        return frame.reset_index(drop=True)
+
+    def verify(self):
+        """Verify the journal's chain (a ``VerifyResult``; ``None`` if the journal is empty)."""
+        return self._file.verify()
+
+    def __len__(self) -> int:
+        return len(self._file.read())
+
+
+def record(action: str, source: object, *, result: str = "success",
+           parameters: Mapping | None = None, error: str | None = None) -> dict | None:
+    """Append an entry unless journaling is off or suspended; never raises.
+
+    A journal that cannot be written logs one warning per process and returns ``None``.
+    """
+    if _state["depth"] or not enabled():
+        return None
+    try:
+        return Journal().append(action, source, result=result, parameters=parameters,
+                                error=error)
+    except (LedgerError, OSError) as exc:
+        if not _state["warned"]:
+            _state["warned"] = True
+            log.warning("access journal not written: %s", exc)
+        return None
+
+
+@contextmanager
+def suspended() -> Iterator[None]:
+    """Record nothing inside (an outer entry, such as ``report``, already covers it)."""
+    _state["depth"] += 1
+    try:
+        yield
+    finally:
+        _state["depth"] -= 1
+
+
+def _utc(stamp):
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+
+
+def journal_path(home: str | os.PathLike | None = None) -> Path:
+    """Where the journal is (whether or not it exists yet)."""
+    return Journal(home).path

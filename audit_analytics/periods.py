@@ -1,0 +1,173 @@
+"""Review periods: ``2024-01``, ``2024-W03``, ``2024-01-15``, ``last-day``, ``last-week``...
+
+A period is a half-open interval ``[start, end)`` of UTC instants. Calendar boundaries
+(midnight, Monday, the first of the month) are taken in a time zone: the policy's, or
+UTC. Relative periods are the last *complete* day, ISO week or month before ``now``::
+
+    >>> p = parse_period("2024-01")
+    >>> p.label, p.start.isoformat(), p.end.isoformat()
+    ('2024-01', '2024-01-01T00:00:00+00:00', '2024-02-01T00:00:00+00:00')
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import PeriodError
+
+__all__ = ["Period", "parse_period", "period_of", "periods_between", "resolve_tz"]
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$", re.IGNORECASE)
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+RELATIVE = ("last-day", "last-week", "last-month")
+KINDS = ("day", "week", "month")
+_FORMS = "YYYY-MM, YYYY-Www (ISO week), YYYY-MM-DD, last-day, last-week or last-month"
+
+
+@dataclass(frozen=True)
+class Period:
+    """A review period: ``[start, end)`` in UTC, with the label reports are named by.
+
+    Attributes
+    ----------
+    label
+        ``2024-01``, ``2024-W03`` or ``2024-01-15`` (relative periods are resolved).
+    start, end
+        Timezone-aware UTC datetimes; ``start`` is included, ``end`` is not.
+    kind
+        ``"day"``, ``"week"`` or ``"month"``.
+    tz
+        The time zone whose calendar drew the boundaries (``"UTC"`` by default).
+    """
+
+    label: str
+    start: datetime
+    end: datetime
+    kind: str = "month"
+    tz: str = "UTC"
+
+    def __contains__(self, moment: datetime) -> bool:
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return self.start <= moment < self.end
+
+    @property
+    def days(self) -> int:
+        """Calendar days in the period (23- or 25-hour days count as one)."""
+        zone = resolve_tz(self.tz)
+        return (self.end.astimezone(zone).date() - self.start.astimezone(zone).date()).days
+
+    def next(self) -> Period:
+        """The period of the same kind that follows this one."""
+        return period_of(self.end.astimezone(resolve_tz(self.tz)).date(), self.kind, self.tz)
+
+    def to_dict(self) -> dict:
+        """``{"label", "kind", "start", "end", "tz"}`` with ISO-8601 UTC instants."""
+        return {"label": self.label, "kind": self.kind, "start": self.start.isoformat(),
+                "end": self.end.isoformat(), "tz": self.tz}
+
+    def __str__(self) -> str:
+        return f"{self.label} [{self.start.isoformat()}, {self.end.isoformat()})"
+
+
+def resolve_tz(tz: str | tzinfo | None) -> tzinfo:
+    """A ``tzinfo`` for an IANA name (``Europe/Berlin``), ``UTC`` or ``None`` (UTC)."""
+    if tz is None or tz == "UTC":
+        return UTC
+    if isinstance(tz, tzinfo):
+        return tz
+    try:
+        return ZoneInfo(str(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PeriodError(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)",
+                          tz=str(tz)) from None
+
+
+def _tz_name(tz: str | tzinfo | None) -> str:
+    if tz is None:
+        return "UTC"
+    return str(tz) if not isinstance(tz, ZoneInfo) else tz.key
+
+
+def _midnight(day: date, zone: tzinfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+def period_of(day: date, kind: str, tz: str | tzinfo | None = None) -> Period:
+    """The day, ISO week or month (``kind``) holding the calendar date ``day``."""
+    zone, name = resolve_tz(tz), _tz_name(tz)
+    if kind == "day":
+        first, after, label = day, day + timedelta(days=1), day.isoformat()
+    elif kind == "week":
+        first = day - timedelta(days=day.isoweekday() - 1)
+        after = first + timedelta(days=7)
+        year, week, _ = first.isocalendar()
+        label = f"{year:04d}-W{week:02d}"
+    elif kind == "month":
+        first = day.replace(day=1)
+        after = (first + timedelta(days=32)).replace(day=1)
+        label = f"{first.year:04d}-{first.month:02d}"
+    else:
+        raise PeriodError(f"unknown period kind {kind!r} (day, week or month)", period=kind)
+    return Period(label, _midnight(first, zone), _midnight(after, zone), kind, name)
+
+
+def parse_period(text: str, *, tz: str | tzinfo | None = None,
+                 now: datetime | None = None) -> Period:
+    """Parse a period label into a :class:`Period`.
+
+    Parameters
+    ----------
+    text
+        ``YYYY-MM``, ``YYYY-Www`` (ISO week, Monday to Sunday), ``YYYY-MM-DD``,
+        ``last-day``, ``last-week`` or ``last-month``.
+    tz
+        The time zone whose calendar draws the boundaries and says what "now" is (an IANA
+        name, usually the policy's ``timezone``); UTC by default.
+    now
+        The reference instant for relative periods (default: the current time).
+
+    Raises
+    ------
+    PeriodError
+        For any other text, or an impossible date (``2024-13``, ``2023-W53``).
+    """
+    if isinstance(text, Period):
+        return text
+    raw = str(text).strip()
+    zone = resolve_tz(tz)
+    if raw.lower() in RELATIVE:
+        moment = (now or datetime.now(UTC))
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        today = moment.astimezone(zone).date()
+        kind = raw.lower().removeprefix("last-")
+        current = period_of(today, kind, tz)
+        before = current.start.astimezone(zone).date() - timedelta(days=1)
+        return period_of(before, kind, tz)
+    try:
+        if m := _MONTH.match(raw):
+            return period_of(date(int(m[1]), int(m[2]), 1), "month", tz)
+        if m := _DAY.match(raw):
+            return period_of(date(int(m[1]), int(m[2]), int(m[3])), "day", tz)
+        if m := _WEEK.match(raw):
+            return period_of(date.fromisocalendar(int(m[1]), int(m[2]), 1), "week", tz)
+    except ValueError as exc:
+        raise PeriodError(f"invalid period {raw!r}: {exc}", period=raw) from None
+    raise PeriodError(f"unknown period {raw!r}: expected {_FORMS}", period=raw)
+
+
+def periods_between(kind: str, since: datetime, until: datetime,
+                    tz: str | tzinfo | None = None) -> Iterator[Period]:
+    """Every whole period of ``kind`` from the one holding ``since`` up to ``until``.
+
+    Periods still running at ``until`` are left out.
+    """
+    zone = resolve_tz(tz)
+    period = period_of(since.astimezone(zone).date(), kind, tz)
+    while period.end <= until:
+        yield period
+        period = period.next()

@@ -1,0 +1,558 @@
+"""Gather one period's review: scope, integrity, checklist, anomalies, charts, access."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from .. import __version__, journal
+from ..anchors import Anchor, load_anchors
+from ..journal import mask_source
+from ..periods import Period, parse_period
+from . import charts
+
+__all__ = ["Report", "build_report"]
+
+STATUS_ORDER = {"pass": 0, "warn": 1, "fail": 2}
+ANOMALY_COLUMNS = ("actor_id", "window_start", "window_end")
+MAX_FINDINGS_HTML = 50     # rows of one check's findings shown in the HTML
+MAX_ANOMALIES = 200        # anomalies listed (with evidence for the first MAX_EVIDENCE)
+MAX_EVIDENCE = 50
+EVIDENCE_ROWS = 10
+MAX_INTEGRITY_FINDINGS = 1000
+MAX_JSON_FINDINGS = 1000   # per check in the JSON summary (`audit-analytics check` has all)
+TOP_N = 15
+
+
+@dataclass
+class Report:
+    """One period's review report; :meth:`write` renders it to HTML, JSON (and PDF).
+
+    Attributes
+    ----------
+    period
+        The reviewed :class:`~audit_analytics.periods.Period`.
+    scope, integrity, retention, access, signoff
+        JSON-able sections (see :meth:`to_dict`).
+    checklist
+        One row per check: ``name``, ``title``, ``status``, ``controls``, ``summary``,
+        ``findings`` (count).
+    checks
+        The checklist's own result object (``run_checks``), findings included.
+    anomalies
+        One dict per anomaly finding with ``evidence`` (the actor's events in the window).
+    charts
+        ``{name: {"title", "caption", "svg"}}``; empty when the period holds no events.
+    cadence
+        The ``review_cadence`` evaluation of earlier reviews of this source (or ``None``).
+    """
+
+    period: Period
+    generated_at: datetime
+    generated_by: str
+    scope: dict
+    integrity: dict
+    checklist: list[dict]
+    checks: object
+    anomalies: list[dict]
+    charts: dict
+    retention: dict
+    access: dict
+    cadence: dict | None
+    policy: dict
+    signoff: dict = field(default_factory=dict)
+    version: int | None = None
+
+    # --- views ----------------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        """The worst checklist status: ``pass``, ``warn`` or ``fail``."""
+        worst = max((STATUS_ORDER.get(c["status"], 0) for c in self.checklist), default=0)
+        return {v: k for k, v in STATUS_ORDER.items()}[worst]
+
+    @property
+    def empty(self) -> bool:
+        """True when the period holds no events."""
+        return self.scope["rows_in_period"] == 0
+
+    @property
+    def basename(self) -> str:
+        """``audit-report_<period label>`` (before any ``_vN`` suffix)."""
+        return f"audit-report_{self.period.label}"
+
+    def to_dict(self) -> dict:
+        """The JSON summary written beside the HTML (everything but the chart images)."""
+        return _jsonable({
+            "report": {
+                "title": f"Audit log review {self.period.label}",
+                "period": self.period.to_dict(),
+                "generated_at": self.generated_at.isoformat(),
+                "generated_by": self.generated_by,
+                "tool": f"audit_analytics {__version__}",
+                "version": self.version,
+                "status": self.status,
+                "empty": self.empty,
+            },
+            "policy": self.policy,
+            "scope": self.scope,
+            "integrity": self.integrity,
+            "checklist": self.checklist,
+            "checks": _checks_dict(self.checks),
+            "anomalies": self.anomalies,
+            "charts": [{"name": k, "title": v["title"]} for k, v in self.charts.items()],
+            "retention": self.retention,
+            "access": self.access,
+            "review_cadence": self.cadence,
+            "signoff": self.signoff,
+        })
+
+    def to_html(self) -> str:
+        """The self-contained HTML document (inline CSS and SVG, no external resource)."""
+        from .render import render_html
+
+        return render_html(self)
+
+    def write(self, out_dir: str | Path = "reports", formats=("html", "json"), *,
+              replace: bool = False, ledger: bool = True, home: str | Path | None = None):
+        """Write the report; see :func:`audit_analytics.report.write.write_report`."""
+        from .write import write_report
+
+        return write_report(self, out_dir, formats, replace=replace, ledger=ledger, home=home)
+
+    def __repr__(self) -> str:
+        return (f"<Report {self.period.label} {self.scope['source']!r} "
+                f"rows_in_period={self.scope['rows_in_period']} status={self.status}>")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{_esc(c['name'])}</td><td>{_esc(c['status'])}</td>"
+            f"<td>{_esc(', '.join(c['controls']))}</td><td>{_esc(c['summary'])}</td></tr>"
+            for c in self.checklist)
+        return (f"<div><b>Audit log review {_esc(self.period.label)}</b>: "
+                f"{_esc(self.scope['source'])}, {self.scope['rows_in_period']:,} events in the "
+                f"period, integrity {_esc(self.integrity['status'])}, checklist "
+                f"{_esc(self.status)}</div><table><tr><th>check</th><th>status</th>"
+                f"<th>controls</th><th>summary</th></tr>{rows}</table>")
+
+
+def _esc(value) -> str:
+    import html
+
+    return html.escape(str(value))
+
+
+# --- building -------------------------------------------------------------------------------
+def build_report(log, period: str | Period, policy=None,
+                 anchors: str | Path | list[Anchor] | None = None, profile: str = "auto", *,
+                 now: datetime | None = None, actor: str | None = None) -> Report:
+    """Gather everything a periodic review needs for ``period`` of ``log``.
+
+    Parameters
+    ----------
+    log
+        An :class:`~audit_analytics.log.AuditLog`.
+    period
+        A :class:`~audit_analytics.periods.Period` or its text (``2024-01``, ``last-month``;
+        see :func:`~audit_analytics.periods.parse_period`), in the policy's time zone.
+    policy
+        A :class:`~audit_analytics.policy.Policy`, a path or built-in name, or ``None``
+        (the defaults).
+    anchors
+        Trusted anchors for the integrity section (a file or loaded anchors).
+    profile
+        Hash profile for verification (``auto`` by default).
+    now
+        The generation time (default: now); relative periods are resolved against it.
+    actor
+        Who generates the report (default: ``--actor``, ``$AUDIT_ANALYTICS_ACTOR``, the OS
+        user).
+
+    Returns
+    -------
+    Report
+        Call :meth:`Report.write` to produce the files and the ledger entry.
+
+    Notes
+    -----
+    The whole log is verified (a chain is only verifiable as a whole); the checklist, the
+    charts and the anomalies cover the period alone. One ``report`` entry is appended to
+    the access journal; the queries made on the way are not journaled one by one.
+    """
+    from ..policy import Policy
+
+    if policy is None or isinstance(policy, str | Path):
+        policy = Policy.load(policy)
+    tz = getattr(policy, "timezone", None) or "UTC"
+    now = now or datetime.now(UTC)
+    period = parse_period(period, tz=tz, now=now)
+    if anchors is not None and not isinstance(anchors, list):
+        anchors = load_anchors(anchors)
+    source_label = mask_source(log.source.label)
+    ok = False
+    try:
+        with journal.suspended():
+            report = _build(log, period, policy, anchors, profile, now, actor, source_label, tz)
+        ok = True
+        return report
+    finally:
+        if getattr(log, "journal", True):
+            journal.record("report", log.source.label, result="success" if ok else "failure",
+                           parameters={"period": period.label, "profile": str(profile),
+                                       "policy": getattr(policy, "name", None)})
+
+
+def _build(log, period, policy, anchors, profile, now, actor, source_label, tz) -> Report:
+    q = _Queries(log, period, tz)
+    total, in_period, first, last = q.counts()
+    verify = log.verify(profile=profile, anchors=anchors)
+    checks = _run_checks(_VerifiedLog(log, verify), policy, period, source_label, profile,
+                         anchors)
+    checklist = [_check_row(c) for c in _check_list(checks)]
+    scope = {
+        "source": source_label,
+        "source_kind": getattr(log.source, "kind", None),
+        "period": period.label,
+        "period_start": period.start.isoformat(),
+        "period_end": period.end.isoformat(),
+        "timezone": tz,
+        "profile": verify.profile.name,
+        "profile_detected": bool(verify.profile_note),
+        "rows_total": total,
+        "rows_in_period": in_period,
+        "first_event_in_period": first,
+        "last_event_in_period": last,
+        "actors_in_period": q.scalar("SELECT count(DISTINCT actor_id) FROM events WHERE "
+                                     + q.where) if in_period else 0,
+    }
+    integrity = _integrity(verify)
+    anomalies = _anomalies(q, checks)
+    chart_set = _charts(q, period, tz) if in_period else {}
+    retention = _retention(q, checks, period, tz)
+    access = _access(checks, log.source.label, period)
+    cadence = _cadence(policy, source_label, now)
+    return Report(period=period, generated_at=now, generated_by=journal.current_actor(actor),
+                  scope=scope, integrity=integrity, checklist=checklist, checks=checks,
+                  anomalies=anomalies, charts=chart_set, retention=retention, access=access,
+                  cadence=cadence, policy=_policy_summary(policy),
+                  signoff={"name": "", "role": "", "date": "", "signature": "",
+                           "statement": "I have reviewed this report, the findings above and "
+                                        "their follow-up actions."})
+
+
+class _Queries:
+    """Period-bounded SQL over the ``events`` view, straight on the engine (not journaled)."""
+
+    def __init__(self, log, period: Period, tz: str) -> None:
+        self.engine = log.engine
+        self.period = period
+        self.tz = tz
+        self.where = '"timestamp" >= $start AND "timestamp" < $end'
+        self.params = {"start": period.start, "end": period.end}
+
+    def df(self, sql: str, extra: dict | None = None) -> pd.DataFrame:
+        return self.engine.df(sql, {**self.params, **(extra or {})} if "$" in sql else None)
+
+    def scalar(self, sql: str):
+        return self.engine.scalar(sql, self.params if "$" in sql else None)
+
+    def counts(self) -> tuple[int, int, str | None, str | None]:
+        row = self.engine.rows(
+            f"SELECT count(*), count(*) FILTER (WHERE {self.where}), "
+            f"min(\"timestamp\") FILTER (WHERE {self.where}), "
+            f"max(\"timestamp\") FILTER (WHERE {self.where}) FROM events", self.params)[0]
+        return int(row[0]), int(row[1]), _iso(row[2]), _iso(row[3])
+
+
+def _iso(value) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        if pd.isna(value):
+            return None
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+# --- the checklist --------------------------------------------------------------------------
+class _VerifiedLog:
+    """The log, with :meth:`verify` answering from the verification already made.
+
+    ``chain_integrity`` verifies the log; the report has just done so for its integrity
+    section, and a chain of ten million rows need not be re-hashed twice.
+    """
+
+    def __init__(self, log, result) -> None:
+        self._log = log
+        self._result = result
+
+    def verify(self, *args, **kwargs):
+        return self._result
+
+    def __getattr__(self, name: str):
+        return getattr(self._log, name)
+
+
+def _run_checks(log, policy, period: Period, source_label: str, profile, anchors):
+    """Run the checklist over the period, the toolkit's journal passed to ``log_access``."""
+    from ..checks import run_checks
+
+    access_rows = journal.Journal().access_rows(source_label, period.start, period.end)
+    return run_checks(log, policy=policy, since=period.start, until=period.end,
+                      profile=profile, anchors=anchors, extra_log_access=access_rows)
+
+
+def _check_list(checks) -> list:
+    return list(getattr(checks, "checks", None) or [])
+
+
+def _check_row(check) -> dict:
+    findings = getattr(check, "findings", None)
+    return {"name": check.name, "title": getattr(check, "title", check.name),
+            "status": check.status, "controls": list(getattr(check, "controls", []) or []),
+            "summary": getattr(check, "summary", "") or "",
+            "findings": 0 if findings is None else len(findings)}
+
+
+def _checks_dict(checks) -> list[dict]:
+    """Each check as in ``run_checks(...).to_dict()``, findings capped per check."""
+    if checks is None:
+        return []
+    if not hasattr(checks, "to_dict"):
+        return [_check_row(c) for c in _check_list(checks)]
+    data = checks.to_dict()
+    out = data.get("checks", data) if isinstance(data, dict) else data
+    for check in out:
+        found = check.get("findings") or []
+        check["findings_total"] = len(found)
+        if len(found) > MAX_JSON_FINDINGS:
+            check["findings"] = found[:MAX_JSON_FINDINGS]
+            check["findings_truncated"] = True
+    return out
+
+
+def _integrity(verify) -> dict:
+    data = verify.to_dict()
+    data.pop("seconds", None)
+    main = [s for s in verify.segment_records if s["main"]]
+    return {
+        "status": "intact" if verify.ok else "tampering evident",
+        "ok": verify.ok,
+        "rows": verify.rows,
+        "profile": data["profile"],
+        "profile_detection": data.get("profile_detection"),
+        "counts": {k: v for k, v in data["counts"].items() if v},
+        "findings": data["findings"][:MAX_INTEGRITY_FINDINGS],
+        "findings_total": len(data["findings"]),
+        "segments": data["segments"][:MAX_INTEGRITY_FINDINGS],
+        "segments_total": len(data["segments"]),
+        "main_chain_rows": main[0]["rows"] if main else 0,
+        "head": data["head"],
+        "unprotected_fields": data["unprotected_fields"],
+        "anchors": data["anchors"],
+    }
+
+
+# --- anomalies with evidence ------------------------------------------------------------------
+def _anomalies(q: _Queries, checks) -> list[dict]:
+    out = []
+    for check in _check_list(checks):
+        frame = getattr(check, "findings", None)
+        if frame is None or frame.empty or not set(ANOMALY_COLUMNS) <= set(frame.columns):
+            continue
+        for record in frame.head(MAX_ANOMALIES - len(out)).to_dict("records"):
+            out.append({"check": check.name, "title": getattr(check, "title", check.name),
+                        "status": check.status,
+                        "controls": list(getattr(check, "controls", [])),
+                        **{k: _plain(v) for k, v in record.items()}})
+        if len(out) >= MAX_ANOMALIES:
+            break
+    evidence = _evidence(q, out[:MAX_EVIDENCE])
+    for index, item in enumerate(out[:MAX_EVIDENCE]):
+        item["evidence"] = evidence.get(index, [])
+    return out
+
+
+def _evidence(q: _Queries, anomalies: list[dict]) -> dict[int, list[dict]]:
+    """The first events of each anomaly's actor inside its window: one query for all."""
+    wanted = [(i, str(a["actor_id"]), pd.Timestamp(a["window_start"]),
+               pd.Timestamp(a["window_end"]))
+              for i, a in enumerate(anomalies)
+              if a.get("actor_id") is not None and a.get("window_start") is not None
+              and a.get("window_end") is not None]
+    if not wanted:
+        return {}
+    windows = pd.DataFrame(wanted, columns=["idx", "actor", "ws", "we"])
+    for name in ("ws", "we"):
+        stamps = pd.to_datetime(windows[name], utc=True)
+        windows[name] = stamps
+    name = "__report_windows"
+    q.engine.register(name, windows)
+    try:
+        # a window's end is the last event's time (inclusive), or an exclusive bound
+        frame = q.engine.df(
+            'SELECT w.idx, e."timestamp", e.action, e.resource_type, e.resource_id, e.result, '
+            f"e.ip_address, e.id FROM events e JOIN {name} w ON e.actor_id = w.actor "
+            'AND e."timestamp" >= w.ws AND e."timestamp" <= w.we '
+            'QUALIFY row_number() OVER (PARTITION BY w.idx ORDER BY e."timestamp", e.id) '
+            f"<= {EVIDENCE_ROWS} ORDER BY w.idx, e.\"timestamp\", e.id")
+    finally:
+        q.engine.unregister(name)
+    out: dict[int, list[dict]] = {}
+    for record in frame.to_dict("records"):
+        index = int(record.pop("idx"))
+        out.setdefault(index, []).append({k: _plain(v) for k, v in record.items()})
+    return out
+
+
+def _plain(value):
+    """A JSON-able scalar (timestamps as ISO-8601 UTC, NaN as None)."""
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp | datetime | date):
+        return _iso(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, list | dict | str):
+        try:
+            return value.item()
+        except (ValueError, AttributeError):
+            return str(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+def _finite(value):
+    """NaN and infinities become None (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _jsonable(value):
+    """Round-trip through JSON with ``default=_plain`` so the dict is exactly what is written."""
+    text = json.dumps(value, default=_plain, ensure_ascii=False)
+    return _finite(json.loads(text))
+
+
+# --- charts ----------------------------------------------------------------------------------
+def _charts(q: _Queries, period: Period, tz: str) -> dict:
+    unit = "hour" if period.kind == "day" else "day"
+    local = 'timezone($tz, "timestamp")'
+    activity = q.df(
+        f"SELECT date_trunc('{unit}', {local}) AS bucket, coalesce(result, 'unknown') AS result, "
+        f"count(*) AS n FROM events WHERE {q.where} GROUP BY ALL ORDER BY 1", {"tz": tz})
+    heat = q.df(
+        f"SELECT isodow({local}) AS dow, hour({local}) AS hour, count(*) AS n FROM events "
+        f"WHERE {q.where} GROUP BY ALL", {"tz": tz})
+    failures = q.df(
+        "SELECT coalesce(actor_id, '(none)') AS actor_id, "
+        "count(*) FILTER (WHERE result = 'failure') AS failure, "
+        "count(*) FILTER (WHERE result = 'denied') AS denied FROM events "
+        f"WHERE {q.where} AND result IN ('failure', 'denied') GROUP BY ALL "
+        f"ORDER BY failure + denied DESC, actor_id LIMIT {TOP_N}")
+    resources = q.df(
+        "SELECT coalesce(resource_type, '?') || ':' || coalesce(resource_id, '?') AS resource, "
+        f"count(*) AS n FROM events WHERE {q.where} GROUP BY ALL "
+        f"ORDER BY n DESC, resource LIMIT {TOP_N}")
+    out = {
+        "activity": {"title": f"Activity per {unit}",
+                     "caption": f"Events per {unit} ({tz}), stacked by result.",
+                     "svg": charts.activity_chart(activity, unit)},
+        "heatmap": {"title": "Hour of day by weekday",
+                    "caption": f"Events by hour of day and weekday ({tz}).",
+                    "svg": charts.heatmap_chart(heat, tz)},
+    }
+    if not failures.empty:
+        out["failures"] = {"title": "Failures and denials by actor",
+                           "caption": f"The {TOP_N} actors with the most failed or denied "
+                                      "events.",
+                           "svg": charts.failures_chart(failures)}
+    out["resources"] = {"title": "Most accessed resources",
+                        "caption": f"The {TOP_N} resources with the most events.",
+                        "svg": charts.resources_chart(resources)}
+    return out
+
+
+# --- retention, coverage, access, cadence ------------------------------------------------------
+def _find_check(checks, name: str):
+    return next((c for c in _check_list(checks) if c.name == name), None)
+
+
+def _check_brief(check) -> dict | None:
+    if check is None:
+        return None
+    row = _check_row(check)
+    row["metrics"] = _plain(dict(getattr(check, "metrics", {}) or {}))
+    return row
+
+
+def _retention(q: _Queries, checks, period: Period, tz: str) -> dict:
+    first, last = q.engine.rows('SELECT min("timestamp"), max("timestamp") FROM events')[0]
+    days = q.df(f"SELECT DISTINCT CAST(timezone($tz, \"timestamp\") AS DATE) AS day FROM events "
+                f"WHERE {q.where} ORDER BY 1", {"tz": tz})
+    have = {pd.Timestamp(d).date() for d in days["day"]}
+    zone_start = pd.Timestamp(period.start).tz_convert(tz).date()
+    all_days = [d.date() for d in pd.date_range(zone_start, periods=period.days, freq="D")]
+    missing = [d.isoformat() for d in all_days if d not in have]
+    return {
+        "first_event": _iso(first),
+        "last_event": _iso(last),
+        "days_in_period": len(all_days),
+        "days_with_events": len(have),
+        "days_without_events": missing,
+        "check": _check_brief(_find_check(checks, "retention_coverage")),
+    }
+
+
+def _access(checks, source, period: Period) -> dict:
+    check = _find_check(checks, "log_access")
+    in_log = []
+    if check is not None and getattr(check, "findings", None) is not None:
+        in_log = [{k: _plain(v) for k, v in r.items()}
+                  for r in check.findings.head(MAX_FINDINGS_HTML).to_dict("records")]
+    rows = journal.Journal().access_rows(source, period.start, period.end)
+    toolkit = [{"timestamp": _iso(r.timestamp), "actor_id": r.actor_id, "action": r.action,
+                "result": r.result, "command": r.command}
+               for r in rows.head(MAX_FINDINGS_HTML).itertuples()]
+    return {"check": _check_brief(check), "in_log": in_log,
+            "toolkit_journal": toolkit, "toolkit_journal_total": len(rows)}
+
+
+def _cadence(policy, source_label: str, now: datetime) -> dict | None:
+    from ..ledger import Ledger, review_cadence
+
+    ledger = Ledger()
+    if not ledger.path.exists():
+        return None
+    result = review_cadence(ledger, policy, now, source=source_label)
+    if result.metrics.get("expected") is None:
+        return None
+    return result.to_dict()
+
+
+def _policy_summary(policy) -> dict:
+    return {"name": getattr(policy, "name", None), "path": getattr(policy, "path", None),
+            "timezone": getattr(policy, "timezone", "UTC"),
+            "retention": getattr(getattr(policy, "retention", None), "regime", None)}

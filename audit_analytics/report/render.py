@@ -1,0 +1,110 @@
+"""Render a :class:`~audit_analytics.report.build.Report` to one self-contained HTML page.
+
+The template is ``audit_analytics/templates/report.html.j2`` (Jinja2, autoescaped: every
+value from the log is escaped; only the charts' SVG, which matplotlib produced and
+escaped, is inserted as markup).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+import jinja2
+from markupsafe import Markup
+
+from .. import __version__
+from .build import MAX_FINDINGS_HTML, _plain
+
+__all__ = ["render_html", "table"]
+
+STATUS_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("audit_analytics", "templates"),
+        autoescape=True,  # every template here is HTML
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["cell"] = _cell
+    env.filters["num"] = lambda n: f"{n:,}" if isinstance(n, int) else n
+    return env
+
+
+def _cell(value) -> str:
+    """One table cell's text (lists joined, dicts as compact JSON, None blank)."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if value == value else ""
+    return str(value)
+
+
+def table(records, columns: list[str] | None = None, limit: int = MAX_FINDINGS_HTML) -> dict:
+    """``{"columns", "rows", "total", "shown"}`` for the template's generic table macro.
+
+    ``records`` is a list of dicts or a DataFrame.
+    """
+    if hasattr(records, "to_dict"):
+        total = len(records)
+        records = records.head(limit).to_dict("records")
+    else:
+        records = list(records or [])
+        total = len(records)
+        records = records[:limit]
+    if columns is None:
+        columns = []
+        for rec in records:
+            columns += [k for k in rec if k not in columns]
+    rows = [[_cell(_plain(rec.get(c))) for c in columns] for rec in records]
+    return {"columns": columns, "rows": rows, "total": total, "shown": len(rows)}
+
+
+def render_html(report) -> str:
+    """The report as one HTML document (str)."""
+    checks = []
+    for check in getattr(report.checks, "checks", None) or []:
+        findings = getattr(check, "findings", None)
+        checks.append({
+            "name": check.name, "title": getattr(check, "title", check.name),
+            "status": check.status, "controls": list(getattr(check, "controls", []) or []),
+            "summary": getattr(check, "summary", "") or "",
+            "findings": table(findings if findings is not None else []),
+        })
+    integrity = report.integrity
+    evidence_columns = ["timestamp", "action", "resource_type", "resource_id", "result",
+                        "ip_address", "id"]
+    anomalies = [{
+        **a,
+        "evidence_table": table(a.get("evidence") or [], evidence_columns),
+    } for a in report.anomalies]
+    context = {
+        "r": report,
+        "title": f"Audit log review {report.period.label}",
+        "tool": f"audit_analytics {__version__}",
+        "status_label": STATUS_LABEL,
+        "counts": {s: sum(c["status"] == s for c in report.checklist) for s in STATUS_LABEL},
+        "checks": checks,
+        "integrity_findings": table(integrity["findings"]),
+        "segments": table(integrity["segments"],
+                          ["main", "rows", "starts_with", "first_id", "last_id",
+                           "first_timestamp", "last_timestamp", "forks_from"]),
+        "anchors": table(integrity["anchors"]),
+        "anomalies": anomalies,
+        "anomaly_columns": ["check", "actor_id", "window_start", "window_end", "value",
+                            "baseline"],
+        "charts": {k: {**v, "svg": Markup(v["svg"])} for k, v in report.charts.items()},
+        "in_log_access": table(report.access["in_log"]),
+        "toolkit_access": table(report.access["toolkit_journal"],
+                                ["timestamp", "actor_id", "action", "result", "command"]),
+        "cadence_findings": table((report.cadence or {}).get("findings") or []),
+    }
+    return _environment().get_template("report.html.j2").render(**context)

@@ -1,0 +1,200 @@
+"""Write a report's files: atomic, versioned per period, recorded in the review ledger.
+
+Files are named by period: ``audit-report_2024-01.html`` and ``.json`` (``.pdf`` with the
+``pdf`` extra). A re-run for a period already reported in that folder never replaces the
+earlier files: it writes the next version (``audit-report_2024-01_v2.html``) and says so.
+``replace=True`` (``--replace``) rewrites the latest version in place instead, and the
+ledger records that it did. Each file is written to a temporary name and renamed into
+place; if any file fails, the files this run already wrote are removed again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._io import write_atomic
+from ..errors import OutputError
+
+__all__ = ["FORMATS", "PDF_MISSING", "WrittenReport", "check_formats", "probe_out_dir",
+           "write_report"]
+
+log = logging.getLogger("audit_analytics")
+
+FORMATS = ("html", "json", "pdf")
+PDF_MISSING = "PDF output needs the 'pdf' extra (pip install audit_analytics[pdf])"
+_RETRIES = 20
+
+
+@dataclass
+class WrittenReport:
+    """What :func:`write_report` produced.
+
+    Attributes
+    ----------
+    paths
+        ``{format: Path}`` of every file written.
+    version
+        1 for the first report of the period in that folder, then 2, 3...
+    replaced
+        True when ``replace=True`` overwrote existing files.
+    sha256
+        The SHA-256 of the primary file (HTML, else JSON, else PDF), as in the ledger.
+    ledger_entry
+        The ledger line appended (``None`` with ``ledger=False``).
+    """
+
+    paths: dict[str, Path]
+    version: int
+    replaced: bool
+    sha256: str
+    previous: list[Path] = field(default_factory=list)
+    ledger_entry: dict | None = None
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.paths.values())
+
+
+def check_formats(formats) -> tuple[str, ...]:
+    """Validate and normalise formats (``"html,json"`` or a sequence); PDF needs weasyprint."""
+    if isinstance(formats, str):
+        formats = [f for f in formats.split(",")]
+    out = []
+    for fmt in formats:
+        fmt = fmt.strip().lower()
+        if not fmt:
+            continue
+        if fmt not in FORMATS:
+            raise OutputError(f"unknown report format {fmt!r} (html, json or pdf)", format=fmt)
+        if fmt not in out:
+            out.append(fmt)
+    if not out:
+        raise OutputError("no report format given (html, json or pdf)")
+    if "pdf" in out:
+        try:
+            import weasyprint  # noqa: F401
+        except ImportError:
+            raise OutputError(PDF_MISSING, format="pdf") from None
+    return tuple(out)
+
+
+def probe_out_dir(out_dir: str | Path) -> Path:
+    """Create ``out_dir`` if needed and make sure a file can be written there (early error)."""
+    folder = Path(out_dir)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"cannot write into {folder}: not a folder", path=str(folder))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".audit-report-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise OutputError(f"cannot write into {folder}: {exc.strerror or exc}",
+                          path=str(folder)) from None
+    return folder
+
+
+def _name(base: str, version: int, fmt: str) -> str:
+    return f"{base}{'' if version == 1 else f'_v{version}'}.{fmt}"
+
+
+def existing_versions(folder: Path, base: str) -> list[int]:
+    """Versions of ``base`` already in ``folder`` (any format), ascending."""
+    pattern = re.compile(re.escape(base) + r"(?:_v(\d+))?\.(?:" + "|".join(FORMATS) + r")$")
+    found = set()
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if m := pattern.match(entry.name):
+                found.add(int(m[1] or 1))
+    return sorted(found)
+
+
+def _render(report, formats) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    html_text = None
+    if "html" in formats or "pdf" in formats:
+        html_text = report.to_html()
+    if "html" in formats:
+        out["html"] = html_text.encode("utf-8")
+    if "json" in formats:
+        out["json"] = (json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
+                       + "\n").encode("utf-8")
+    if "pdf" in formats:
+        import weasyprint
+
+        out["pdf"] = weasyprint.HTML(string=html_text).write_pdf()
+    return out
+
+
+def write_report(report, out_dir: str | Path = "reports", formats=("html", "json"), *,
+                 replace: bool = False, ledger: bool = True,
+                 home: str | Path | None = None) -> WrittenReport:
+    """Write ``report`` into ``out_dir``; see the module docstring for names and versions.
+
+    Raises
+    ------
+    OutputError
+        Unknown format, PDF without weasyprint, or a folder that cannot be written (nothing
+        of this run is left behind).
+    LedgerError
+        The ledger cannot be appended (the files just written are removed again).
+    """
+    formats = check_formats(formats)
+    folder = probe_out_dir(out_dir)
+    base = report.basename
+    versions = existing_versions(folder, base)
+    version = (versions[-1] if versions else 1) if replace else (versions[-1] + 1 if versions
+                                                                 else 1)
+    for _ in range(_RETRIES):
+        report.version = version
+        blobs = _render(report, formats)
+        written: list[Path] = []
+        try:
+            for fmt in formats:
+                path = folder / _name(base, version, fmt)
+                write_atomic(path, blobs[fmt], exclusive=not replace)
+                written.append(path)
+            break
+        except OutputError as exc:
+            for path in written:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            if not replace and "already exists" in str(exc):
+                version += 1  # another run took this version meanwhile
+                continue
+            raise
+    else:  # pragma: no cover - twenty concurrent runs of one period
+        raise OutputError(f"cannot find a free version for {base} in {folder}")
+    paths = {fmt: folder / _name(base, version, fmt) for fmt in formats}
+    primary = next(f for f in ("html", "json", "pdf") if f in formats)
+    digests = {fmt: hashlib.sha256(blobs[fmt]).hexdigest() for fmt in formats}
+    previous = [folder / _name(base, v, primary) for v in versions if v != version]
+    result = WrittenReport(paths=paths, version=version, replaced=replace and version in versions,
+                           sha256=digests[primary], previous=previous)
+    if ledger:
+        from ..ledger import Ledger
+
+        files = {fmt: {"path": str(paths[fmt].resolve()), "sha256": digests[fmt],
+                       "primary": fmt == primary} for fmt in formats}
+        try:
+            result.ledger_entry = Ledger(home).record(
+                period=report.period, source=report.scope["source"], sha256=digests[primary],
+                version=version, files=files, status=report.status, actor=report.generated_by,
+                replaced=result.replaced)
+        except Exception:
+            if not result.replaced:
+                for path in paths.values():
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+            raise
+    if version > 1 and not result.replaced:
+        log.info("a report for %s already exists in %s: wrote version %d", report.period.label,
+                 folder, version)
+    return result

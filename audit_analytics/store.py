@@ -1,0 +1,348 @@
+"""Persistent DuckDB files of events: read them as a source, and load sources into them.
+
+``audit-analytics load SOURCE --into FILE.duckdb`` copies a source's events into the
+table ``events`` of a DuckDB file; the next run appends only what is new. What each
+run loaded is kept in the table ``load_runs`` of the same file (source with its
+password masked, rows, the chain head and the latest timestamp). For a PostgreSQL
+source a run reads only ``timestamp >= `` the latest timestamp already loaded (pushed
+down to the database) and skips rows already present by ``(id, hash)``: timestamps can
+be equal, so the boundary is read twice and de-duplicated, never skipped.
+
+A load never changes the target in place: it copies the file to a temporary file in
+the same folder, loads into the copy and replaces the target with ``os.replace`` only
+once the copy is complete and closed. A failure part way (a dropped connection, a full
+disk, an interrupt) leaves the target byte for byte as it was.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from ._engine import Engine, EngineError, quote_ident
+from .errors import OutputError, SourceError
+from .sources import ScanPart, Source, open_source
+
+__all__ = ["DuckDBFileSource", "LoadResult", "load_into"]
+
+log = logging.getLogger("audit_analytics")
+
+LOAD_RUNS = "load_runs"
+_ALIAS = "aa_store"
+_LOAD_RUNS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {LOAD_RUNS} (
+    run INTEGER PRIMARY KEY,
+    source VARCHAR NOT NULL,
+    source_table VARCHAR,
+    since TIMESTAMPTZ,
+    until TIMESTAMPTZ,
+    rows_read BIGINT NOT NULL,
+    rows_appended BIGINT NOT NULL,
+    rows_total BIGINT NOT NULL,
+    head_id VARCHAR,
+    head_hash VARCHAR,
+    last_timestamp TIMESTAMPTZ,
+    loaded_at TIMESTAMPTZ NOT NULL
+)
+"""
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (ATTACH takes no bound parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+class DuckDBFileSource(Source):
+    """A table of events in a DuckDB file, attached read-only.
+
+    Parameters
+    ----------
+    path
+        The ``.duckdb`` file (written by :func:`load_into` or any DuckDB 2.x).
+    table
+        The table of events (default ``events``).
+    """
+
+    def __init__(self, path: str | Path, table: str = "events") -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SourceError(f"source not found: {path}", source=str(path))
+        self.table = table or "events"
+        super().__init__(label=f"{self.path} table {self.table}", kind="duckdb")
+
+    @property
+    def _relation(self) -> str:
+        return f"{_ALIAS}.{quote_ident(self.table)}"
+
+    def attach(self, engine: Engine) -> None:
+        """ATTACH the file read-only and create the view ``raw`` over the table."""
+        try:
+            engine.execute(f"ATTACH {_literal(str(self.path))} AS {_ALIAS} (READ_ONLY)")
+        except EngineError as exc:
+            raise SourceError(f"not a readable DuckDB file: {self.path} ({_first_line(exc)})",
+                              source=str(self.path)) from None
+        found = engine.scalar(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+            [_ALIAS, self.table])
+        if not found:
+            raise SourceError(f"{self.path} has no table {self.table!r}", source=str(self.path))
+        engine.execute(f"CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM {self._relation}")
+        self.columns = engine.columns("SELECT * FROM raw")
+        self.rows = int(engine.scalar("SELECT count(*) FROM raw"))
+
+    def parts(self) -> list[ScanPart]:
+        """One part: the table, keyed by its ``rowid``."""
+        return [ScanPart(sql=f"SELECT rowid AS __rk, * FROM {self._relation}", params=[],
+                         rows=self.rows, where=f"{self.path} table {self.table}")]
+
+    def locate(self, row_key: int) -> str:
+        """``FILE.duckdb table events row N``."""
+        return f"{self.path} table {self.table} row {row_key}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@dataclass
+class LoadResult:
+    """What one :func:`load_into` run did."""
+
+    source: str
+    target: str
+    run: int
+    rows_read: int
+    rows_appended: int
+    rows_total: int
+    head: dict | None
+    since: datetime | None = None
+    continues_previous_head: bool | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        head = dict(self.head) if self.head else None
+        if head and head.get("timestamp") is not None:
+            head["timestamp"] = head["timestamp"].isoformat()
+        return {
+            "source": self.source, "target": self.target, "run": self.run,
+            "rows_read": self.rows_read, "rows_appended": self.rows_appended,
+            "rows_total": self.rows_total, "head": head,
+            "since": self.since.isoformat() if self.since else None,
+            "continues_previous_head": self.continues_previous_head,
+            "seconds": round(self.seconds, 3), "notes": list(self.notes),
+        }
+
+    def summary(self) -> str:
+        """A few lines for people."""
+        head = self.head or {}
+        lines = [f"{self.target}: run {self.run}: appended {self.rows_appended:,} of "
+                 f"{self.rows_read:,} rows read from {self.source} "
+                 f"({self.rows_total:,} rows in all, {self.seconds:.1f} s)"]
+        if head:
+            lines.append(f"  head: {head.get('id')} hash {head.get('hash')} at "
+                         f"{head.get('timestamp')}")
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + html.escape(self.summary()) + "</pre>"
+
+
+def _as_datetime(value) -> datetime | None:
+    """A timezone-aware datetime from ISO text (naive values are UTC), or None."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _previous_run(engine: Engine) -> dict | None:
+    rows = engine.rows(f"SELECT run, head_id, head_hash, last_timestamp FROM {LOAD_RUNS} "
+                       "ORDER BY run DESC LIMIT 1")
+    if not rows:
+        return None
+    run, head_id, head_hash, last_ts = rows[0]
+    return {"run": run, "head_id": head_id, "head_hash": head_hash, "last_timestamp": last_ts}
+
+
+def _stream_source(source: Source, engine: Engine, since: datetime | None):
+    """``(schema, batches, cleanup)`` for any source; PostgreSQL filters in the database."""
+    from .postgres import PostgresSource
+
+    if isinstance(source, PostgresSource):
+        ctx = source.batches(since=since, desc="loading")
+        schema, batches = ctx.__enter__()
+        return schema, batches, ctx
+    scratch = Engine()
+    source.attach(scratch)
+    reader = scratch.reader("SELECT * FROM raw")
+    return reader.schema, iter(reader), scratch
+
+
+def _staging(engine: Engine, schema: pa.Schema, batches) -> int:
+    """Copy the batches into the temp table ``__incoming``; return the row count."""
+    from .postgres import arrow_into
+
+    arrow_into(engine, "__incoming", schema, batches)
+    return int(engine.scalar("SELECT count(*) FROM __incoming"))
+
+
+def _ensure_events(engine: Engine, table: str) -> None:
+    """Create the events table like ``__incoming``, or add the columns it lacks."""
+    incoming = engine.columns("SELECT * FROM __incoming")
+    exists = engine.scalar("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
+                           "AND NOT temporary", [table])
+    if not exists:
+        engine.execute(f"CREATE TABLE {quote_ident(table)} AS SELECT *, "
+                       "CAST(NULL AS INTEGER) AS __load_batch FROM __incoming LIMIT 0")
+        return
+    have = engine.columns(f"SELECT * FROM {quote_ident(table)}")
+    for name, dtype in incoming.items():
+        if name not in have:
+            engine.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN {quote_ident(name)} "
+                           f"{dtype}")
+
+
+def load_into(source, target_path: str | Path, *, table: str = "events",
+              source_table: str | None = None, since=None, until=None,
+              progress: bool | None = None) -> LoadResult:
+    """Append a source's new events to a persistent DuckDB file.
+
+    Parameters
+    ----------
+    source
+        A ``postgresql://`` URL, a Parquet path, or an opened :class:`Source`.
+    target_path
+        The ``.duckdb`` file; created when absent.
+    table
+        The events table in the file.
+    source_table
+        The source table, for database sources (default ``audit_logs``).
+    since, until
+        A time window of the source (PostgreSQL only); ``since`` is raised to the
+        latest timestamp already loaded.
+    progress
+        Show a progress bar (``None``: only on a terminal).
+
+    Returns
+    -------
+    LoadResult
+        Rows read and appended, the new chain head, and whether it continues the last.
+    """
+    started = time.perf_counter()
+    if not isinstance(source, Source):
+        source = open_source(source, table=source_table, since=since, until=until)
+    if hasattr(source, "progress") and progress is not None:
+        source.progress = progress
+    label = getattr(source, "label", str(source))
+    target = Path(target_path)
+    if target.exists() and not target.is_file():
+        raise OutputError(f"cannot load into {target}: not a file", path=str(target))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {target.parent}: {exc.strerror}",
+                          path=str(target)) from None
+    work = target.with_name(f".{target.name}.{os.getpid()}.loading")
+    try:
+        if target.exists():
+            shutil.copy2(target, work)
+        result = _load(source, label, work, target, table, progress, until)
+        os.replace(work, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}",
+                          path=str(target)) from None
+    finally:
+        for leftover in (work, Path(str(work) + ".wal")):
+            leftover.unlink(missing_ok=True)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _load(source: Source, label: str, work: Path, target: Path, table: str,
+          progress: bool | None, until) -> LoadResult:
+    try:
+        engine = Engine(work)
+    except EngineError as exc:
+        raise OutputError(f"not a DuckDB file this version can write: {target} "
+                          f"({_first_line(exc)})", path=str(target)) from None
+    try:
+        engine.execute(_LOAD_RUNS_DDL)
+        previous = _previous_run(engine)
+        since = previous["last_timestamp"] if previous else None
+        own_since = _as_datetime(getattr(source, "since", None))
+        if own_since is not None:
+            since = own_since if since is None else max(since, own_since)
+        schema, batches, cleanup = _stream_source(source, engine, since)
+        try:
+            rows_read = _staging(engine, schema, batches)
+        finally:
+            if isinstance(cleanup, Engine):
+                cleanup.close()
+            else:
+                cleanup.__exit__(None, None, None)
+        source_table = str(source.table) if hasattr(source, "table") else None
+        return _append(engine, label, source_table, target, table, previous, since,
+                       _as_datetime(until), rows_read)
+    finally:
+        engine.close()
+
+
+def _append(engine: Engine, label: str, source_table: str | None, target: Path, table: str,
+            previous: dict | None, since, until, rows_read: int) -> LoadResult:
+    _ensure_events(engine, table)
+    events = quote_ident(table)
+    run = (previous["run"] + 1) if previous else 1
+    engine.begin()
+    engine.execute(
+        f"INSERT INTO {events} BY NAME SELECT i.*, CAST(? AS INTEGER) AS __load_batch "
+        f"FROM __incoming i WHERE NOT EXISTS (SELECT 1 FROM {events} e "
+        "WHERE e.id IS NOT DISTINCT FROM CAST(i.id AS VARCHAR) "
+        "AND e.hash IS NOT DISTINCT FROM i.hash)", [run])
+    appended = int(engine.scalar(f"SELECT count(*) FROM {events} WHERE __load_batch = ?", [run]))
+    total = int(engine.scalar(f"SELECT count(*) FROM {events}"))
+    head = _head(engine, events, run) if appended else None
+    notes: list[str] = []
+    continues = None
+    if previous and appended:
+        continues = bool(engine.scalar(
+            f"SELECT count(*) FROM {events} WHERE __load_batch = ? AND prev_hash = ?",
+            [run, previous["head_hash"]]))
+        if not continues:
+            notes.append("no new row links to the previous head: verify the file")
+    if head is None and previous:
+        head = {"id": previous["head_id"], "hash": previous["head_hash"],
+                "timestamp": previous["last_timestamp"]}
+    last_ts = engine.scalar(f'SELECT max("timestamp") FROM {events}')
+    engine.execute(
+        f"INSERT INTO {LOAD_RUNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+        [run, label, source_table, since, until, rows_read, appended, total,
+         head["id"] if head else None, head["hash"] if head else None, last_ts])
+    engine.commit()
+    engine.execute("CHECKPOINT")
+    return LoadResult(source=label, target=str(target), run=run, rows_read=rows_read,
+                      rows_appended=appended, rows_total=total, head=head, since=since,
+                      continues_previous_head=continues, notes=notes)
+
+
+def _head(engine: Engine, events: str, run: int) -> dict | None:
+    """The newest row of this run that no row links to: the chain's new head."""
+    rows = engine.rows(
+        f'SELECT id, hash, "timestamp" FROM {events} n WHERE __load_batch = ? AND NOT EXISTS '
+        f"(SELECT 1 FROM {events} c WHERE c.prev_hash = n.hash) "
+        'ORDER BY "timestamp" DESC, id DESC LIMIT 1', [run])
+    if not rows:
+        return None
+    head_id, head_hash, ts = rows[0]
+    return {"id": str(head_id), "hash": head_hash, "timestamp": ts}

@@ -1,0 +1,101 @@
+"""A monthly review report over 10M generated events, beside the checklist alone.
+
+    python benchmarks/bench_report.py [--rows 10000000] [--period 2026-01]
+
+Reuses the verification benchmark's archive (benchmarks/bench_verify.py: a python-seed
+chain whose events all fall in January 2026, cached under benchmarks/_data/), so the
+monthly report covers every one of the 10M events. Each measurement runs in a fresh
+subprocess and reports wall seconds and peak RSS (ru_maxrss):
+
+- ``checks``: ``run_checks`` over the month (chain_integrity verifies the whole log);
+- ``report``: ``build_report`` for the month (verify once, checklist, anomalies with
+  evidence, charts) and ``Report.write`` (HTML + JSON, ledger entry).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_verify import DATA, build_archive  # noqa: E402
+
+
+def measure(kind: str, path: str, period: str, out: str) -> None:
+    """Child process: one measurement, printed as JSON."""
+    import resource
+
+    import audit_analytics as aa
+    from audit_analytics.periods import parse_period
+
+    t0 = time.perf_counter()
+    span = parse_period(period)
+    detail: dict = {}
+    with aa.open(path, journal=False) as log:
+        if kind == "checks":
+            from audit_analytics.checks import run_checks
+
+            result = run_checks(log, None, since=span.start, until=span.end)
+            detail = {"status": result.worst, "events": result.events}
+        else:
+            from audit_analytics.report import build_report
+
+            t1 = time.perf_counter()
+            report = build_report(log, span)
+            built = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            written = report.write(out)
+            detail = {"status": report.status, "events": report.scope["rows_in_period"],
+                      "build_s": built, "write_s": time.perf_counter() - t2,
+                      "html_kb": written.paths["html"].stat().st_size / 1024,
+                      "json_kb": written.paths["json"].stat().st_size / 1024}
+    print(json.dumps({
+        "wall_s": time.perf_counter() - t0,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        **detail,
+    }))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--period", default="2026-01")
+    parser.add_argument("--measure", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measure:
+        measure(*args.measure)
+        return 0
+    t = time.perf_counter()
+    path = build_archive(DATA / f"python_seed_{args.rows}.parquet", args.rows)
+    print(f"archive {args.rows:,} rows: {path.stat().st_size / 1e6:.0f} MB "
+          f"(ready in {time.perf_counter() - t:.1f} s)", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "AUDIT_ANALYTICS_HOME": str(Path(tmp) / "home"),
+               "AUDIT_ANALYTICS_JOURNAL": "off"}
+        for kind in ("checks", "report"):
+            proc = subprocess.run(
+                [sys.executable, __file__, "--measure", kind, str(path), args.period,
+                 str(Path(tmp) / "out")], capture_output=True, text=True, env=env)
+            if proc.returncode:
+                print(proc.stderr, file=sys.stderr)
+                return 1
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            extra = ""
+            if kind == "report":
+                extra = (f" (build {r['build_s']:.1f} s, write {r['write_s']:.1f} s; "
+                         f"HTML {r['html_kb']:.0f} KB, JSON {r['json_kb']:.0f} KB)")
+            print(f"{kind:<7} {args.period}: {r['events']:,} events in the period, "
+                  f"{r['wall_s']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB, "
+                  f"status {r['status']}{extra}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Policy loading and validation."""
+
+import pytest
+
+from audit_analytics.errors import PolicyError
+from audit_analytics.policy import BUILTIN_POLICIES, RETENTION_PRESETS, Policy
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_a_file():
+    policy = Policy.load(None)
+    assert policy.timezone == "UTC"
+    assert policy.thresholds("failed_access_burst")["max_failures"] == 5
+    assert policy.retention.regime == "soc2" and policy.retention.required_months == 12
+    assert "policy-defined" in policy.retention.source
+    assert len(policy.checks) >= 9
+    assert policy.to_dict()["retention"]["source"]
+
+
+@pytest.mark.parametrize("name", BUILTIN_POLICIES)
+def test_builtin_policies_load(name):
+    policy = Policy.load(name)
+    assert policy.name == name
+
+
+def test_retention_presets_cite_their_source():
+    assert RETENTION_PRESETS["hipaa"].required_months == 72
+    assert "164.316(b)(2)(i)" in RETENTION_PRESETS["hipaa"].source
+    pci = RETENTION_PRESETS["pci_dss"]
+    assert (pci.required_months, pci.immediately_available_months) == (12, 3)
+    assert "10.5.1" in pci.source
+    assert "no fixed" in RETENTION_PRESETS["soc2"].source
+
+
+def test_file_overrides(tmp_path):
+    policy = Policy.load(_write(tmp_path, """
+name = "ward"
+timezone = "Europe/Paris"
+checks = ["required_fields", "volume_spike"]
+[business_hours]
+start = "08:30"
+end = "17:00"
+weekdays = ["mon", "tue"]
+[retention]
+regime = "custom"
+required_months = 24
+logging_started = 2023-01-01
+[thresholds.volume_spike]
+k = 4
+"""))
+    assert policy.checks == ["required_fields", "volume_spike"]
+    assert policy.business_hours == {"start": "08:30", "end": "17:00", "isodows": [1, 2]}
+    assert policy.thresholds("volume_spike")["k"] == 4.0
+    assert policy.retention.required_months == 24
+    assert str(policy.logging_started) == "2023-01-01"
+
+
+@pytest.mark.parametrize("text, message", [
+    ('timezone = "Mars/Olympus_Mons"', "unknown time zone 'Mars/Olympus_Mons'"),
+    ('[business_hours]\nstart = "18:00"\nend = "08:00"', "must be after"),
+    ('[thresholds.volume_spike]\nk = "high"', "'thresholds.volume_spike.k' must be a number"),
+    ('[thresholds.volume_spike]\nkk = 3', "unknown policy key 'thresholds.volume_spike.kk'"),
+    ('colour = "blue"', "unknown policy key 'colour'"),
+    ('[thresholds.failed_access_burst]\nmax_failures = 2.5', "must be an integer"),
+    ('checks = ["required_fields", "astrology"]', "unknown check 'astrology'"),
+    ('[retention]\nregime = "forever"', "unknown retention regime"),
+    ('[retention]\nregime = "custom"', "needs retention.required_months"),
+    ('[business_hours]\nweekdays = ["funday"]', "funday"),
+    ('[business_hours]\nstart = "25:00"', "'business_hours.start' must be a time"),
+    ('[thresholds.bulk_export]\nmin_exports = -1', "must not be negative"),
+    ('thresholds = 3', "must be a table"),
+    ('name = [', "not valid TOML"),
+])
+def test_invalid_policies_raise_one_line_errors(tmp_path, text, message):
+    with pytest.raises(PolicyError) as info:
+        Policy.load(_write(tmp_path, text))
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file():
+    with pytest.raises(PolicyError, match="not found"):
+        Policy.load("/nonexistent/policy.toml")
