@@ -125,6 +125,25 @@ class AuditLog:
         self._record("sql", self.source.label, "success", query=query[:2000])
         return out
 
+    def named_query(self, name: str, query: str, params: dict) -> pd.DataFrame:
+        """Run one named investigation query and record it (name, parameters) in the journal."""
+        try:
+            out = self.engine.df(query, params)
+        except Exception as exc:
+            self._journal(name, "failure", params, error=_one_line(exc))
+            raise
+        self._journal(name, "success", params)
+        return out
+
+    def _journal(self, action: str, result: str, parameters: dict,
+                 error: str | None = None) -> None:
+        """Append one entry for this source to the access journal (unless turned off)."""
+        if self.journal:
+            from . import journal
+
+            journal.record(action, self.source.label, result=result, parameters=parameters,
+                           error=error)
+
     def _record(self, action: str, source, result: str, error: str | None = None,
                 **parameters) -> None:
         """Append to the access journal (a no-op with ``journal=False``)."""

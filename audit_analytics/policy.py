@@ -381,7 +381,7 @@ class Policy:
         """Checks to run (every declared check when the policy names none)."""
         from .checks import CHECKS
 
-        return list(self.settings["checks"]) or list(CHECKS)
+        return list(self.settings["checks"]) or [n for n, s in CHECKS.items() if s.default]
 
     @property
     def business_hours(self) -> dict:

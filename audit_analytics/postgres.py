@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pyarrow as pa
 
 from ._engine import Engine, quote_ident
@@ -400,16 +401,29 @@ class PostgresSource(Source):
 
     # --- Source -----------------------------------------------------------------------
     def attach(self, engine: Engine) -> None:
-        """Copy the rows into the DuckDB temp table ``pg_raw`` and create the view ``raw``."""
+        """Hold the rows as Arrow batches registered in the engine; create the view ``raw``.
+
+        The batches the driver hands over are kept as they are (DuckDB scans Arrow in
+        place), each with a row key ``__rk`` added: no second copy into a DuckDB table.
+        """
+        kept: list[pa.RecordBatch] = []
+        rows = 0
         with self.batches(desc="loading") as (schema, stream):
-            arrow_into(engine, RAW_TABLE, schema, stream)
-        engine.execute(f"CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM {RAW_TABLE}")
+            for batch in stream:
+                key = pa.array(np.arange(rows, rows + batch.num_rows, dtype=np.int64))
+                kept.append(batch.append_column("__rk", key))
+                rows += batch.num_rows
+            table = pa.Table.from_batches(kept, schema=schema.append(pa.field("__rk", pa.int64())))
+        engine.register(RAW_TABLE, table)
+        engine.execute(
+            f"CREATE OR REPLACE TEMP VIEW raw AS SELECT * EXCLUDE (__rk) FROM {RAW_TABLE}"
+        )
         self.columns = engine.columns("SELECT * FROM raw")
-        self.rows = int(engine.scalar(f"SELECT count(*) FROM {RAW_TABLE}"))
+        self.rows = rows
 
     def parts(self) -> list[ScanPart]:
-        """One part: the copied rows, keyed by DuckDB's ``rowid``."""
-        return [ScanPart(sql=f"SELECT rowid AS __rk, * FROM {RAW_TABLE}", params=[],
+        """One part: the rows read, keyed by their position in the transfer."""
+        return [ScanPart(sql=f"SELECT * FROM {RAW_TABLE}", params=[],
                          rows=self.rows, where=str(self.table))]
 
     def locate(self, row_key: int) -> str:

@@ -104,7 +104,8 @@ def actor_history(log: AuditLog, actor_id: str, since: Any = None,
     since, until
         Optional window ``[since, until)``: ISO text, date or datetime (naive is UTC).
     """
-    return log.engine.df(ACTOR_HISTORY_SQL, {"actor_id": actor_id, **_window(since, until)})
+    params = {"actor_id": actor_id, **_window(since, until)}
+    return log.named_query("actor_history", ACTOR_HISTORY_SQL, params)
 
 
 def resource_access(log: AuditLog, resource_type: str | None = None,
@@ -121,9 +122,9 @@ def resource_access(log: AuditLog, resource_type: str | None = None,
     since, until
         Optional window ``[since, until)``.
     """
-    return log.engine.df(RESOURCE_ACCESS_SQL, {"resource_type": resource_type,
-                                               "resource_id": resource_id,
-                                               **_window(since, until)})
+    params = {"resource_type": resource_type, "resource_id": resource_id,
+              **_window(since, until)}
+    return log.named_query("resource_access", RESOURCE_ACCESS_SQL, params)
 
 
 def failed_attempts(log: AuditLog, since: Any = None, until: Any = None,
@@ -139,7 +140,8 @@ def failed_attempts(log: AuditLog, since: Any = None, until: Any = None,
     actor_id
         Only this actor.
     """
-    return log.engine.df(FAILED_ATTEMPTS_SQL, {"actor_id": actor_id, **_window(since, until)})
+    params = {"actor_id": actor_id, **_window(since, until)}
+    return log.named_query("failed_attempts", FAILED_ATTEMPTS_SQL, params)
 
 
 def activity(log: AuditLog, freq: str = "day", *, since: Any = None, until: Any = None,
@@ -174,4 +176,4 @@ def activity(log: AuditLog, freq: str = "day", *, since: Any = None, until: Any 
     zone = tz.timezone if isinstance(tz, Policy) else tz
     params = {"unit": freq, "tz": zone, **{k: filters.get(k) for k in _FILTERS},
               **_window(since, until, zone)}
-    return log.engine.df(ACTIVITY_SQL, params)
+    return log.named_query("activity", ACTIVITY_SQL, params)

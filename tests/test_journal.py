@@ -130,3 +130,20 @@ def test_cli_journal_commands(cli):
     bad = cli("journal", "verify", "--json", "-")
     assert bad.returncode == 1
     assert json.loads(bad.stdout)["counts"]["hash_mismatch"] == 1
+
+
+def test_investigation_queries_and_checks_are_journaled(samples):
+    import audit_analytics as aa
+    from audit_analytics.journal import Journal
+
+    with aa.open(samples / "python_seed" / "clean.parquet") as log:
+        log.actor_history("u-0001", since="2024-01-01")
+        log.failed_attempts()
+        log.check(only=["required_fields"])
+    entries = Journal().entries()
+    assert entries["action"].tolist() == ["open", "actor_history", "failed_attempts", "check"]
+    history = entries[entries["action"] == "actor_history"].iloc[-1]
+    assert history["parameters"]["actor_id"] == "u-0001"
+    check = entries[entries["action"] == "check"].iloc[-1]
+    assert check["parameters"]["checks"] == ["required_fields"]
+    assert Journal().verify().ok

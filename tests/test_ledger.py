@@ -150,3 +150,30 @@ def test_cadence_override_and_bad_cadence(tmp_path):
     assert weekly.status == "fail" and weekly.metrics["cadence"] == "weekly"
     with pytest.raises(PolicyError):
         review_cadence(book, None, cadence="hourly")
+
+
+def test_review_cadence_is_an_opt_in_checklist_row(tmp_path, monkeypatch, samples):
+    import audit_analytics as aa
+    from audit_analytics.checks import run_checks
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("AUDIT_ANALYTICS_HOME", str(home))
+    policy = Policy.load("soc2")
+    with aa.open(samples / "python_seed" / "clean.parquet") as log:
+        default = run_checks(log, policy)
+        assert "review_cadence" not in [c.name for c in default.checks]
+        never = run_checks(log, policy, only=["review_cadence"],
+                           until=datetime(2024, 5, 20, tzinfo=UTC))
+        assert never.checks[0].status == "fail"
+        _ledger_with_history(tmp_path, [
+            ("2024-01", datetime(2024, 2, 5, tzinfo=UTC)),
+            ("2024-02", datetime(2024, 3, 4, tzinfo=UTC)),
+            ("2024-03", datetime(2024, 4, 2, tzinfo=UTC)),
+            ("2024-04", datetime(2024, 5, 3, tzinfo=UTC))])
+        kept = run_checks(log, policy, only=["review_cadence"],
+                          since=datetime(2024, 1, 1, tzinfo=UTC),
+                          until=datetime(2024, 5, 20, tzinfo=UTC))
+    (row,) = kept.checks
+    assert row.status == "pass", row.summary
+    assert "PCI DSS 10.4.1" in row.controls
+    assert row.to_dict()["name"] == "review_cadence"

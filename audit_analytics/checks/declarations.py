@@ -50,6 +50,9 @@ class CheckSpec:
         Name of a Python step the runner applies after the SQL, if any.
     noun
         What one finding is, for the summary ("actor-day", "gap"...).
+    default
+        Run when a policy names no checks; ``False`` for opt-in checks that read state
+        kept outside the log (``review_cadence`` reads the review ledger).
     """
 
     name: str
@@ -61,6 +64,7 @@ class CheckSpec:
     requires: tuple[str, ...] = ()
     post: str | None = None
     noun: str = "finding"
+    default: bool = True
 
 
 def _thresholds(name: str) -> Callable[[Policy], dict]:
@@ -160,6 +164,12 @@ _SPECS = (
         ("PCI DSS 10.3", "PCI DSS 10.3.4", "HIPAA 164.312(c)(1)", "SOC 2 CC7.2"),
         None, _thresholds("chain_integrity"), on_findings="fail", post="chain_integrity",
         noun="chain finding",
+    ),
+    CheckSpec(
+        "review_cadence", "Audit logs reviewed on schedule (review ledger)",
+        ("PCI DSS 10.4.1", "PCI DSS 10.4.2", "HIPAA 164.308(a)(1)(ii)(D)", "SOC 2 CC7.2",
+         "SOC 2 CC4.1"),
+        None, on_findings="fail", post="review_cadence", noun="missed review", default=False,
     ),
 )
 

@@ -173,6 +173,9 @@ def run_checks(
         finally:
             for prelude in built:
                 log.engine.execute(f"DROP TABLE IF EXISTS {_PRELUDE_TABLES[prelude]}")
+    log._journal("check", "success", {
+        "policy": policy.name, "checks": names, "since": since_ts, "until": until_ts,
+        "statuses": {r.name: r.status for r in results}})
     return ChecklistResult(
         checks=results, source=log.source.label, policy=policy.name, since=since_ts,
         until=until_ts, events=in_window, policy_settings=policy.to_dict(),
@@ -370,9 +373,18 @@ def _post_chain(ctx: _Context, findings: pd.DataFrame, params: dict):
     return frame, metrics, "pass" if result.ok else "fail", summary
 
 
+def _post_review_cadence(ctx: _Context, findings: pd.DataFrame, params: dict):
+    from ..ledger import review_cadence
+
+    until = ctx.until or dt.datetime.now(dt.UTC)
+    cadence = review_cadence(policy=ctx.policy, until=until, since=ctx.since)
+    return cadence.findings, cadence.metrics, cadence.status, cadence.summary
+
+
 _POST = {
     "required_fields": _post_required_fields,
     "log_access": _post_log_access,
     "retention": _post_retention,
     "chain_integrity": _post_chain,
+    "review_cadence": _post_review_cadence,
 }

@@ -7,8 +7,8 @@ SELECT
     min("timestamp") AS window_start,
     max("timestamp") AS window_end,
     count(*) AS value,
-    string_agg(DISTINCT action, ',') AS actions,
-    string_agg(DISTINCT result, ',') AS results
+    string_agg(DISTINCT action, ',' ORDER BY action) AS actions,
+    string_agg(DISTINCT result, ',' ORDER BY result) AS results
 FROM events
 WHERE (list_contains($resource_types, resource_type) OR list_contains($actions, action))
   AND "timestamp" >= coalesce($since::TIMESTAMPTZ, '-infinity'::TIMESTAMPTZ)

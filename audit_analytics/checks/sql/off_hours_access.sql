@@ -41,7 +41,7 @@ SELECT
     count(*) AS value,
     max(coalesce(h.days, 0)) AS baseline,
     $usual_min_days AS threshold,
-    string_agg(DISTINCT lpad(CAST(o.hour AS VARCHAR), 2, '0'), ',') AS local_hours
+    string_agg(DISTINCT lpad(CAST(o.hour AS VARCHAR), 2, '0'), ',' ORDER BY lpad(CAST(o.hour AS VARCHAR), 2, '0')) AS local_hours
 FROM unusual AS o
 LEFT JOIN hour_days AS h ON h.actor_id = o.actor_id AND h.hour = o.hour
 GROUP BY o.actor_id, CAST(o.local_ts AS DATE)
