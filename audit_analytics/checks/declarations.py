@@ -12,6 +12,7 @@ name a ``post`` step by key; the runner holds those steps.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +24,18 @@ __all__ = ["CHECKS", "CheckSpec", "load_sql"]
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 
 
-def load_sql(name: str) -> str:
-    """The text of ``checks/sql/<name>.sql``."""
-    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+def load_sql(name: str, identifiers: dict[str, str] | None = None) -> str:
+    """The text of ``checks/sql/<name>.sql``, with ``{{name}}`` identifiers filled in.
+
+    Identifiers come from declarations (column names), never from users; values are
+    always bound as ``$parameters``.
+    """
+    text = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    for key, ident in (identifiers or {}).items():
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", ident):
+            raise ValueError(f"not a plain SQL identifier: {ident!r}")
+        text = text.replace("{{" + key + "}}", ident)
+    return text
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,8 @@ class CheckSpec:
         Name of a Python step the runner applies after the SQL, if any.
     noun
         What one finding is, for the summary ("actor-day", "gap"...).
+    identifiers
+        Column names filled into a shared SQL file (``{{metric}}`` and the like).
     default
         Run when a policy names no checks; ``False`` for opt-in checks that read state
         kept outside the log (``review_cadence`` reads the review ledger).
@@ -65,6 +77,7 @@ class CheckSpec:
     post: str | None = None
     noun: str = "finding"
     default: bool = True
+    identifiers: dict[str, str] = field(default_factory=dict)
 
 
 def _thresholds(name: str) -> Callable[[Policy], dict]:
@@ -72,10 +85,13 @@ def _thresholds(name: str) -> Callable[[Policy], dict]:
 
 
 def _robust(name: str) -> Callable[[Policy], dict]:
+    """Parameters of ``robust_outliers.sql``; absent thresholds leave their term inert."""
     def params(policy: Policy) -> dict:
         t = policy.thresholds(name)
-        return {k: t[k] for k in ("k", "relative_floor", "absolute_floor", "p90_factor",
-                                  "min_history_days", "min_exports") if k in t}
+        return {"k": t["k"], "relative_floor": t["relative_floor"],
+                "p90_factor": t["p90_factor"], "absolute_floor": t.get("absolute_floor", 0),
+                "min_history_days": t.get("min_history_days", 0),
+                "min_value": t.get("min_exports", 0)}
     return params
 
 
@@ -133,18 +149,21 @@ _SPECS = (
     CheckSpec(
         "volume_spike", "Daily activity far above the actor's own baseline",
         ("SOC 2 CC7.2", "SOC 2 CC7.3", "HIPAA 164.308(a)(1)(ii)(D)", "PCI DSS 10.4.1"),
-        "volume_spike", _robust("volume_spike"), requires=("_actor_days",), noun="actor-day",
+        "robust_outliers", _robust("volume_spike"), requires=("_actor_days",), noun="actor-day",
+        identifiers={"metric": "events"},
     ),
     CheckSpec(
         "broad_access", "Many distinct records in a day (record snooping)",
         ("HIPAA 164.308(a)(1)(ii)(D)", "HIPAA 164.312(b)", "PCI DSS 10.2.1.1", "SOC 2 CC6.1",
          "SOC 2 CC7.2"),
-        "broad_access", _robust("broad_access"), requires=("_actor_days",), noun="actor-day",
+        "robust_outliers", _robust("broad_access"), requires=("_actor_days",),
+        noun="actor-day", identifiers={"metric": "resources"},
     ),
     CheckSpec(
         "bulk_export", "Unusual export volume",
         ("SOC 2 CC7.2", "SOC 2 CC6.1", "PCI DSS 10.2.1.1", "HIPAA 164.308(a)(1)(ii)(D)"),
-        "bulk_export", _robust("bulk_export"), requires=("_actor_days",), noun="actor-day",
+        "robust_outliers", _robust("bulk_export"), requires=("_actor_days",), noun="actor-day",
+        identifiers={"metric": "exports"},
     ),
     CheckSpec(
         "retention_coverage", "Retention period covered, no logging outages",

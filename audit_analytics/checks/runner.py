@@ -185,7 +185,8 @@ def run_checks(
 def _run_one(spec: CheckSpec, ctx: _Context, base: dict) -> CheckResult:
     t0 = time.perf_counter()
     params = {**base, **spec.params(ctx.policy)}
-    findings = ctx.run(load_sql(spec.sql), params) if spec.sql else pd.DataFrame()
+    sql = load_sql(spec.sql, spec.identifiers) if spec.sql else None
+    findings = ctx.run(sql, params) if sql else pd.DataFrame()
     metrics: dict = {}
     status: str | None = None
     summary: str | None = None

@@ -1,11 +1,16 @@
--- bulk_export: exports by one actor in one actor-day, unusual for that actor
--- (median + k * spread of its own active days) and never fewer than min_exports overall.
+-- Actor-days whose {{metric}} lies far above the actor's own baseline; shared by
+-- volume_spike (events), broad_access (distinct watched resources: record snooping) and
+-- bulk_export (exports). {{metric}} is a column of _aa_actor_days named by the declaration.
+-- baseline = median of the actor's active days; spread = max(1.4826 * MAD, floor * median);
+-- threshold = max(median + k * spread, median + absolute_floor, p90_factor * p90, min_value):
+-- the p90 term keeps actors with uneven days quiet, min_value sets an absolute minimum.
+-- Actor-days start at the actor's quietest hour.
 WITH baseline AS (
     SELECT
         actor_id,
-        median(exports) AS median,
-        mad(exports) AS mad,
-        quantile_cont(exports, 0.9) AS p90,
+        median({{metric}}) AS median,
+        mad({{metric}}) AS mad,
+        quantile_cont({{metric}}, 0.9) AS p90,
         count(*) AS days
     FROM _aa_actor_days
     GROUP BY actor_id
@@ -15,18 +20,21 @@ scored AS (
         d.actor_id,
         d.day,
         d.start_hour,
-        d.exports AS value,
+        d.{{metric}} AS value,
+        d.events,
         b.median AS baseline,
         b.mad,
         b.p90,
         b.days AS baseline_days,
         greatest(
             b.median + $k * greatest(1.4826 * b.mad, $relative_floor * b.median),
+            b.median + $absolute_floor,
             $p90_factor * b.p90,
-            $min_exports
+            $min_value
         ) AS threshold
     FROM _aa_actor_days AS d
     JOIN baseline AS b USING (actor_id)
+    WHERE b.days >= $min_history_days
 )
 SELECT
     actor_id,
@@ -35,6 +43,7 @@ SELECT
     day AS local_day,
     start_hour AS day_starts_at_hour,
     value,
+    events,
     baseline,
     round(threshold, 1) AS threshold,
     mad,
