@@ -2,17 +2,27 @@
  * audit_analytics._native -- native kernel for re-verifying hash-chained audit logs.
  *
  * Builds the canonical JSON text of each row straight from Arrow column buffers,
- * hashes it with SHA-256 (portable scalar code, plus an AVX2 8-lane multi-buffer
- * implementation selected at run time), decodes stored hex digests and computes
- * chain segments (root / depth of every row along the kept predecessor links).
+ * hashes it with SHA-256 (portable scalar code, an AVX2 8-lane and an AVX-512 16-lane
+ * multi-buffer implementation, selected at run time), decodes stored hex digests, computes
+ * chain segments (root / depth of every row along the kept predecessor links) and fast
+ * 64-bit hashes of string columns (duplicate-id candidates).
  *
  * Exports:
  *   canonical(spec, columns) -> list[bytes]
- *   digest(spec, columns, nthreads=1, simd=True) -> bytes            (n * 32)
+ *   digest(spec, columns, nthreads=1, simd=True, isa=None) -> bytes   (n * 32)
  *   unhex(column, genesis) -> (bytes n*32, bytes n flags)
  *   segments(parent) -> (bytes root n*int64, bytes depth n*int64)
- *   _sha256_batch(data, offsets, simd=True) -> bytes                 (test helper)
- *   SIMD_AVAILABLE: bool  (AVX2 present and not disabled by AUDIT_ANALYTICS_NO_SIMD=1)
+ *   hash64(column, nthreads=1) -> (bytes n*uint64 hashes, bytes n null flags)
+ *   _sha256_batch(data, offsets, simd=True, isa=None) -> bytes        (test helper)
+ *   _resolve_isa(simd=True, isa=None) -> str                         (test helper)
+ *   SIMD_ISA: str  ("avx512", "avx2" or "scalar": the default SHA-256 path at import)
+ *   SIMD_AVAILABLE: bool  (SIMD_ISA != "scalar")
+ *
+ * SHA-256 path: isa=None takes the best the CPU has (AVX-512 F+BW+VL, else AVX2, else
+ * scalar), capped on every call by AUDIT_ANALYTICS_NO_SIMD=1 (scalar) and
+ * AUDIT_ANALYTICS_NO_AVX512=1 (AVX2 at most); simd=False means scalar. An explicit
+ * isa="scalar"|"avx2"|"avx512" ignores the environment and raises ValueError if the CPU
+ * lacks it (or if combined with simd=False).
  *
  * A column descriptor is (kind, length, offset, validity, buf1, buf2):
  *   kind 0 utf8 (int32 offsets), 1 large utf8 (int64 offsets): buf1 offsets, buf2 data;
@@ -1034,28 +1044,219 @@ AVX2_FN static void sha256_x8(const uint8_t *const txt[8], const size_t len[8], 
         for (int k = 0; k < 8; k++)
             put_be32(out[j] + 4 * k, tmp[k][j]);
 }
+
+/* ------------------------------------------------------------------------- */
+/* SHA-256: AVX-512, 16 independent messages at once                         */
+/* ------------------------------------------------------------------------- */
+
+#define AVX512_FN __attribute__((target("avx512f,avx512vl,avx512bw")))
+
+/* native rotates; three-way XOR / Ch / Maj as single ternary-logic ops. The immediate is
+   the truth table indexed by (a << 2) | (b << 1) | c for operands (a, b, c):
+   0x96 = a ^ b ^ c, 0xCA = a ? b : c (Ch with a = e, b = f, c = g), 0xE8 = majority. */
+#define Z_ROR(x, n) _mm512_ror_epi32((x), (n))
+#define Z_ADD(a, b) _mm512_add_epi32((a), (b))
+#define Z_XOR3(a, b, c) _mm512_ternarylogic_epi32((a), (b), (c), 0x96)
+#define Z_S0(a) Z_XOR3(Z_ROR(a, 2), Z_ROR(a, 13), Z_ROR(a, 22))
+#define Z_S1(e) Z_XOR3(Z_ROR(e, 6), Z_ROR(e, 11), Z_ROR(e, 25))
+#define Z_s0(x) Z_XOR3(Z_ROR(x, 7), Z_ROR(x, 18), _mm512_srli_epi32((x), 3))
+#define Z_s1(x) Z_XOR3(Z_ROR(x, 17), Z_ROR(x, 19), _mm512_srli_epi32((x), 10))
+#define Z_CH(e, f, g) _mm512_ternarylogic_epi32((e), (f), (g), 0xCA)
+#define Z_MAJ(a, b, c) _mm512_ternarylogic_epi32((a), (b), (c), 0xE8)
+
+#define Z_ROUND(a, b, c, d, e, f, g, h, i)                                                   \
+    do {                                                                                     \
+        if (t)                                                                               \
+            W[i] = Z_ADD(Z_ADD(W[i], Z_s1(W[((i) + 14) & 15])),                              \
+                         Z_ADD(W[((i) + 9) & 15], Z_s0(W[((i) + 1) & 15])));                 \
+        __m512i T1 = Z_ADD(Z_ADD(h, Z_S1(e)),                                                \
+                           Z_ADD(Z_CH(e, f, g),                                              \
+                                 Z_ADD(_mm512_set1_epi32((int)K256[t + (i)]), W[i])));       \
+        __m512i T2 = Z_ADD(Z_S0(a), Z_MAJ(a, b, c));                                         \
+        d = Z_ADD(d, T1);                                                                    \
+        h = Z_ADD(T1, T2);                                                                   \
+    } while (0)
+
+/* Load one 64-byte block from each of 16 pointers and transpose: W[w] holds message word w
+   (big endian) of every lane. 16x16 dword transpose: unpack 32, unpack 64, then two rounds
+   of 128-bit lane shuffles. */
+AVX512_FN static inline void load_transpose16(const uint8_t *const p[16], __m512i *W)
+{
+    const __m512i bswap = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203);
+    __m512i r[16], t[16], u[16];
+    for (int j = 0; j < 16; j++)
+        r[j] = _mm512_loadu_si512((const void *)p[j]);
+    for (int k = 0; k < 8; k++) {
+        t[2 * k] = _mm512_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
+    }
+    /* u[4k + j], 128-bit lane L: word 4L + j of rows 4k .. 4k+3 */
+    for (int k = 0; k < 4; k++) {
+        u[4 * k + 0] = _mm512_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 1] = _mm512_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 2] = _mm512_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
+        u[4 * k + 3] = _mm512_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
+    }
+    for (int j = 0; j < 4; j++) {
+        __m512i v0 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0x44);
+        __m512i v1 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xEE);
+        __m512i v2 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x44);
+        __m512i v3 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xEE);
+        W[0 + j] = _mm512_shuffle_epi8(_mm512_shuffle_i32x4(v0, v2, 0x88), bswap);
+        W[4 + j] = _mm512_shuffle_epi8(_mm512_shuffle_i32x4(v0, v2, 0xDD), bswap);
+        W[8 + j] = _mm512_shuffle_epi8(_mm512_shuffle_i32x4(v1, v3, 0x88), bswap);
+        W[12 + j] = _mm512_shuffle_epi8(_mm512_shuffle_i32x4(v1, v3, 0xDD), bswap);
+    }
+}
+
+/* Hash up to 16 messages (lanes >= nl are idle). out[j] receives 32 bytes. */
+AVX512_FN static void sha256_x16(const uint8_t *const txt[16], const size_t len[16], int nl,
+                                 uint8_t *const out[16])
+{
+    uint8_t pad[16][128];
+    size_t nfull[16];
+    int32_t nb[16];
+    size_t maxnb = 0, minnb = (size_t)-1;
+    for (int j = 0; j < 16; j++) {
+        if (j < nl) {
+            nfull[j] = len[j] / 64;
+            size_t tot = nfull[j] + (size_t)sha256_tail(txt[j], len[j], pad[j]);
+            nb[j] = (int32_t)(tot > 0x7fffffff ? 0x7fffffff : tot);
+            if (tot > maxnb)
+                maxnb = tot;
+            if (tot < minnb)
+                minnb = tot;
+        } else {
+            nfull[j] = 0;
+            nb[j] = 0;
+            minnb = 0;
+        }
+    }
+    __m512i s[8];
+    for (int k = 0; k < 8; k++)
+        s[k] = _mm512_set1_epi32((int)H256[k]);
+    const __m512i nbv = _mm512_loadu_si512((const void *)nb);
+    for (size_t b = 0; b < maxnb; b++) {
+        const uint8_t *p[16];
+        for (int j = 0; j < 16; j++) {
+            if (b < nfull[j])
+                p[j] = txt[j] + 64 * b;
+            else if (b < (size_t)nb[j])
+                p[j] = pad[j] + 64 * (b - nfull[j]);
+            else
+                p[j] = ZERO_BLOCK;
+        }
+        __m512i W[16];
+        load_transpose16(p, W);
+        __m512i a = s[0], bb = s[1], c = s[2], d = s[3], e = s[4], f = s[5], g = s[6], h = s[7];
+        _Pragma("GCC unroll 4") for (int t = 0; t < 64; t += 16) {
+            Z_ROUND(a, bb, c, d, e, f, g, h, 0);
+            Z_ROUND(h, a, bb, c, d, e, f, g, 1);
+            Z_ROUND(g, h, a, bb, c, d, e, f, 2);
+            Z_ROUND(f, g, h, a, bb, c, d, e, 3);
+            Z_ROUND(e, f, g, h, a, bb, c, d, 4);
+            Z_ROUND(d, e, f, g, h, a, bb, c, 5);
+            Z_ROUND(c, d, e, f, g, h, a, bb, 6);
+            Z_ROUND(bb, c, d, e, f, g, h, a, 7);
+            Z_ROUND(a, bb, c, d, e, f, g, h, 8);
+            Z_ROUND(h, a, bb, c, d, e, f, g, 9);
+            Z_ROUND(g, h, a, bb, c, d, e, f, 10);
+            Z_ROUND(f, g, h, a, bb, c, d, e, 11);
+            Z_ROUND(e, f, g, h, a, bb, c, d, 12);
+            Z_ROUND(d, e, f, g, h, a, bb, c, 13);
+            Z_ROUND(c, d, e, f, g, h, a, bb, 14);
+            Z_ROUND(bb, c, d, e, f, g, h, a, 15);
+        }
+        /* only lanes with b < nb[j] take the update (all of them while b < minnb) */
+        __mmask16 m = b < minnb ? (__mmask16)0xFFFF
+                                : _mm512_cmpgt_epi32_mask(nbv, _mm512_set1_epi32((int)b));
+        s[0] = _mm512_mask_add_epi32(s[0], m, s[0], a);
+        s[1] = _mm512_mask_add_epi32(s[1], m, s[1], bb);
+        s[2] = _mm512_mask_add_epi32(s[2], m, s[2], c);
+        s[3] = _mm512_mask_add_epi32(s[3], m, s[3], d);
+        s[4] = _mm512_mask_add_epi32(s[4], m, s[4], e);
+        s[5] = _mm512_mask_add_epi32(s[5], m, s[5], f);
+        s[6] = _mm512_mask_add_epi32(s[6], m, s[6], g);
+        s[7] = _mm512_mask_add_epi32(s[7], m, s[7], h);
+    }
+    /* transpose back with byte swaps: one 32-byte digest per lane */
+    const __m512i bswap = _mm512_set4_epi32(0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203);
+    uint32_t tmp[8][16];
+    for (int k = 0; k < 8; k++)
+        _mm512_storeu_si512((void *)tmp[k], _mm512_shuffle_epi8(s[k], bswap));
+    for (int j = 0; j < nl; j++)
+        for (int k = 0; k < 8; k++)
+            memcpy(out[j] + 4 * k, &tmp[k][j], 4);
+}
 #endif /* AA_HAVE_X86 */
 
-static int cpu_has_avx2(void)
+/* SHA-256 paths, in order of preference */
+enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+static const char *const ISA_NAMES[3] = {"scalar", "avx2", "avx512"};
+
+/* best path this CPU supports (ignoring the environment) */
+static int cpu_best_isa(void)
 {
 #if AA_HAVE_X86 && defined(__GNUC__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") ? 1 : 0;
-#else
-    return 0;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl"))
+        return ISA_AVX512;
+    if (__builtin_cpu_supports("avx2"))
+        return ISA_AVX2;
 #endif
+    return ISA_SCALAR;
 }
 
-static int g_cpu_avx2 = 0;
+static int g_cpu_isa = ISA_SCALAR;
 
-static int simd_enabled(int want)
+static int env_is_1(const char *name)
 {
-    if (!want || !g_cpu_avx2)
-        return 0;
-    const char *env = getenv("AUDIT_ANALYTICS_NO_SIMD");
-    if (env && env[0] == '1' && env[1] == '\0')
-        return 0;
-    return 1;
+    const char *env = getenv(name);
+    return env && env[0] == '1' && env[1] == '\0';
+}
+
+/* Default path for a call: the CPU's best, capped by AUDIT_ANALYTICS_NO_SIMD=1 (scalar) and
+   AUDIT_ANALYTICS_NO_AVX512=1 (AVX2 at most). Read on every call. want = 0 -> scalar. */
+static int default_isa(int want)
+{
+    if (!want || env_is_1("AUDIT_ANALYTICS_NO_SIMD"))
+        return ISA_SCALAR;
+    int isa = g_cpu_isa;
+    if (isa > ISA_AVX2 && env_is_1("AUDIT_ANALYTICS_NO_AVX512"))
+        isa = ISA_AVX2;
+    return isa;
+}
+
+/* Resolve the simd= / isa= keywords of a call. isa_obj NULL or None: default_isa(want).
+   Otherwise one of "scalar", "avx2", "avx512": used as given (environment ignored); ValueError
+   if the CPU lacks it or if simd=False asks for a SIMD path. Returns -1 with an exception. */
+static int resolve_isa(int want, PyObject *isa_obj)
+{
+    if (!isa_obj || isa_obj == Py_None)
+        return default_isa(want);
+    if (!PyUnicode_Check(isa_obj)) {
+        PyErr_Format(PyExc_TypeError, "isa must be None or a str (got %.100s)",
+                     Py_TYPE(isa_obj)->tp_name);
+        return -1;
+    }
+    for (int k = 0; k < 3; k++) {
+        if (PyUnicode_CompareWithASCIIString(isa_obj, ISA_NAMES[k]) != 0)
+            continue;
+        if (k > g_cpu_isa) {
+            PyErr_Format(PyExc_ValueError, "isa=%R is not available on this CPU (best: '%s')",
+                         isa_obj, ISA_NAMES[g_cpu_isa]);
+            return -1;
+        }
+        if (!want && k != ISA_SCALAR) {
+            PyErr_Format(PyExc_ValueError, "simd=False conflicts with isa=%R", isa_obj);
+            return -1;
+        }
+        return k;
+    }
+    PyErr_Format(PyExc_ValueError, "isa must be None, 'scalar', 'avx2' or 'avx512' (got %R)",
+                 isa_obj);
+    return -1;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -1064,12 +1265,57 @@ static int simd_enabled(int want)
 
 #define NBUCKETS 64
 
-/* Hash m texts (buf + off[k], len[k]) into out + 32k. idx: scratch of m uint32. */
+#if AA_HAVE_X86
+/* Hash the texts idx[0 .. cnt) (cnt <= 8) with the AVX2 8-lane code, or scalar if < 3. */
+static void hash_group8(const uint8_t *buf, const size_t *off, const size_t *len,
+                        const uint32_t *idx, size_t cnt, uint8_t *out)
+{
+    if (cnt < 3) {
+        for (size_t j = 0; j < cnt; j++)
+            sha256_scalar(buf + off[idx[j]], len[idx[j]], out + 32 * (size_t)idx[j]);
+        return;
+    }
+    const uint8_t *tp[8];
+    size_t tl[8];
+    uint8_t *op[8];
+    for (size_t j = 0; j < 8; j++) {
+        tp[j] = ZERO_BLOCK;
+        tl[j] = 0;
+        op[j] = NULL;
+    }
+    for (size_t j = 0; j < cnt; j++) {
+        uint32_t k = idx[j];
+        tp[j] = buf + off[k];
+        tl[j] = len[k];
+        op[j] = out + 32 * (size_t)k;
+    }
+    sha256_x8(tp, tl, (int)cnt, op);
+}
+
+/* Hash the 16 texts idx[0 .. 16) with the AVX-512 16-lane code. */
+static void hash_group16(const uint8_t *buf, const size_t *off, const size_t *len,
+                         const uint32_t *idx, uint8_t *out)
+{
+    const uint8_t *tp[16];
+    size_t tl[16];
+    uint8_t *op[16];
+    for (size_t j = 0; j < 16; j++) {
+        uint32_t k = idx[j];
+        tp[j] = buf + off[k];
+        tl[j] = len[k];
+        op[j] = out + 32 * (size_t)k;
+    }
+    sha256_x16(tp, tl, 16, op);
+}
+#endif
+
+/* Hash m texts (buf + off[k], len[k]) into out + 32k with the given ISA_* path.
+   idx: scratch of m uint32. */
 static void hash_texts(const uint8_t *buf, const size_t *off, const size_t *len, size_t m,
-                       uint8_t *out, int simd, uint32_t *idx)
+                       uint8_t *out, int isa, uint32_t *idx)
 {
 #if AA_HAVE_X86
-    if (simd && m >= 3) {
+    if (isa != ISA_SCALAR && m >= 3) {
         /* counting sort by block count so that lanes in a group have equal work */
         size_t cnt[NBUCKETS + 1];
         memset(cnt, 0, sizeof(cnt));
@@ -1088,45 +1334,16 @@ static void hash_texts(const uint8_t *buf, const size_t *off, const size_t *len,
             idx[cnt[nb]++] = (uint32_t)k;
         }
         size_t g = 0;
-        for (; g + 8 <= m; g += 8) {
-            const uint8_t *tp[8];
-            size_t tl[8];
-            uint8_t *op[8];
-            for (int j = 0; j < 8; j++) {
-                uint32_t k = idx[g + (size_t)j];
-                tp[j] = buf + off[k];
-                tl[j] = len[k];
-                op[j] = out + 32 * (size_t)k;
-            }
-            sha256_x8(tp, tl, 8, op);
-        }
-        size_t rem = m - g;
-        if (rem >= 3) {
-            const uint8_t *tp[8];
-            size_t tl[8];
-            uint8_t *op[8];
-            for (int j = 0; j < 8; j++) {
-                tp[j] = ZERO_BLOCK;
-                tl[j] = 0;
-                op[j] = NULL;
-            }
-            for (size_t j = 0; j < rem; j++) {
-                uint32_t k = idx[g + j];
-                tp[j] = buf + off[k];
-                tl[j] = len[k];
-                op[j] = out + 32 * (size_t)k;
-            }
-            sha256_x8(tp, tl, (int)rem, op);
-        } else {
-            for (size_t j = 0; j < rem; j++) {
-                uint32_t k = idx[g + j];
-                sha256_scalar(buf + off[k], len[k], out + 32 * (size_t)k);
-            }
-        }
+        if (isa == ISA_AVX512)
+            for (; g + 16 <= m; g += 16)
+                hash_group16(buf, off, len, idx + g, out);
+        /* AVX2 groups of 8; the last (< 8) group goes 8-lane or scalar */
+        for (; g < m; g += 8)
+            hash_group8(buf, off, len, idx + g, m - g < 8 ? m - g : 8, out);
         return;
     }
 #else
-    (void)simd;
+    (void)isa;
     (void)idx;
 #endif
     for (size_t k = 0; k < m; k++)
@@ -1145,7 +1362,7 @@ typedef struct {
     const ColSet *cs;
     Py_ssize_t a, b;
     uint8_t *out; /* full output; row i at out + 32 i */
-    int simd;
+    int isa; /* ISA_* */
     int err; /* 1 = out of memory */
 } Job;
 
@@ -1184,7 +1401,7 @@ static void *digest_worker(void *arg)
             m++;
             i++;
         }
-        hash_texts(buf, off, len, m, jb->out + 32 * (size_t)first, jb->simd, idx);
+        hash_texts(buf, off, len, m, jb->out + 32 * (size_t)first, jb->isa, idx);
     }
 done:
     free(buf);
@@ -1254,23 +1471,29 @@ out:
 }
 
 PyDoc_STRVAR(digest_doc,
-             "digest(spec, columns, nthreads=1, simd=True) -> bytes\n\n"
+             "digest(spec, columns, nthreads=1, simd=True, isa=None) -> bytes\n\n"
              "Raw SHA-256 (32 bytes per row, row i at [32i, 32i+32)) of the canonical text of\n"
              "every row. The GIL is released; nthreads > 1 splits rows over pthreads.\n"
-             "simd=False (or AUDIT_ANALYTICS_NO_SIMD=1) forces the scalar SHA-256.");
+             "isa=None picks the best path (SIMD_ISA), capped per call by\n"
+             "AUDIT_ANALYTICS_NO_SIMD=1 (scalar) and AUDIT_ANALYTICS_NO_AVX512=1 (AVX2 at most);\n"
+             "simd=False forces the scalar SHA-256. isa='scalar', 'avx2' or 'avx512' selects a\n"
+             "path explicitly (environment ignored; ValueError if this CPU lacks it).");
 
 static PyObject *py_digest(PyObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"spec", "columns", "nthreads", "simd", NULL};
-    PyObject *ospec, *ocols;
+    static char *kwlist[] = {"spec", "columns", "nthreads", "simd", "isa", NULL};
+    PyObject *ospec, *ocols, *oisa = NULL;
     int nthreads = 1, want_simd = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|ip:digest", kwlist, &ospec, &ocols, &nthreads,
-                                     &want_simd))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|ipO:digest", kwlist, &ospec, &ocols,
+                                     &nthreads, &want_simd, &oisa))
         return NULL;
     if (nthreads < 1) {
         PyErr_SetString(PyExc_ValueError, "nthreads must be >= 1");
         return NULL;
     }
+    int isa = resolve_isa(want_simd, oisa);
+    if (isa < 0)
+        return NULL;
     Spec sp;
     ColSet cs;
     if (parse_spec(ospec, &sp) < 0)
@@ -1292,7 +1515,6 @@ static PyObject *py_digest(PyObject *self, PyObject *args, PyObject *kw)
     res = PyBytes_FromStringAndSize(NULL, cs.n * 32);
     if (!res)
         goto out;
-    int simd = simd_enabled(want_simd);
     Py_ssize_t n = cs.n;
     int nt = nthreads > 64 ? 64 : nthreads;
     if ((Py_ssize_t)nt > n)
@@ -1309,7 +1531,7 @@ static PyObject *py_digest(PyObject *self, PyObject *args, PyObject *kw)
         jobs[k].a = (Py_ssize_t)((int64_t)n * k / nt);
         jobs[k].b = (Py_ssize_t)((int64_t)n * (k + 1) / nt);
         jobs[k].out = outp;
-        jobs[k].simd = simd;
+        jobs[k].isa = isa;
         jobs[k].err = 0;
         started[k] = 0;
     }
@@ -1528,22 +1750,267 @@ out:
     return res;
 }
 
+/* ------------------------------------------------------------------------- */
+/* hash64: fast 64-bit string hash (non-cryptographic)                       */
+/* ------------------------------------------------------------------------- */
+
+/* A wyhash-style construction (our own short variant; not bit-compatible with wyhash).
+   mix(a, b) = low ^ high half of the 128-bit product a * b: one multiply diffuses every input
+   bit into the middle bits of the product, the fold brings them down to all 64 bits.
+   Words are read little-endian and never past the end of the string:
+     len <= 16: a, b from two (possibly overlapping) 4-byte reads each, or for 1..3 bytes
+                a = p[0] << 16 | p[len/2] << 8 | p[len-1], b = 0;
+     17..48:    st = mix(w0 ^ P1, w1 ^ st) [^ mix(w2 ^ P2, w3 ^ st) if len > 32], then
+                a, b = the last 16 bytes (overlapping reads);
+     len > 48:  st = mix(w0 ^ P1, w1 ^ st) for each 16-byte stride while > 16 bytes remain,
+                then a, b = the last 16 bytes (overlapping the previous stride if needed).
+   Final avalanche: (lo, hi) = (a ^ P1) * (b ^ st) as 128 bits; h = mix(lo ^ P0 ^ len, hi ^ P1).
+   st starts at P0 ^ P3. Not collision resistant against chosen inputs: it is meant for
+   bucketing / duplicate candidates that are then confirmed on the strings themselves. */
+#define HP0 0xa0761d6478bd642fULL
+#define HP1 0xe7037ed1a0b428dbULL
+#define HP2 0x8ebc6af09c88c6e3ULL
+#define HP3 0x589965cc75374cc3ULL
+
+/* 128-bit product a * b: returns the low half, stores the high half in *hi */
+static inline uint64_t h_mul(uint64_t a, uint64_t b, uint64_t *hi)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* (GCC spills an unsigned __int128 product through the stack here; mulq does not) */
+    uint64_t lo;
+    __asm__("mulq %3" : "=a"(lo), "=d"(*hi) : "0"(a), "rm"(b) : "cc");
+    return lo;
+#elif defined(__SIZEOF_INT128__)
+    unsigned __int128 r = (unsigned __int128)a * b;
+    *hi = (uint64_t)(r >> 64);
+    return (uint64_t)r;
+#else
+    uint64_t ha = a >> 32, hb = b >> 32, la = (uint32_t)a, lb = (uint32_t)b;
+    uint64_t rh = ha * hb, rm0 = ha * lb, rm1 = hb * la, rl = la * lb, t = rl + (rm0 << 32);
+    uint64_t c = t < rl, lo = t + (rm1 << 32);
+    c += lo < t;
+    *hi = rh + (rm0 >> 32) + (rm1 >> 32) + c;
+    return lo;
+#endif
+}
+
+static inline uint64_t h_mix(uint64_t a, uint64_t b)
+{
+    uint64_t hi, lo = h_mul(a, b, &hi);
+    return lo ^ hi;
+}
+
+static inline uint64_t h_r64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+static inline uint64_t h_r32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    return v;
+}
+
+static inline uint64_t hash64_bytes(const uint8_t *p, size_t len)
+{
+    uint64_t st = HP0 ^ HP3, a, b;
+    if (len <= 16) {
+        if (len >= 4) {
+            size_t d = (len >> 3) << 2; /* 0 for 4..7 bytes, 4 for 8..16 */
+            a = (h_r32(p) << 32) | h_r32(p + d);
+            b = (h_r32(p + len - 4) << 32) | h_r32(p + len - 4 - d);
+        } else if (len > 0) {
+            a = ((uint64_t)p[0] << 16) | ((uint64_t)p[len >> 1] << 8) | p[len - 1];
+            b = 0;
+        } else {
+            a = b = 0;
+        }
+    } else if (len <= 48) {
+        /* strides [0, 16) and [16, 32) (if len > 32) mixed independently */
+        uint64_t x = h_mix(h_r64(p) ^ HP1, h_r64(p + 8) ^ st);
+        if (len > 32)
+            x ^= h_mix(h_r64(p + 16) ^ HP2, h_r64(p + 24) ^ st);
+        st = x;
+        a = h_r64(p + len - 16);
+        b = h_r64(p + len - 8);
+    } else {
+        size_t i = len;
+        while (i > 16) {
+            st = h_mix(h_r64(p) ^ HP1, h_r64(p + 8) ^ st);
+            p += 16;
+            i -= 16;
+        }
+        a = h_r64(p + i - 16);
+        b = h_r64(p + i - 8);
+    }
+    uint64_t hi, lo = h_mul(a ^ HP1, b ^ st, &hi);
+    return h_mix(lo ^ HP0 ^ (uint64_t)len, hi ^ HP1);
+}
+
+/* Hash string elements [0, n) of a column (physical index = i + offset; w = offset width).
+   Inlined with constant w so that each call site is a specialised loop. */
+static inline __attribute__((always_inline)) void
+hash64_range(const uint8_t *data, const uint8_t *offs, int w, const uint8_t *validity,
+             Py_ssize_t offset, Py_ssize_t n, uint8_t *restrict hp, uint8_t *restrict np)
+{
+    if (n <= 0)
+        return; /* an empty column's buffers are not validated */
+    offs += (size_t)w * (size_t)offset;
+    int64_t s = w == 4 ? load_i32(offs) : load_i64(offs);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t e = w == 4 ? load_i32(offs + 4 * (i + 1)) : load_i64(offs + 8 * (i + 1));
+        uint64_t h = hash64_bytes(data + s, (size_t)(e - s));
+        uint8_t isnull = 0;
+        if (validity) {
+            Py_ssize_t j = i + offset;
+            isnull = !((validity[j >> 3] >> (j & 7)) & 1);
+            h = isnull ? 0 : h; /* branch-free: a null slot still has in-bounds offsets */
+        }
+        memcpy(hp + 8 * i, &h, 8);
+        np[i] = isnull;
+        s = e;
+    }
+}
+
+PyDoc_STRVAR(hash64_doc,
+             "hash64(column, nthreads=1) -> (hashes, nulls)\n\n"
+             "64-bit non-cryptographic hash of every value of a string column (kind 0 or 1):\n"
+             "hashes is n*8 bytes of native-endian uint64 (0 for nulls), nulls n bytes\n"
+             "(1 = null, 0 = valid). Equal strings hash equal whatever the array type, offset\n"
+             "or slicing. Fast and well mixed (wyhash-style), NOT collision resistant against\n"
+             "chosen inputs: confirm candidate duplicates on the strings. The GIL is released;\n"
+             "nthreads > 1 splits the rows over pthreads (columns of >= 65536 rows).");
+
+typedef struct {
+    const Col *c;
+    Py_ssize_t a, b; /* logical rows [a, b) */
+    uint8_t *hp, *np;
+} H64Job;
+
+static void *hash64_worker(void *arg)
+{
+    const H64Job *jb = (const H64Job *)arg;
+    const Col *c = jb->c;
+    const uint8_t *data = c->buf2 ? c->buf2 : (const uint8_t *)"";
+    Py_ssize_t a = jb->a, m = jb->b - jb->a;
+    if (c->kind == KIND_UTF8)
+        hash64_range(data, c->buf1, 4, c->validity, c->offset + a, m, jb->hp + 8 * a,
+                     jb->np + a);
+    else
+        hash64_range(data, c->buf1, 8, c->validity, c->offset + a, m, jb->hp + 8 * a,
+                     jb->np + a);
+    return NULL;
+}
+
+static PyObject *py_hash64(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"column", "nthreads", NULL};
+    PyObject *ocol;
+    int nthreads = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|i:hash64", kwlist, &ocol, &nthreads))
+        return NULL;
+    if (nthreads < 1) {
+        PyErr_SetString(PyExc_ValueError, "nthreads must be >= 1");
+        return NULL;
+    }
+    Col c;
+    if (parse_column(ocol, &c, 0, 0) < 0)
+        return NULL;
+    PyObject *oh = NULL, *on = NULL, *res = NULL;
+    if (c.kind != KIND_UTF8 && c.kind != KIND_LARGE_UTF8) {
+        PyErr_SetString(PyExc_TypeError, "hash64: column must be a string column (kind 0 or 1)");
+        goto out;
+    }
+    Py_ssize_t n = c.length;
+    if (n > PY_SSIZE_T_MAX / 8) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    oh = PyBytes_FromStringAndSize(NULL, n * 8);
+    on = PyBytes_FromStringAndSize(NULL, n);
+    if (!oh || !on)
+        goto out;
+    uint8_t *hp = (uint8_t *)PyBytes_AS_STRING(oh), *np = (uint8_t *)PyBytes_AS_STRING(on);
+    int nt = nthreads > 64 ? 64 : nthreads;
+    if (n < 65536)
+        nt = 1; /* not worth a thread */
+    H64Job jobs[64];
+    pthread_t tids[64];
+    Py_BEGIN_ALLOW_THREADS
+    for (int k = 0; k < nt; k++) {
+        jobs[k].c = &c;
+        jobs[k].a = (Py_ssize_t)((int64_t)n * k / nt);
+        jobs[k].b = (Py_ssize_t)((int64_t)n * (k + 1) / nt);
+        jobs[k].hp = hp;
+        jobs[k].np = np;
+    }
+    int started[64] = {0};
+    for (int k = 1; k < nt; k++)
+        started[k] = pthread_create(&tids[k], NULL, hash64_worker, &jobs[k]) == 0;
+    hash64_worker(&jobs[0]);
+    for (int k = 1; k < nt; k++) {
+        if (started[k])
+            pthread_join(tids[k], NULL);
+        else
+            hash64_worker(&jobs[k]);
+    }
+    Py_END_ALLOW_THREADS
+    res = PyTuple_Pack(2, oh, on);
+out:
+    Py_XDECREF(oh);
+    Py_XDECREF(on);
+    col_release(&c);
+    return res;
+}
+
+PyDoc_STRVAR(resolve_isa_doc,
+             "_resolve_isa(simd=True, isa=None) -> str\n\n"
+             "Test helper: the SHA-256 path ('scalar', 'avx2' or 'avx512') that digest() and\n"
+             "_sha256_batch() would use for these keywords in the current environment.");
+
+static PyObject *py_resolve_isa(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"simd", "isa", NULL};
+    int want_simd = 1;
+    PyObject *oisa = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|pO:_resolve_isa", kwlist, &want_simd, &oisa))
+        return NULL;
+    int isa = resolve_isa(want_simd, oisa);
+    if (isa < 0)
+        return NULL;
+    return PyUnicode_FromString(ISA_NAMES[isa]);
+}
+
 PyDoc_STRVAR(sha256_batch_doc,
-             "_sha256_batch(data, offsets, simd=True) -> bytes\n\n"
+             "_sha256_batch(data, offsets, simd=True, isa=None) -> bytes\n\n"
              "Test helper: SHA-256 of data[offsets[k]:offsets[k+1]] for each k (offsets is a\n"
-             "buffer of native int64, non-decreasing, within data). Returns 32 bytes per text.");
+             "buffer of native int64, non-decreasing, within data). Returns 32 bytes per text.\n"
+             "simd= and isa= as for digest(). Single-threaded; the GIL is released.");
 
 static PyObject *py_sha256_batch(PyObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"data", "offsets", "simd", NULL};
+    static char *kwlist[] = {"data", "offsets", "simd", "isa", NULL};
     Py_buffer db, ob;
     int want_simd = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*y*|p:_sha256_batch", kwlist, &db, &ob,
-                                     &want_simd))
+    PyObject *oisa = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*y*|pO:_sha256_batch", kwlist, &db, &ob,
+                                     &want_simd, &oisa))
         return NULL;
     PyObject *res = NULL;
     size_t *off = NULL, *len = NULL;
     uint32_t *idx = NULL;
+    int isa = resolve_isa(want_simd, oisa);
+    if (isa < 0)
+        goto out;
     if (ob.len % 8 != 0 || ob.len < 8) {
         PyErr_SetString(PyExc_ValueError, "offsets must hold at least one native int64");
         goto out;
@@ -1573,10 +2040,9 @@ static PyObject *py_sha256_batch(PyObject *self, PyObject *args, PyObject *kw)
     res = PyBytes_FromStringAndSize(NULL, m * 32);
     if (!res)
         goto out;
-    int simd = simd_enabled(want_simd);
     uint8_t *outp = (uint8_t *)PyBytes_AS_STRING(res);
     Py_BEGIN_ALLOW_THREADS
-    hash_texts((const uint8_t *)db.buf, off, len, (size_t)m, outp, simd, idx);
+    hash_texts((const uint8_t *)db.buf, off, len, (size_t)m, outp, isa, idx);
     Py_END_ALLOW_THREADS
 out:
     PyMem_Free(off);
@@ -1592,23 +2058,29 @@ static PyMethodDef native_methods[] = {
     {"digest", (PyCFunction)(void (*)(void))py_digest, METH_VARARGS | METH_KEYWORDS, digest_doc},
     {"unhex", py_unhex, METH_VARARGS, unhex_doc},
     {"segments", py_segments, METH_VARARGS, segments_doc},
+    {"hash64", (PyCFunction)(void (*)(void))py_hash64, METH_VARARGS | METH_KEYWORDS, hash64_doc},
     {"_sha256_batch", (PyCFunction)(void (*)(void))py_sha256_batch, METH_VARARGS | METH_KEYWORDS,
      sha256_batch_doc},
+    {"_resolve_isa", (PyCFunction)(void (*)(void))py_resolve_isa, METH_VARARGS | METH_KEYWORDS,
+     resolve_isa_doc},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef native_module = {
     PyModuleDef_HEAD_INIT, "audit_analytics._native",
-    "Native kernel: canonical JSON rows from Arrow buffers, multi-lane SHA-256, chain segments.",
+    "Native kernel: canonical JSON rows from Arrow buffers, multi-lane SHA-256, chain segments,\n"
+    "64-bit string hashes.",
     -1, native_methods};
 
 PyMODINIT_FUNC PyInit__native(void)
 {
     init_tables();
-    g_cpu_avx2 = cpu_has_avx2();
+    g_cpu_isa = cpu_best_isa();
     PyObject *m = PyModule_Create(&native_module);
     if (!m)
         return NULL;
-    if (PyModule_AddObject(m, "SIMD_AVAILABLE", PyBool_FromLong(simd_enabled(1))) < 0) {
+    int isa = default_isa(1);
+    if (PyModule_AddObject(m, "SIMD_AVAILABLE", PyBool_FromLong(isa != ISA_SCALAR)) < 0 ||
+        PyModule_AddStringConstant(m, "SIMD_ISA", ISA_NAMES[isa]) < 0) {
         Py_DECREF(m);
         return NULL;
     }

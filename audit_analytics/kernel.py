@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from . import _native
 from .profiles import HashProfile
 
-__all__ = ["canonical_texts", "digests", "unhex", "segments", "THREADS"]
+__all__ = ["THREADS", "canonical_texts", "digests", "hash64", "segments", "unhex"]
 
 THREADS = max(1, min(8, os.cpu_count() or 1))
 
@@ -83,6 +83,13 @@ def unhex(column: pa.Array, genesis: str) -> tuple[np.ndarray, np.ndarray]:
         np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32),
         np.frombuffer(flags, dtype=np.uint8),
     )
+
+
+def hash64(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A 64-bit hash of each value of a text column (0 for null) and the null mask."""
+    raw, nulls = _native.hash64(_describe(column))
+    return (np.frombuffer(raw, dtype=np.uint64),
+            np.frombuffer(nulls, dtype=np.uint8).astype(bool))
 
 
 def segments(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

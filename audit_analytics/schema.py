@@ -113,8 +113,6 @@ def scan_select(columns: dict[str, str], profile: HashProfile, where: str) -> st
     if "id" not in profile.fields or classify(columns["id"]) != "text":
         items.append(f"CAST({quote_ident('id')} AS VARCHAR) AS __id" if "id" in columns else
                      "CAST(NULL AS VARCHAR) AS __id")
-    id_text = f"CAST({quote_ident('id')} AS VARCHAR)" if "id" in columns else "NULL"
-    items.append(f"hash({id_text}) AS __idh")
     items.append(f"{_timestamp_expr(columns)} AS __ts")
     items.append("hash AS __hash")
     return ", ".join(items)

@@ -13,6 +13,7 @@ import random
 import struct
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -466,6 +467,7 @@ def test_env_var_forces_scalar_in_subprocess():
         "spec = importlib.util.spec_from_file_location('audit_analytics._native', sys.argv[1])\n"
         "N = importlib.util.module_from_spec(spec); spec.loader.exec_module(N)\n"
         "assert N.SIMD_AVAILABLE is False, N.SIMD_AVAILABLE\n"
+        "assert N.SIMD_ISA == 'scalar', N.SIMD_ISA\n"
         "import struct\n"
         "texts = [bytes(range(256))[: i % 250] * (1 + i % 3) for i in range(50)]\n"
         "offs = [0]\n"
@@ -490,6 +492,310 @@ def test_env_var_read_at_call_time(monkeypatch):
     assert N._sha256_batch(data, offs) == want
     monkeypatch.delenv("AUDIT_ANALYTICS_NO_SIMD")
     assert N._sha256_batch(data, offs) == want
+
+
+# --------------------------------------------------------------------------- SHA-256 paths
+
+ALL_ISAS = ("scalar", "avx2", "avx512")
+
+
+def _isa_ok(isa: str) -> bool:
+    try:
+        N._sha256_batch(b"", struct.pack("=q", 0), isa=isa)
+    except ValueError:
+        return False
+    return True
+
+
+ISAS = [isa for isa in ALL_ISAS if _isa_ok(isa)]
+needs_isa = pytest.mark.parametrize(
+    "isa",
+    [pytest.param(i, marks=pytest.mark.skipif(i not in ISAS, reason=f"no {i}")) for i in ALL_ISAS],
+)
+
+
+def _sha_all(texts):
+    return b"".join(hashlib.sha256(t).digest() for t in texts)
+
+
+def test_isa_exports_and_resolution(monkeypatch):
+    monkeypatch.delenv("AUDIT_ANALYTICS_NO_SIMD", raising=False)
+    monkeypatch.delenv("AUDIT_ANALYTICS_NO_AVX512", raising=False)
+    assert ISAS[0] == "scalar"
+    assert list(ALL_ISAS[: len(ISAS)]) == ISAS  # avx512 implies avx2
+    assert isinstance(N.SIMD_ISA, str) and N.SIMD_ISA in ISAS
+    assert (N.SIMD_ISA != "scalar") is N.SIMD_AVAILABLE
+    best = ISAS[-1]
+    assert N._resolve_isa() == best
+    assert N._resolve_isa(simd=False) == "scalar"
+    for isa in ISAS:
+        assert N._resolve_isa(isa=isa) == isa
+    monkeypatch.setenv("AUDIT_ANALYTICS_NO_AVX512", "1")  # read per call
+    assert N._resolve_isa() == ("avx2" if best == "avx512" else best)
+    assert N._resolve_isa(isa=best) == best  # an explicit isa ignores the environment
+    monkeypatch.setenv("AUDIT_ANALYTICS_NO_SIMD", "1")
+    assert N._resolve_isa() == "scalar"
+    monkeypatch.setenv("AUDIT_ANALYTICS_NO_AVX512", "0")
+    monkeypatch.setenv("AUDIT_ANALYTICS_NO_SIMD", "0")
+    assert N._resolve_isa() == best
+
+
+def test_isa_keyword_errors():
+    data, offs = _batch([b"abc"])
+    col = describe(pa.array(["x"]))
+    for bad in ("sse", "AVX2", ""):
+        with pytest.raises(ValueError, match="isa"):
+            N._sha256_batch(data, offs, isa=bad)
+        with pytest.raises(ValueError, match="isa"):
+            N.digest(SPEC1, [col], isa=bad)
+    with pytest.raises(TypeError):
+        N._sha256_batch(data, offs, isa=2)
+    for isa in ALL_ISAS:
+        if isa not in ISAS:
+            with pytest.raises(ValueError, match="not available"):
+                N._sha256_batch(data, offs, isa=isa)
+            with pytest.raises(ValueError, match="not available"):
+                N.digest(SPEC1, [col], isa=isa)
+        elif isa != "scalar":
+            with pytest.raises(ValueError, match="simd=False"):
+                N._sha256_batch(data, offs, simd=False, isa=isa)
+    want = hashlib.sha256(b"abc").digest()
+    assert N._sha256_batch(data, offs, simd=False, isa="scalar") == want
+    assert N._sha256_batch(data, offs, isa=None) == want
+
+
+@needs_isa
+def test_sha256_each_isa_all_lengths(isa):
+    rnd = random.Random(11)
+    lengths = list(range(0, 1001)) + [4095, 4096, 4097, 5000, 70_000, 200_000]
+    rnd.shuffle(lengths)
+    texts = [rnd.randbytes(n) for n in lengths]
+    data, offs = _batch(texts)
+    assert N._sha256_batch(data, offs, isa=isa) == _sha_all(texts)
+    # equal lengths in sorted order too (full 16-lane groups of identical block counts)
+    texts = [rnd.randbytes(n) for n in range(0, 1001) for _ in range(2)]
+    data, offs = _batch(texts)
+    assert N._sha256_batch(data, offs, isa=isa) == _sha_all(texts)
+    # every group size up to 3 x 16 + 1: remainders after 16-lane, 8-lane and scalar groups
+    for m in range(0, 50):
+        sub = [rnd.randbytes(rnd.choice(BOUNDARY_LENGTHS)) for _ in range(m)]
+        data, offs = _batch(sub)
+        assert N._sha256_batch(data, offs, isa=isa) == _sha_all(sub)
+    # mixed block counts within one group (lanes finish at different blocks)
+    sub = [b"y" * n for n in (0, 2000, 55, 56, 64, 119, 120, 700, 1, 63, 300, 5, 9, 1000, 3, 128)]
+    data, offs = _batch(sub * 3 + sub[:5])
+    assert N._sha256_batch(data, offs, isa=isa) == _sha_all(sub * 3 + sub[:5])
+
+
+@needs_isa
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_digest_each_isa(isa, nthreads):
+    lengths = [n for n in BOUNDARY_LENGTHS if n == 2 or n >= 6] + [4096, 9000]
+    random.Random(5).shuffle(lengths)
+    lengths = lengths[: len(lengths) - (len(lengths) % 16) - 5]
+    assert len(lengths) % 16 == 11
+    spec = ((b"",), b"", b"", 1, 0, 1)
+    col = describe(pa.array(_text_column(lengths), pa.string()))
+    texts = N.canonical(spec, [col])
+    assert N.digest(spec, [col], nthreads, isa=isa) == _sha_all(texts)
+    # several chunks of rows per thread, n not a multiple of 16
+    n = 9_001
+    rnd = random.Random(nthreads)
+    cols = [
+        describe(pa.array([f"e{i}" * rnd.randrange(1, 30) for i in range(n)])),
+        describe(pa.array([rnd.choice([None, "read", "x" * 200]) for _ in range(n)])),
+        describe(pa.array([rnd.randrange(-(2**40), 2**40) for _ in range(n)], pa.int64())),
+    ]
+    spec = make_spec(["id", "a", "n"], b", ", b": ", 0, 0, 0)
+    texts = N.canonical(spec, cols)
+    assert N.digest(spec, cols, nthreads, isa=isa) == _sha_all(texts)
+
+
+@HSET
+@given(tables(), st.integers(0, 1), st.integers(0, 1), st.integers(1, 2))
+def test_all_isas_identical_on_random_tables(table, esc, null_mode, nthreads):
+    keys, cols, rows = table
+    spec = make_spec(keys, b",", b":", esc, 1 - esc, null_mode)
+    want = _sha_all(N.canonical(spec, cols))
+    for isa in ISAS:
+        assert N.digest(spec, cols, nthreads, isa=isa) == want, isa
+
+
+@HSET
+@given(st.lists(st.binary(max_size=300), max_size=70))
+def test_all_isas_identical_on_random_batches(texts):
+    data, offs = _batch(texts)
+    outs = {isa: N._sha256_batch(data, offs, isa=isa) for isa in ISAS}
+    assert set(outs.values()) == {_sha_all(texts)}
+
+
+def test_no_avx512_env_in_subprocess():
+    code = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('audit_analytics._native', sys.argv[1])\n"
+        "N = importlib.util.module_from_spec(spec); spec.loader.exec_module(N)\n"
+        "print(N.SIMD_ISA, N.SIMD_AVAILABLE, N._resolve_isa())\n"
+    )
+    env = dict(os.environ, AUDIT_ANALYTICS_NO_AVX512="1")
+    env.pop("AUDIT_ANALYTICS_NO_SIMD", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code, _native_path()], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    capped = "avx2" if "avx2" in ISAS else "scalar"
+    assert out.stdout.split() == [capped, str(capped != "scalar"), capped]
+
+
+# --------------------------------------------------------------------------- hash64
+
+M64 = (1 << 64) - 1
+HP0, HP1, HP2, HP3 = (
+    0xA0761D6478BD642F,
+    0xE7037ED1A0B428DB,
+    0x8EBC6AF09C88C6E3,
+    0x589965CC75374CC3,
+)
+
+
+def _mum(a: int, b: int) -> tuple[int, int]:
+    r = a * b
+    return r & M64, r >> 64
+
+
+def _mix(a: int, b: int) -> int:
+    lo, hi = _mum(a, b)
+    return lo ^ hi
+
+
+def ref_hash64(s: bytes) -> int:
+    """Pure-Python statement of the hash documented in _native.c."""
+    n = len(s)
+
+    def r64(i):
+        return int.from_bytes(s[i : i + 8], "little")
+
+    def r32(i):
+        return int.from_bytes(s[i : i + 4], "little")
+
+    st = HP0 ^ HP3
+    if n <= 16:
+        if n >= 4:
+            d = (n >> 3) << 2
+            a = (r32(0) << 32) | r32(d)
+            b = (r32(n - 4) << 32) | r32(n - 4 - d)
+        elif n:
+            a, b = (s[0] << 16) | (s[n >> 1] << 8) | s[n - 1], 0
+        else:
+            a = b = 0
+    elif n <= 48:
+        x = _mix(r64(0) ^ HP1, r64(8) ^ st)
+        if n > 32:
+            x ^= _mix(r64(16) ^ HP2, r64(24) ^ st)
+        st, a, b = x, r64(n - 16), r64(n - 8)
+    else:
+        p, i = 0, n
+        while i > 16:
+            st = _mix(r64(p) ^ HP1, r64(p + 8) ^ st)
+            p, i = p + 16, i - 16
+        a, b = r64(p + i - 16), r64(p + i - 8)
+    lo, hi = _mum(a ^ HP1, b ^ st)
+    return _mix(lo ^ HP0 ^ n, hi ^ HP1)
+
+
+def h64(arr, nthreads=1):
+    hashes, nulls = N.hash64(describe(arr), nthreads=nthreads)
+    assert len(hashes) == 8 * len(arr) and len(nulls) == len(arr)
+    return np.frombuffer(hashes, np.uint64).tolist(), list(nulls)
+
+
+def test_hash64_matches_reference_every_length():
+    rnd = random.Random(3)
+    vals = [rnd.randbytes(n) for n in list(range(0, 200)) + [255, 256, 1000, 4097]]
+    vals += [bytes(n) for n in range(0, 70)] + [b"\xff" * n for n in range(0, 70)]
+    data, offs = _batch(vals)
+    col = (1, len(vals), 0, None, offs, data)  # large_string layout: int64 offsets
+    hashes, nulls = N.hash64(col)
+    assert np.frombuffer(hashes, np.uint64).tolist() == [ref_hash64(v) for v in vals]
+    assert nulls == bytes(len(vals))
+    # no byte is ignored: flipping any single bit changes the hash
+    base = rnd.randbytes(100)
+    for n in (1, 2, 3, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33, 36, 47, 48, 49, 64, 65, 100):
+        s = base[:n]
+        flipped = [s[:k] + bytes([s[k] ^ (1 << b)]) + s[k + 1 :] for k in range(n) for b in (0, 7)]
+        data, offs = _batch([s] + flipped)
+        hs = np.frombuffer(N.hash64((1, len(flipped) + 1, 0, None, offs, data))[0], np.uint64)
+        assert len(set(hs.tolist())) == len(flipped) + 1, n
+
+
+def test_hash64_equal_strings_across_layouts():
+    rnd = random.Random(9)
+    pool = ["", "a", "ab", "event-1", "é", str(uuid.UUID(int=rnd.getrandbits(128))), "x" * 100]
+    vals = [rnd.choice(pool + [None]) for _ in range(300)]
+    seen: dict[str, int] = {}
+    base = pa.array(["pad", None, "pad2"] + vals + ["tail", None])
+    for arr in (base, base.cast(pa.large_string())):
+        for off, ln in ((3, 300), (0, 305), (5, 100), (17, 250), (3, 0), (304, 1)):
+            sl = arr.slice(off, ln)
+            hashes, nulls = h64(sl)
+            for v, h, f in zip(sl.to_pylist(), hashes, nulls):
+                if v is None:
+                    assert (h, f) == (0, 1)
+                else:
+                    assert f == 0
+                    assert seen.setdefault(v, h) == h
+                    assert h == ref_hash64(v.encode())
+    assert len(set(seen.values())) == len(seen) == len(pool) + 3  # + "pad", "pad2", "tail"
+
+
+def test_hash64_nulls_and_edge_columns():
+    arr = pa.array([None, "x", None, "", None])
+    hashes, nulls = h64(arr)
+    assert nulls == [1, 0, 1, 0, 1]
+    assert hashes[0] == hashes[2] == hashes[4] == 0
+    assert hashes[1] == ref_hash64(b"x") and hashes[3] == ref_hash64(b"")
+    assert h64(pa.array([None] * 20, pa.string())) == ([0] * 20, [1] * 20)
+    assert N.hash64(describe(pa.array([], pa.string()))) == (b"", b"")
+    assert N.hash64((0, 0, 0, None, None, None)) == (b"", b"")
+    # empty strings only: no data buffer at all
+    hashes, nulls = N.hash64((0, 3, 0, None, struct.pack("<4i", 0, 0, 0, 0), None))
+    assert np.frombuffer(hashes, np.uint64).tolist() == [ref_hash64(b"")] * 3
+    with pytest.raises(TypeError, match="string column"):
+        N.hash64(describe(pa.array([1, 2], pa.int64())))
+    with pytest.raises(ValueError, match="past the data buffer"):
+        N.hash64((0, 1, 0, None, struct.pack("<2i", 0, 5), b"abc"))
+    with pytest.raises(ValueError, match="nthreads"):
+        N.hash64(describe(arr), nthreads=0)
+
+
+def test_hash64_million_uuids_no_collisions_and_threads():
+    rnd = random.Random(2026)
+    n = 1_000_000
+    ids = [str(uuid.UUID(int=rnd.getrandbits(128), version=4)) for _ in range(n)]
+    ids[-1] = ids[1]  # one genuine duplicate
+    valid = [rnd.random() > 0.01 for _ in range(n)]
+    valid[1] = valid[-1] = True
+    arr = pa.array(ids, mask=[not v for v in valid]).slice(1)  # sliced: non-zero offset
+    hashes, nulls = N.hash64(describe(arr))
+    h = np.frombuffer(hashes, np.uint64)
+    fl = np.frombuffer(nulls, np.uint8)
+    assert fl.tolist() == [0 if v else 1 for v in valid[1:]]
+    assert (h[fl == 1] == 0).all()
+    live = h[fl == 0]
+    n_distinct = len({s for s, v in zip(ids[1:], valid[1:]) if v})
+    assert len(np.unique(live)) == n_distinct == len(live) - 1
+    for nthreads in (2, 3):
+        assert N.hash64(describe(arr), nthreads=nthreads) == (hashes, nulls)
+    assert N.hash64(describe(arr.cast(pa.large_string())), nthreads=2) == (hashes, nulls)
+
+
+def test_hash64_bits_well_mixed():
+    ids = pa.array([f"e{i}" for i in range(1 << 16)])  # highly regular keys
+    h = np.array(h64(ids)[0], dtype=np.uint64)
+    bits = (h[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)
+    assert np.abs(bits.mean(axis=0) - 0.5).max() < 0.02  # every bit set about half the time
+    for shift in (0, 24, 48):  # 2^16 keys into 2^16 buckets: ~63.2% occupied if uniform
+        used = len(np.unique((h >> np.uint64(shift)) & np.uint64(0xFFFF))) / (1 << 16)
+        assert 0.62 < used < 0.645, (shift, used)
 
 
 # --------------------------------------------------------------------------- unhex
