@@ -231,8 +231,9 @@ def _build(log, period, policy, anchors, profile, now, actor, source_label, tz) 
     }
     integrity = _integrity(verify)
     anomalies = _anomalies(q, checks)
-    chart_set = _charts(q, period, tz) if in_period else {}
-    retention = _retention(q, checks, period, tz)
+    aggregates = _period_aggregates(q, period, tz) if in_period else None
+    chart_set = _charts(aggregates, period, tz) if in_period else {}
+    retention = _retention(q, aggregates, checks, period, tz)
     access = _access(checks, log.source.label, period)
     cadence = _cadence(policy, source_label, now)
     return Report(period=period, generated_at=now, generated_by=journal.current_actor(actor),
@@ -457,25 +458,72 @@ def _jsonable(value):
 
 
 # --- charts ----------------------------------------------------------------------------------
-def _charts(q: _Queries, period: Period, tz: str) -> dict:
+_AGGREGATES_SQL = """
+SELECT GROUPING(slot, result, actor_id, resource_type, resource_id) AS g, slot, result,
+       actor_id, resource_type, resource_id, count(*) AS n
+FROM (
+    SELECT epoch_us("timestamp") // 900000000 AS slot, result, actor_id, resource_type,
+           resource_id
+    FROM events WHERE "timestamp" >= $start AND "timestamp" < $end
+)
+GROUP BY GROUPING SETS ((slot, result), (actor_id, result), (resource_type, resource_id))
+"""
+_SLOT_SECONDS = 900  # every UTC offset in use is a whole number of quarter hours
+
+
+def _period_aggregates(q: _Queries, period: Period, tz: str) -> dict[str, pd.DataFrame]:
+    """Everything the charts and the coverage need, from one pass over the period's events.
+
+    One ``GROUPING SETS`` query replaces a scan per chart, and it groups by quarter hours
+    of UTC (integer arithmetic) rather than converting every event to local time: the
+    few thousand quarter hours are then placed in the policy's time zone here.
+    """
     unit = "hour" if period.kind == "day" else "day"
-    local = 'timezone($tz, "timestamp")'
-    activity = q.df(
-        f"SELECT date_trunc('{unit}', {local}) AS bucket, coalesce(result, 'unknown') AS result, "
-        f"count(*) AS n FROM events WHERE {q.where} GROUP BY ALL ORDER BY 1", {"tz": tz})
-    heat = q.df(
-        f"SELECT isodow({local}) AS dow, hour({local}) AS hour, count(*) AS n FROM events "
-        f"WHERE {q.where} GROUP BY ALL", {"tz": tz})
-    failures = q.df(
-        "SELECT coalesce(actor_id, '(none)') AS actor_id, "
-        "count(*) FILTER (WHERE result = 'failure') AS failure, "
-        "count(*) FILTER (WHERE result = 'denied') AS denied FROM events "
-        f"WHERE {q.where} AND result IN ('failure', 'denied') GROUP BY ALL "
-        f"ORDER BY failure + denied DESC, actor_id LIMIT {TOP_N}")
-    resources = q.df(
-        "SELECT coalesce(resource_type, '?') || ':' || coalesce(resource_id, '?') AS resource, "
-        f"count(*) AS n FROM events WHERE {q.where} GROUP BY ALL "
-        f"ORDER BY n DESC, resource LIMIT {TOP_N}")
+    frame = q.df(_AGGREGATES_SQL)
+
+    def kept(*names):  # GROUPING() sets one bit per column left out of the set
+        order = ["slot", "result", "actor_id", "resource_type", "resource_id"]
+        bits = sum(1 << (len(order) - 1 - order.index(c)) for c in order if c not in names)
+        return frame[frame["g"] == bits]
+
+    frame["result"] = frame["result"].fillna("unknown")
+    frame["actor_id"] = frame["actor_id"].fillna("(none)")
+    slots = kept("slot", "result")[["slot", "result", "n"]].copy()
+    local = pd.to_datetime(slots["slot"].astype("int64") * _SLOT_SECONDS, unit="s", utc=True)
+    local = local.dt.tz_convert(tz)
+    slots["bucket"] = local.dt.floor("h" if unit == "hour" else "D", ambiguous=True,
+                                     nonexistent="shift_backward").dt.tz_localize(None)
+    slots["dow"] = local.dt.day_of_week + 1
+    slots["hour"] = local.dt.hour
+    slots["day"] = local.dt.date
+    activity = (slots.groupby(["bucket", "result"], as_index=False)["n"].sum()
+                .sort_values("bucket"))
+    heat = slots.groupby(["dow", "hour"], as_index=False)["n"].sum()
+    days = pd.DataFrame({"day": sorted(set(slots["day"]))})
+    by_actor = kept("actor_id", "result").pivot_table(
+        index="actor_id", columns="result", values="n", aggfunc="sum", fill_value=0)
+    for name in ("failure", "denied"):
+        if name not in by_actor:
+            by_actor[name] = 0
+    failures = by_actor[(by_actor["failure"] + by_actor["denied"]) > 0].reset_index()
+    failures = failures.assign(total=failures["failure"] + failures["denied"]).sort_values(
+        ["total", "actor_id"], ascending=[False, True]).head(TOP_N)
+    resources = kept("resource_type", "resource_id")
+    resources = pd.DataFrame({
+        "resource": resources["resource_type"].fillna("?") + ":"
+        + resources["resource_id"].fillna("?"), "n": resources["n"]})
+    resources = resources.groupby("resource", as_index=False)["n"].sum().sort_values(
+        ["n", "resource"], ascending=[False, True]).head(TOP_N)
+    return {"unit": unit, "activity": activity.reset_index(drop=True),
+            "heat": heat.reset_index(drop=True),
+            "failures": failures[["actor_id", "failure", "denied"]].reset_index(drop=True),
+            "resources": resources.reset_index(drop=True), "days": days}
+
+
+def _charts(aggregates: dict, period: Period, tz: str) -> dict:
+    unit = aggregates["unit"]
+    activity, heat = aggregates["activity"], aggregates["heat"]
+    failures, resources = aggregates["failures"], aggregates["resources"]
     out = {
         "activity": {"title": f"Activity per {unit}",
                      "caption": f"Events per {unit} ({tz}), stacked by result.",
@@ -508,11 +556,10 @@ def _check_brief(check) -> dict | None:
     return row
 
 
-def _retention(q: _Queries, checks, period: Period, tz: str) -> dict:
+def _retention(q: _Queries, aggregates: dict | None, checks, period: Period, tz: str) -> dict:
     first, last = q.engine.rows('SELECT min("timestamp"), max("timestamp") FROM events')[0]
-    days = q.df(f"SELECT DISTINCT CAST(timezone($tz, \"timestamp\") AS DATE) AS day FROM events "
-                f"WHERE {q.where} ORDER BY 1", {"tz": tz})
-    have = {pd.Timestamp(d).date() for d in days["day"]}
+    days = aggregates["days"]["day"] if aggregates else []
+    have = {pd.Timestamp(d).date() for d in days}
     zone_start = pd.Timestamp(period.start).tz_convert(tz).date()
     all_days = [d.date() for d in pd.date_range(zone_start, periods=period.days, freq="D")]
     missing = [d.isoformat() for d in all_days if d not in have]
