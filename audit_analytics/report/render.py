@@ -68,6 +68,29 @@ def table(records, columns: list[str] | None = None, limit: int = MAX_FINDINGS_H
     return {"columns": columns, "rows": rows, "total": total, "shown": len(rows)}
 
 
+def finding_rows(findings: list[dict]) -> list[dict]:
+    """Verification findings as four readable columns: kind, event id, where, details.
+
+    Each kind carries different details (stored and computed hashes, fork children,
+    timestamps...); one column per detail would crush the table, so the details are one
+    short sentence, hashes shortened (the JSON summary keeps them whole).
+    """
+    rows = []
+    for f in findings:
+        details = []
+        for key, value in f.items():
+            if key in ("kind", "id", "row") or value in (None, [], ""):
+                continue
+            if isinstance(value, list):
+                value = ", ".join(str(v) for v in value)
+            elif isinstance(value, str) and len(value) == 64 and key.endswith("hash"):
+                value = value[:16] + "…"
+            details.append(f"{key.replace('_', ' ')}: {value}")
+        rows.append({"kind": f.get("kind"), "event id": f.get("id"), "where": f.get("row"),
+                     "details": "; ".join(details)})
+    return rows
+
+
 def render_html(report) -> str:
     """The report as one HTML document (str)."""
     checks = []
@@ -93,7 +116,8 @@ def render_html(report) -> str:
         "status_label": STATUS_LABEL,
         "counts": {s: sum(c["status"] == s for c in report.checklist) for s in STATUS_LABEL},
         "checks": checks,
-        "integrity_findings": table(integrity["findings"]),
+        "integrity_findings": table(finding_rows(integrity["findings"]),
+                                    ["kind", "event id", "where", "details"]),
         "segments": table(integrity["segments"],
                           ["main", "rows", "starts_with", "first_id", "last_id",
                            "first_timestamp", "last_timestamp", "forks_from"]),
