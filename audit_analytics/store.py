@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -36,6 +36,8 @@ __all__ = ["DuckDBFileSource", "LoadResult", "load_into"]
 log = logging.getLogger("audit_analytics")
 
 LOAD_RUNS = "load_runs"
+#: A later load re-reads this far before the last loaded timestamp (late writers).
+DEFAULT_OVERLAP = timedelta(hours=1)
 _ALIAS = "aa_store"
 _LOAD_RUNS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {LOAD_RUNS} (
@@ -216,7 +218,8 @@ def _ensure_events(engine: Engine, table: str) -> None:
 
 def load_into(source, target_path: str | Path, *, table: str = "events",
               source_table: str | None = None, since=None, until=None,
-              progress: bool | None = None) -> LoadResult:
+              progress: bool | None = None,
+              overlap: timedelta = DEFAULT_OVERLAP) -> LoadResult:
     """Append a source's new events to a persistent DuckDB file.
 
     Parameters
@@ -231,7 +234,11 @@ def load_into(source, target_path: str | Path, *, table: str = "events",
         The source table, for database sources (default ``audit_logs``).
     since, until
         A time window of the source (PostgreSQL only); ``since`` is raised to the
-        latest timestamp already loaded.
+        latest timestamp already loaded, less ``overlap``.
+    overlap
+        How far before the latest loaded timestamp a later run reads again, so that rows
+        written late with an earlier timestamp (clock skew, a slow writer) are not
+        missed; rows already loaded are recognised by ``(id, hash)`` and skipped.
     progress
         Show a progress bar (``None``: only on a terminal).
 
@@ -258,7 +265,7 @@ def load_into(source, target_path: str | Path, *, table: str = "events",
     try:
         if target.exists():
             shutil.copy2(target, work)
-        result = _load(source, label, work, target, table, progress, until)
+        result = _load(source, label, work, target, table, progress, until, overlap)
         os.replace(work, target)
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}",
@@ -271,7 +278,7 @@ def load_into(source, target_path: str | Path, *, table: str = "events",
 
 
 def _load(source: Source, label: str, work: Path, target: Path, table: str,
-          progress: bool | None, until) -> LoadResult:
+          progress: bool | None, until, overlap: timedelta) -> LoadResult:
     try:
         engine = Engine(work)
     except EngineError as exc:
@@ -280,7 +287,7 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
     try:
         engine.execute(_LOAD_RUNS_DDL)
         previous = _previous_run(engine)
-        since = previous["last_timestamp"] if previous else None
+        since = previous["last_timestamp"] - overlap if previous else None
         own_since = _as_datetime(getattr(source, "since", None))
         if own_since is not None:
             since = own_since if since is None else max(since, own_since)

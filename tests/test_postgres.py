@@ -266,6 +266,28 @@ def test_incremental_load_appends_only_new_rows(db, pg, clone, tmp_path, capsys)
     assert doc["ok"] and doc["rows"] == 2000 and doc["head"]["id"] == second["head"]["id"]
 
 
+def test_incremental_load_catches_late_rows_with_earlier_timestamps(db, pg, clone, tmp_path,
+                                                                    capsys):
+    table = clone()
+    target = tmp_path / "events.duckdb"
+    code, out, err = _run(capsys, "load", db["ro"], "--table", table, "--into", target,
+                          "--json", "-")
+    assert code == 0, err
+    total = json.loads(out)["rows_total"]
+    # a slow writer's row lands after the load, stamped 10 minutes before the head
+    late = _forge(pg, table, _head(pg, table), ts_shift=timedelta(minutes=-10))
+    code, out, err = _run(capsys, "load", db["ro"], "--table", table, "--into", target,
+                          "--json", "-")
+    assert code == 0, err
+    second = json.loads(out)
+    assert second["rows_appended"] == 1 and second["rows_total"] == total + 1
+    with aa.open(target) as log:
+        assert log.sql("SELECT count(*) AS n FROM events WHERE id = ?", [late])["n"][0] == 1
+    code, out, err = _run(capsys, "load", db["ro"], "--table", table, "--into", target,
+                          "--overlap", "0", "--json", "-")
+    assert code == 0 and json.loads(out)["rows_appended"] == 0
+
+
 @pytest.fixture(scope="session")
 def big_table(pg, db):
     """120k rows of the seed's table (not a valid chain: only the transfer matters)."""

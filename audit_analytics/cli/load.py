@@ -16,15 +16,21 @@ from . import cli, emit_json
               help="Only events at or after this time (PostgreSQL sources).")
 @click.option("--until", default=None, metavar="ISO",
               help="Only events before this time (PostgreSQL sources).")
+@click.option("--overlap", default=60, show_default=True, type=click.IntRange(min=0),
+              metavar="MINUTES",
+              help="Re-read this far before the last loaded event (late writers); "
+                   "rows already loaded are skipped.")
 @click.option("--json", "json_target", default=None, metavar="PATH|-",
               help="Write the result as JSON to PATH, or to stdout with '-'.")
 @click.pass_context
-def load(ctx, source, target, table, since, until, json_target) -> int:
+def load(ctx, source, target, table, since, until, overlap, json_target) -> int:
     """Append SOURCE's new events to FILE.duckdb; a failed load leaves it unchanged."""
+    from datetime import timedelta
+
     from ..store import load_into
 
     result = load_into(source, target, source_table=table, since=since, until=until,
-                       progress=ctx.obj["progress"])
+                       progress=ctx.obj["progress"], overlap=timedelta(minutes=overlap))
     if json_target:
         emit_json(result.to_dict(), json_target)
     if json_target != "-":
