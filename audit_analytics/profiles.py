@@ -6,8 +6,9 @@ a chain. Two profiles come built in, from the seed's two producers:
 
 ``python-seed``
     ``json.dumps(entry, sort_keys=True)`` (separators ``", "`` and ``": "``, non-ASCII
-    escaped as lowercase ``\uXXXX``), timestamp from ``datetime.isoformat()`` of a UTC
-    datetime (no fraction when the microsecond is 0), ``None`` as ``null``.
+    escaped as ``\u`` and four lowercase hex digits, e.g. ``\u00e9``), timestamp from
+    ``datetime.isoformat()`` of a UTC datetime (no fraction when the microsecond is 0),
+    ``None`` as ``null``.
 ``node-seed``
     ``JSON.stringify(entry)`` (insertion order, separators ``","`` and ``":"``, raw UTF-8),
     timestamp from ``Date.toISOString()`` (milliseconds, ``Z``), ``null`` as ``null`` and
@@ -58,8 +59,8 @@ class HashProfile:
     item_separator, key_separator
         The JSON separators between items and between a key and its value.
     escape
-        ``"ascii"``: every character outside 0x20-0x7E escaped as ``\uXXXX`` (Python's
-        ``ensure_ascii=True``); ``"raw"``: only ``"``, ``\`` and control characters
+        ``"ascii"``: every character outside 0x20-0x7E escaped as ``\u`` and four hex
+        digits (Python's ``ensure_ascii=True``); ``"raw"``: only ``"``, ``\`` and control characters
         escaped, the rest raw UTF-8 (``JSON.stringify``, ``ensure_ascii=False``).
     timestamp
         How a stored TIMESTAMPTZ is rendered back to the producer's text:
