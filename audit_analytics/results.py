@@ -121,7 +121,7 @@ class VerifyResult:
                 "rows": s["rows"],
                 "starts_with": s["start_kind"],
                 "forks_from": ident(s["parent"]) if s["parent"] is not None else None,
-                "main": s["start"] == primary_root,
+                "main": s["main"],
                 "first_timestamp": _iso(int(ts[s["start"]])),
                 "last_timestamp": _iso(int(ts[s["tail"]])),
             })
@@ -193,9 +193,9 @@ class VerifyResult:
         for kind, n in self.counts.items():
             if n:
                 lines.append(f"  {kind:<22} {n:>6}  {DESCRIPTIONS[kind]}")
-        main = [s for s in self.segment_records if s["main"]]
+        main = sum(s["rows"] for s in self.segment_records if s["main"])
         lines.append(f"  segments: {len(self.segment_records)}"
-                     + (f" (main chain {main[0]['rows']:,} rows)" if main else ""))
+                     + (f" (main chain {main:,} rows)" if main else ""))
         if self.head:
             lines.append(f"  head: {self.head['id']} at {self.head['timestamp']}")
         if self.anchors:

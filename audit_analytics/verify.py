@@ -526,18 +526,24 @@ def _segments(parent, children, copy, pf, boundary) -> list[dict]:
 
 
 def _primary(segments: list[dict]) -> tuple[int | None, int | None]:
-    """The root of the largest tree of segments (preferring genesis) and its head row."""
+    """The root of the largest tree of segments (preferring genesis) and its head row.
+
+    Marks ``main`` on every segment of the longest path from that root to the head: the
+    main chain, which continues through the longest branch of each fork.
+    """
     if not segments:
         return None, None
     by_tail: dict[int, list[dict]] = {}
     for s in segments:
+        s["main"] = False
         if s["parent"] is not None:
             by_tail.setdefault(s["parent"], []).append(s)
     best = None
     for s in segments:
         if s["parent"] is not None:
             continue
-        total, head_len, head = 0, -1, None
+        total, head_len, leaf = 0, -1, s
+        up: dict[int, dict] = {}  # segment start -> the segment it forks from
         stack = [(s, 0)]
         while stack:  # walk the tree of segments hanging off this root
             seg, before = stack.pop()
@@ -545,12 +551,19 @@ def _primary(segments: list[dict]) -> tuple[int | None, int | None]:
             reach = before + seg["rows"]
             kids = by_tail.get(seg["tail"], [])
             if not kids and reach > head_len:
-                head_len, head = reach, seg["tail"]
-            stack.extend((k, reach) for k in kids)
+                head_len, leaf = reach, seg
+            for kid in kids:
+                up[kid["start"]] = seg
+                stack.append((kid, reach))
         key = (s["start_kind"] == "genesis", total, -s["start"])
         if best is None or key > best[0]:
-            best = (key, s["start"], head)
-    return best[1], best[2]
+            best = (key, s["start"], leaf, up)
+    _, root, leaf, up = best
+    seg = leaf
+    while seg is not None:
+        seg["main"] = True
+        seg = up.get(seg["start"])
+    return root, leaf["tail"]
 
 
 def _check_anchors(engine: Engine, anchors, a: dict, ids: _IdReader, add) -> list[dict]:

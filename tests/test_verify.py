@@ -133,6 +133,11 @@ def test_fork_reports_parent_children_and_segments(tmp_path, py_chain):
     kinds = Counter(s["starts_with"] for s in result.segment_records)
     assert kinds == {"genesis": 1, "fork": 2}
     assert result.head["id"] == py_chain[-1]["id"]
+    # the main chain runs from genesis through the longer branch to the head
+    main = [s for s in result.segment_records if s["main"]]
+    assert [s["starts_with"] for s in main] == ["genesis", "fork"]
+    assert sum(s["rows"] for s in main) == len(py_chain)
+    assert main[-1]["last_id"] == py_chain[-1]["id"]
 
 
 def test_hash_mismatch_carries_stored_and_computed(tmp_path, py_chain):

@@ -356,7 +356,7 @@ def _integrity(verify) -> dict:
         "findings_total": len(data["findings"]),
         "segments": data["segments"][:MAX_INTEGRITY_FINDINGS],
         "segments_total": len(data["segments"]),
-        "main_chain_rows": main[0]["rows"] if main else 0,
+        "main_chain_rows": sum(s["rows"] for s in main),
         "head": data["head"],
         "unprotected_fields": data["unprotected_fields"],
         "anchors": data["anchors"],
