@@ -44,6 +44,9 @@ def write_atomic(path: str | Path, data: str | bytes, *, exclusive: bool = False
     except OSError as exc:
         _discard(tmp)
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}", path=str(path)) from None
+    except BaseException:  # an encoding error or an interrupt leaves nothing behind either
+        _discard(tmp)
+        raise
     return path
 
 

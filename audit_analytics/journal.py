@@ -27,14 +27,13 @@ from __future__ import annotations
 import getpass
 import logging
 import os
-import re
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._chainfile import ChainFile, default_home
+from ._secrets import mask_secrets
 from .errors import LedgerError
 
 if TYPE_CHECKING:  # pandas loads lazily: opening a log stays cheap
@@ -54,8 +53,6 @@ log = logging.getLogger("audit_analytics")
 
 FILENAME = "journal.jsonl"
 RESOURCE_TYPE = "audit_log"
-_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s/]*)(?P<at>@)")
-_KV_PASSWORD = re.compile(r"(?i)\b(password|passwd|pwd)=([^\s&;]+)")
 _context: dict = {"actor": None, "home": None, "command": None}
 _state = {"depth": 0, "warned": False}
 _HOST = socket.gethostname()
@@ -66,9 +63,7 @@ def mask_source(label: object) -> str:
 
     Passwords in a URL's user-info and ``password=...`` parameters are replaced by ``***``.
     """
-    text = str(label)
-    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}***{m['at']}", text)
-    return _KV_PASSWORD.sub(lambda m: f"{m[1]}=***", text)
+    return mask_secrets(label)
 
 
 def set_context(*, actor: str | None = None, home: str | os.PathLike | None = None,
@@ -202,6 +197,3 @@ def _utc(stamp):
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
 
 
-def journal_path(home: str | os.PathLike | None = None) -> Path:
-    """Where the journal is (whether or not it exists yet)."""
-    return Journal(home).path

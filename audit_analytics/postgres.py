@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from ._engine import Engine, quote_ident
+from ._secrets import mask_secrets
 from .errors import ConnectionFailed, SchemaError, SourceError
 from .progress import progress_bar
 from .sources import ScanPart, Source
@@ -48,7 +49,6 @@ _NATIVE_TYPES = {
     "timestamptz", "timestamp", "date", "bytea", "_text", "_varchar",
 }
 _INET_TYPES = {"inet", "cidr"}
-_URL_PASSWORD = re.compile(r"(://[^:/?#@]*:)([^@/?#]*)(@)")
 #: The temp table (in the DuckDB engine) that holds the rows read from PostgreSQL.
 RAW_TABLE = "pg_raw"
 
@@ -66,15 +66,7 @@ def mask_url(url: str) -> str:
     str
         The same URL with any password masked; other text is returned unchanged.
     """
-    try:
-        from sqlalchemy.engine import make_url
-
-        parsed = make_url(url)
-        if parsed.password is None:
-            return _URL_PASSWORD.sub(r"\1***\3", url)
-        return parsed.render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy understands: mask by pattern
-        return _URL_PASSWORD.sub(r"\1***\3", url)
+    return mask_secrets(url)
 
 
 def _scrub(text: str, secret: str | None) -> str:
@@ -83,7 +75,7 @@ def _scrub(text: str, secret: str | None) -> str:
     line = lines[0] if lines else "unknown error"
     line = re.sub(r"^(IO|INTERNAL|UNKNOWN|NOT_FOUND|INVALID_ARGUMENT|UNAUTHENTICATED): ", "", line)
     line = re.sub(r"^\[libpq\] ", "", line)
-    line = _URL_PASSWORD.sub(r"\1***\3", line)
+    line = mask_secrets(line)
     if secret:
         line = line.replace(secret, "***")
     return line
@@ -252,7 +244,7 @@ class PostgresSource(Source):
         self.table = parse_table(table or "audit_logs")
         self.masked_url = masked
         self.database = parsed.database
-        self._secret = parsed.password
+        self._secret = parsed.password or parsed.query.get("password")
         self.since = _as_utc_text(since)
         self.until = _as_utc_text(until)
         self.statement_timeout = statement_timeout

@@ -13,9 +13,6 @@ class _Silent:
     def update(self, n: int = 1) -> None:
         pass
 
-    def set_postfix_str(self, text: str) -> None:
-        pass
-
 
 @contextmanager
 def progress_bar(total: int | None, desc: str, enabled: bool | None = None, unit: str = "rows"):

@@ -64,7 +64,7 @@ def classify(dtype: str) -> str:
 def _require(columns: dict[str, str], names, where: str) -> None:
     missing = [n for n in names if n not in columns]
     if missing:
-        have = ", ".join(sorted(columns)) or "none"
+        have = ", ".join(sorted(c for c in columns if c not in BOOKKEEPING)) or "none"
         raise SchemaError(
             f"{where} lacks column(s) {', '.join(missing)} (has: {have})",
             source=where,

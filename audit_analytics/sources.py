@@ -93,7 +93,6 @@ class ParquetSource(Source):
         for path in files:
             self.file_rows.append(_read_parquet_meta(path).num_rows)
         self.rows = sum(self.file_rows)
-        self._file_columns = None
 
     def attach(self, engine: Engine) -> None:
         """Create the view ``raw`` over all files (a view: nothing is copied)."""
@@ -105,14 +104,6 @@ class ParquetSource(Source):
             f"hive_partitioning={hive}, union_by_name=true)"
         )
         self.columns = engine.columns("SELECT * FROM raw")
-
-    def file_columns(self, engine: Engine) -> list[dict[str, str]]:
-        """Column types of each file, in file order."""
-        if self._file_columns is None:
-            self._file_columns = [
-                engine.columns("SELECT * FROM read_parquet(?)", [str(p)]) for p in self.files
-            ]
-        return self._file_columns
 
     def parts(self) -> list[ScanPart]:
         """One part per file; the row key is the file index and the row number."""

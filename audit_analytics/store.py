@@ -287,7 +287,8 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
     try:
         engine.execute(_LOAD_RUNS_DDL)
         previous = _previous_run(engine)
-        since = previous["last_timestamp"] - overlap if previous else None
+        last = previous["last_timestamp"] if previous else None
+        since = last - overlap if last is not None else None
         own_since = _as_datetime(getattr(source, "since", None))
         if own_since is not None:
             since = own_since if since is None else max(since, own_since)

@@ -27,7 +27,7 @@ import pyarrow as pa
 from . import kernel
 from ._engine import Engine
 from .anchors import Anchor
-from .errors import ProfileError, SourceError
+from .errors import ProfileError, SchemaError, SourceError
 from .profiles import BUILTIN_PROFILES, HashProfile, load_profile
 from .progress import progress_bar
 from .results import FINDING_KINDS, VerifyResult
@@ -86,11 +86,12 @@ def detect_profile(engine: Engine, source: Source, sample: int = 512) -> tuple[H
     """
     part = source.parts()[0]
     columns = engine.columns(part.sql, part.params)
-    scores = []
+    scores, schema_errors = [], []
     for profile in BUILTIN_PROFILES.values():
         try:
             select = scan_select(columns, profile, part.where)
-        except Exception:  # a profile whose fields the source lacks cannot match
+        except SchemaError as exc:  # a profile whose fields the source lacks cannot match
+            schema_errors.append(exc)
             scores.append((0, 0, profile))
             continue
         batch = engine.arrow(
@@ -98,6 +99,8 @@ def detect_profile(engine: Engine, source: Source, sample: int = 512) -> tuple[H
         )
         matched, considered = _sample_matches(profile, batch)
         scores.append((matched, considered, profile))
+    if len(schema_errors) == len(scores):
+        raise schema_errors[0]  # no profile can read this source: say what is missing
     scores.sort(key=lambda s: s[0], reverse=True)
     best_matched, considered, best = scores[0]
     summary = ", ".join(f"{p.name} {m}/{c}" for m, c, p in scores)

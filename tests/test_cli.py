@@ -76,9 +76,12 @@ def test_missing_columns_and_wrong_types_exit_2(cli, tmp_path):
     import pyarrow.parquet as pq
 
     pq.write_table(pa.table({"id": ["a"], "hash": ["b"]}), tmp_path / "few.parquet")
-    proc = cli("verify", tmp_path / "few.parquet", "--profile", "python-seed")
-    assert proc.returncode == 2
-    assert "lacks column(s)" in _one_line_error(proc)
+    for profile in ("python-seed", "auto"):
+        proc = cli("verify", tmp_path / "few.parquet", "--profile", profile)
+        assert proc.returncode == 2
+        message = _one_line_error(proc)
+        assert "lacks column(s)" in message and "prev_hash" in message
+        assert "__rk" not in message
     cols = {f: ["x"] for f in ("id", "timestamp", "actor_id", "action", "resource_type",
                                "resource_id", "result", "prev_hash")}
     cols["hash"] = [42]

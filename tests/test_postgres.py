@@ -415,3 +415,16 @@ def test_bad_postgres_input_exit_2_masked(db, pg, capsys, tmp_path, case, comman
         assert "***" in line
     if command == "load":
         assert not Path(tmp_path / "x.duckdb").exists()
+
+
+def test_load_after_a_load_that_found_nothing(tmp_path, capsys, samples):
+    import pyarrow.parquet as pq
+
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(pq.read_table(samples / "python_seed" / "clean.parquet").slice(0, 0), empty)
+    target = tmp_path / "events.duckdb"
+    for run in (1, 2):
+        code, out, err = _run(capsys, "load", empty, "--into", target, "--json", "-")
+        assert code == 0, err
+        doc = json.loads(out)
+        assert doc["rows_appended"] == 0 and doc["run"] == run

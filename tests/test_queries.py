@@ -26,7 +26,7 @@ def test_quotes_are_bound_not_pasted(log):
     assert log.actor_history("o'brien\"; DROP TABLE events; --").empty
     assert log.resource_access(resource_id="x' OR '1'='1").empty
     assert log.activity(actor_id="it's").empty
-    assert len(log.sql("SELECT count(*) AS n FROM events")) == 1
+    assert log.sql("SELECT count(*) AS n FROM events")["n"][0] == len(log)  # table intact
 
 
 def test_quoted_actor_is_found(tmp_path):

@@ -252,9 +252,11 @@ def _post_log_access(ctx: _Context, findings: pd.DataFrame, params: dict):
         return isinstance(actor_id, str) and any(
             fnmatch.fnmatchcase(actor_id, pat) for pat in t["allowed_actors"])
 
-    ok = [authorized(a, b) for a, b in zip(findings["actor_id"], findings["actor_type"])]
+    ok = pd.Series([authorized(a, b) for a, b in zip(findings["actor_id"],
+                                                      findings["actor_type"])],
+                   index=findings.index, dtype=bool)
     allowed = findings[ok]
-    flagged = findings[[not x for x in ok]].reset_index(drop=True)
+    flagged = findings[~ok].reset_index(drop=True)
     metrics = {
         "accesses": int(findings["value"].sum()) if len(findings) else 0,
         "authorized_by_actor": {str(k): int(v) for k, v in

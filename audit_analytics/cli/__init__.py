@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("audit-analytics: interrupted", err=True)
         code = 130
-    except BrokenPipeError:
-        code = 1
+    except BrokenPipeError:  # the reader went away: not a finding, not bad input
+        code = 141
     except Exception as exc:  # an internal error still gets one line, not a traceback
         log.debug("internal error", exc_info=True)
         click.echo(f"audit-analytics: internal error: {type(exc).__name__}: {exc}", err=True)

@@ -37,14 +37,22 @@ def check(ctx, source, policy, since, until, only, json_target, fail_on, profile
           table) -> int:
     """Run the compliance checklist over SOURCE."""
     from ..anchors import load_anchors
-    from ..checks import STATUSES, run_checks
+    from ..checks import CHECKS, STATUSES, run_checks
     from ..checks.runner import parse_when
+    from ..errors import PeriodError, PolicyError
     from ..log import AuditLog
     from ..policy import Policy
 
     loaded = Policy.load(policy)  # validate everything before opening the source
-    parse_when(since, loaded.timezone, what="--since")
-    parse_when(until, loaded.timezone, what="--until")
+    start = parse_when(since, loaded.timezone, what="--since")
+    end = parse_when(until, loaded.timezone, what="--until")
+    if start and end and end <= start:
+        raise PeriodError(f"--until ({end.isoformat()}) must be after --since "
+                          f"({start.isoformat()})")
+    unknown = [name for name in only if name not in CHECKS]
+    if unknown:
+        raise PolicyError(f"unknown check {unknown[0]!r} (known: {', '.join(CHECKS)})",
+                          check=unknown[0])
     anchors = load_anchors(anchor) if anchor else None
     with AuditLog(source, table=table, progress=ctx.obj["progress"]) as audit:
         result = run_checks(audit, loaded, since=since, until=until, only=list(only) or None,

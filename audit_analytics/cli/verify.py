@@ -16,8 +16,8 @@ from . import PROFILE_HELP, cli, emit_json
               help="Write the result as JSON to PATH, or to stdout with '-'.")
 @click.option("--table", default=None, help="Database table (default audit_logs).")
 @click.option("--since", default=None, metavar="ISO",
-              help="PostgreSQL only: verify events at or after this time (links that leave "
-                   "the window show as missing_predecessor).")
+              help="PostgreSQL only: verify events at or after this time (a link to a row "
+                   "before the window starts a window_start segment).")
 @click.option("--until", default=None, metavar="ISO",
               help="PostgreSQL only: verify events before this time.")
 @click.pass_context

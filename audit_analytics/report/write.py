@@ -155,17 +155,31 @@ def write_report(report, out_dir: str | Path = "reports", formats=("html", "json
     for _ in range(_RETRIES):
         report.version = version
         blobs = _render(report, formats)
-        written: list[Path] = []
+        written: list[Path] = []  # what to remove if this attempt fails
         try:
-            for fmt in formats:
-                path = folder / _name(base, version, fmt)
-                write_atomic(path, blobs[fmt], exclusive=not replace)
-                written.append(path)
+            if replace:  # stage every format first: a failure leaves the old version whole
+                staged = []
+                for fmt in formats:
+                    path = folder / _name(base, version, fmt)
+                    tmp = path.with_name(f".{path.name}.staged")
+                    write_atomic(tmp, blobs[fmt])
+                    written.append(tmp)
+                    staged.append((tmp, path))
+                for tmp, path in staged:
+                    os.replace(tmp, path)
+            else:
+                for fmt in formats:
+                    path = folder / _name(base, version, fmt)
+                    write_atomic(path, blobs[fmt], exclusive=True)
+                    written.append(path)
             break
-        except OutputError as exc:
+        except (OutputError, OSError) as exc:
             for path in written:
                 with contextlib.suppress(OSError):
                     path.unlink()
+            if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+                raise OutputError(f"cannot write into {folder}: {exc.strerror or exc}",
+                                  path=str(folder)) from None
             if not replace and "already exists" in str(exc):
                 version += 1  # another run took this version meanwhile
                 continue

@@ -177,10 +177,3 @@ def run_node(events: Iterable[dict], node: str | None = None, timeout: float = 1
     return [json.loads(line) for line in text.split("\n") if line]
 
 
-def node_version(node: str | None = None) -> str | None:
-    """Return ``node --version`` or None when node is missing."""
-    exe = node or shutil.which("node")
-    if exe is None:
-        return None
-    proc = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
-    return proc.stdout.strip() or None
