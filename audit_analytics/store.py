@@ -288,6 +288,11 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
         engine.execute(_LOAD_RUNS_DDL)
         previous = _previous_run(engine)
         last = previous["last_timestamp"] if previous else None
+        now = datetime.now(UTC)
+        if last is not None and last > now:  # one mis-stamped row must not stall every load
+            log.warning("the latest loaded event is stamped in the future (%s); reading from "
+                        "now instead", last.isoformat())
+            last = now
         since = last - overlap if last is not None else None
         own_since = _as_datetime(getattr(source, "since", None))
         if own_since is not None:

@@ -574,14 +574,19 @@ def _check_anchors(engine: Engine, anchors, a: dict, ids: _IdReader, add) -> lis
     keys = np.frombuffer(b"".join(bytes.fromhex(x.hash)[:16] for x in anchors), dtype=np.int64)
     a1, a2 = keys[0::2], keys[1::2]
     id_hashes, _ = kernel.hash64(pa.array([x.id for x in anchors], pa.string()))
-    valid = a["hf"] == 0
-    at_hash, at_id = [], []
-    for k in range(len(anchors)):
-        hit = np.nonzero(valid & (a["h1"] == a1[k]) & (a["h2"] == a2[k]))[0]
-        at_hash.append(int(hit[0]) if len(hit) else None)
-        by_id = np.nonzero((a["idh"] == id_hashes[k]) & ~a["idnull"])[0]
-        at_id.append(by_id)
-    ids.want(np.concatenate([*at_id, [x for x in at_hash if x is not None]]).astype(np.int64))
+    # one pass over the rows for all anchors: candidates by key, then matched per anchor
+    hash_rows = np.nonzero((a["hf"] == 0) & np.isin(a["h1"], a1))[0]
+    id_rows = np.nonzero(~a["idnull"] & np.isin(a["idh"], id_hashes))[0]
+    by_hash: dict[tuple[int, int], int] = {}
+    for row in hash_rows.tolist():
+        by_hash.setdefault((int(a["h1"][row]), int(a["h2"][row])), row)
+    by_idh: dict[int, list[int]] = {}
+    for row in id_rows.tolist():
+        by_idh.setdefault(int(a["idh"][row]), []).append(row)
+    at_hash = [by_hash.get((int(a1[k]), int(a2[k]))) for k in range(len(anchors))]
+    at_id = [by_idh.get(int(id_hashes[k]), []) for k in range(len(anchors))]
+    ids.want(np.array([*id_rows.tolist(), *(x for x in at_hash if x is not None)],
+                      dtype=np.int64))
     report = []
     for k, anchor in enumerate(anchors):
         same_id = [int(p) for p in at_id[k] if ids[p] == anchor.id]
@@ -604,17 +609,10 @@ def _check_anchors(engine: Engine, anchors, a: dict, ids: _IdReader, add) -> lis
 
 def _fill_found_hashes(engine: Engine, source: Source, findings: list[dict], rks) -> None:
     """Add the stored hash found where an anchor pointed (read back from the source)."""
-    wanted = {int(rks[f["position"]]): f for f in findings if f["kind"] == "anchor_mismatch"}
-    if not wanted:
+    mismatches = [f for f in findings if f["kind"] == "anchor_mismatch"]
+    if not mismatches:
         return
-    engine.register("__want", pa.table({"rk": np.array(list(wanted), dtype=np.int64)}))
-    try:
-        for part in source.parts():
-            for rk, stored in engine.rows(
-                f"SELECT __rk, CAST(hash AS VARCHAR) FROM ({part.sql}) "
-                "WHERE __rk IN (SELECT rk FROM __want)",
-                part.params,
-            ):
-                wanted[rk]["found_hash"] = stored
-    finally:
-        engine.unregister("__want")
+    stored = _RowReader(engine, source, rks, "CAST(hash AS VARCHAR)")
+    stored.want(np.array([f["position"] for f in mismatches], dtype=np.int64))
+    for f in mismatches:
+        f["found_hash"] = stored[f["position"]]

@@ -4,7 +4,7 @@ import hashlib
 import json
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -428,3 +428,24 @@ def test_load_after_a_load_that_found_nothing(tmp_path, capsys, samples):
         assert code == 0, err
         doc = json.loads(out)
         assert doc["rows_appended"] == 0 and doc["run"] == run
+
+
+def test_a_future_stamped_row_does_not_stall_later_loads(db, pg, clone, tmp_path, capsys,
+                                                         caplog):
+    table = clone()
+    target = tmp_path / "events.duckdb"
+    head = _head(pg, table)
+    (head_ts,), = _rows(pg, f"SELECT timestamp FROM {table} WHERE id = %s", [head])
+    future = _forge(pg, table, head, ts_shift=timedelta(days=365 * 50))
+    code, out, err = _run(capsys, "load", db["ro"], "--table", table, "--into", target,
+                          "--json", "-")
+    assert code == 0, err
+    now = datetime.now(UTC)
+    fresh = _forge(pg, table, future, ts_shift=(now - head_ts) - timedelta(days=365 * 50))
+    code, out, err = _run(capsys, "load", db["ro"], "--table", table, "--into", target,
+                          "--json", "-")
+    assert code == 0, err
+    assert json.loads(out)["rows_appended"] == 1
+    assert "stamped in the future" in caplog.text
+    with aa.open(target) as log:
+        assert log.sql("SELECT count(*) AS n FROM events WHERE id = ?", [fresh])["n"][0] == 1
