@@ -30,6 +30,7 @@ __all__ = [
     "ProfileError",
     "SchemaError",
     "SourceError",
+    "first_line",
 ]
 
 
@@ -54,6 +55,12 @@ class AuditAnalyticsError(Exception):
 
 def _rebuild(cls, message, fields):
     return cls(message, **fields)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 class SourceError(AuditAnalyticsError):

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from ._engine import Engine, EngineError
 from .anchors import Anchor, load_anchors
-from .errors import AuditAnalyticsError, SourceError
+from .errors import AuditAnalyticsError, SourceError, first_line
 from .profiles import HashProfile
 from .results import VerifyResult
 from .schema import events_view_sql
@@ -72,7 +72,7 @@ class AuditLog:
                 "CREATE OR REPLACE TEMP VIEW events AS " + events_view_sql(self.source.columns)
             )
         except EngineError as exc:
-            raise SourceError(f"cannot read {self.source.label}: {_one_line(exc)}",
+            raise SourceError(f"cannot read {self.source.label}: {first_line(exc)}",
                               source=self.source.label) from None
 
     # --- verification ---------------------------------------------------------------
@@ -87,8 +87,8 @@ class AuditLog:
             result = verify_source(self.engine, self.source, profile, anchors,
                                    self.progress if progress is None else progress)
         except EngineError as exc:
-            self._record("verify", self.source.label, "failure", error=_one_line(exc))
-            raise SourceError(f"cannot read {self.source.label}: {_one_line(exc)}",
+            self._record("verify", self.source.label, "failure", error=first_line(exc))
+            raise SourceError(f"cannot read {self.source.label}: {first_line(exc)}",
                               source=self.source.label) from None
         self._record("verify", self.source.label, "success", profile=name,
                      anchors=len(anchors or []), intact=result.ok)
@@ -119,7 +119,7 @@ class AuditLog:
         try:
             out = run(query, params)
         except Exception as exc:
-            self._record("sql", self.source.label, "failure", error=_one_line(exc),
+            self._record("sql", self.source.label, "failure", error=first_line(exc),
                          query=query[:2000])
             raise
         self._record("sql", self.source.label, "success", query=query[:2000])
@@ -130,7 +130,7 @@ class AuditLog:
         try:
             out = self.engine.df(query, params)
         except Exception as exc:
-            self._journal(name, "failure", params, error=_one_line(exc))
+            self._journal(name, "failure", params, error=first_line(exc))
             raise
         self._journal(name, "success", params)
         return out
@@ -228,10 +228,6 @@ def open(source, **options) -> AuditLog:  # noqa: A001 - the natural verb for th
     """Open an audit log: ``log = audit_analytics.open("archive/")``."""
     return AuditLog(source, **options)
 
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import PeriodError
 
-__all__ = ["Period", "parse_period", "period_of", "periods_between", "resolve_tz"]
+__all__ = [
+    "Period", "parse_period", "parse_when", "period_of", "periods_between", "resolve_tz",
+]
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$", re.IGNORECASE)
@@ -171,3 +173,33 @@ def periods_between(kind: str, since: datetime, until: datetime,
     while period.end <= until:
         yield period
         period = period.next()
+
+
+def parse_when(value: object, tz: str = "UTC", *, what: str = "time") -> datetime | None:
+    """A timezone-aware datetime from ISO text, a date or a datetime.
+
+    Naive values (and dates, taken at midnight) are read in the policy time zone ``tz``.
+
+    Raises
+    ------
+    PeriodError
+        The text is not an ISO 8601 date or date-time.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise PeriodError(f"cannot parse {what} {text!r}: expected ISO 8601 such as "
+                              "2024-03-01 or 2024-03-01T08:00:00+00:00", value=text) from None
+    elif hasattr(value, "to_pydatetime"):  # a pandas Timestamp
+        value = value.to_pydatetime()
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    if not isinstance(value, datetime):
+        raise PeriodError(f"cannot use {value!r} as a {what}", value=str(value))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return value.astimezone(UTC)

@@ -26,7 +26,6 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +33,7 @@ import pyarrow as pa
 from ._engine import Engine, quote_ident
 from ._secrets import mask_secrets
 from .errors import ConnectionFailed, SchemaError, SourceError
+from .periods import parse_when
 from .progress import progress_bar
 from .sources import ScanPart, Source
 
@@ -173,18 +173,10 @@ def _connect_message(text: str, masked: str, parsed) -> str:
     return f"cannot connect to {masked}: {_scrub(text, parsed.password)}"
 
 
-def _as_utc_text(value: datetime | str | None) -> str | None:
+def _as_utc_text(value) -> str | None:
     """ISO text with an explicit offset (naive datetimes and dates are taken as UTC)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise SourceError(f"not an ISO timestamp: {value!r}", source=value) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
+    moment = parse_when(value, what="time window bound")
+    return moment.isoformat() if moment else None
 
 
 def arrow_into(engine: Engine, table: str, schema: pa.Schema, batches) -> None:

@@ -15,12 +15,12 @@ import html
 import re
 from dataclasses import dataclass, field
 
+from .checks.results import worst_status
 from .errors import SourceError
 
 __all__ = ["ProtectionItem", "ProtectionsReport", "inspect_protections"]
 
 _RAISES = re.compile(r"\braise\b(?!\s+(notice|warning|info|log|debug)\b)", re.IGNORECASE)
-_STATUS_ORDER = {"pass": 0, "warn": 1, "fail": 2}
 
 # tgtype bits (src/include/catalog/pg_trigger.h)
 _ROW, _BEFORE, _INSERT, _DELETE, _UPDATE, _TRUNCATE, _INSTEAD = 1, 2, 4, 8, 16, 32, 64
@@ -81,8 +81,7 @@ class ProtectionsReport:
     @property
     def status(self) -> str:
         """The worst status of all items."""
-        worst = max((_STATUS_ORDER[i.status] for i in self.items), default=0)
-        return next(k for k, v in _STATUS_ORDER.items() if v == worst)
+        return worst_status(i.status for i in self.items)
 
     @property
     def ok(self) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from ._engine import Engine
-from .errors import SourceError
+from .errors import SourceError, first_line
 
 __all__ = ["ParquetSource", "ScanPart", "Source", "open_source"]
 
@@ -138,19 +138,15 @@ def _read_parquet_meta(path: Path):
         raise SourceError(f"cannot read {path}: permission denied", source=str(path)) from None
     except OSError as exc:
         size = path.stat().st_size if path.exists() else 0
-        reason = "the file is empty" if size == 0 else _first_line(exc)
+        reason = "the file is empty" if size == 0 else first_line(exc)
         raise SourceError(
             f"not a readable Parquet file: {path} ({reason})", source=str(path)
         ) from None
     except Exception as exc:  # pyarrow raises ArrowInvalid & co for corrupt footers
         raise SourceError(
-            f"not a readable Parquet file: {path} ({_first_line(exc)})", source=str(path)
+            f"not a readable Parquet file: {path} ({first_line(exc)})", source=str(path)
         ) from None
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _resolve_parquet(spec: str) -> tuple[list[Path], bool]:

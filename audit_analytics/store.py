@@ -28,7 +28,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from ._engine import Engine, EngineError, quote_ident
-from .errors import OutputError, SourceError
+from .errors import OutputError, SourceError, first_line
+from .periods import parse_when
 from .sources import ScanPart, Source, open_source
 
 __all__ = ["DuckDBFileSource", "LoadResult", "load_into"]
@@ -89,7 +90,7 @@ class DuckDBFileSource(Source):
         try:
             engine.execute(f"ATTACH {_literal(str(self.path))} AS {_ALIAS} (READ_ONLY)")
         except EngineError as exc:
-            raise SourceError(f"not a readable DuckDB file: {self.path} ({_first_line(exc)})",
+            raise SourceError(f"not a readable DuckDB file: {self.path} ({first_line(exc)})",
                               source=str(self.path)) from None
         found = engine.scalar(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
@@ -109,10 +110,6 @@ class DuckDBFileSource(Source):
         """``FILE.duckdb table events row N``."""
         return f"{self.path} table {self.table} row {row_key}"
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 @dataclass
@@ -159,14 +156,6 @@ class LoadResult:
 
     def _repr_html_(self) -> str:
         return "<pre>" + html.escape(self.summary()) + "</pre>"
-
-
-def _as_datetime(value) -> datetime | None:
-    """A timezone-aware datetime from ISO text (naive values are UTC), or None."""
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _previous_run(engine: Engine) -> dict | None:
@@ -283,7 +272,7 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
         engine = Engine(work)
     except EngineError as exc:
         raise OutputError(f"not a DuckDB file this version can write: {target} "
-                          f"({_first_line(exc)})", path=str(target)) from None
+                          f"({first_line(exc)})", path=str(target)) from None
     try:
         engine.execute(_LOAD_RUNS_DDL)
         previous = _previous_run(engine)
@@ -294,7 +283,7 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
                         "now instead", last.isoformat())
             last = now
         since = last - overlap if last is not None else None
-        own_since = _as_datetime(getattr(source, "since", None))
+        own_since = parse_when(getattr(source, "since", None), what="since")
         if own_since is not None:
             since = own_since if since is None else max(since, own_since)
         schema, batches, cleanup = _stream_source(source, engine, since)
@@ -307,7 +296,7 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
                 cleanup.__exit__(None, None, None)
         source_table = str(source.table) if hasattr(source, "table") else None
         return _append(engine, label, source_table, target, table, previous, since,
-                       _as_datetime(until), rows_read)
+                       parse_when(until, what="--until"), rows_read)
     finally:
         engine.close()
 

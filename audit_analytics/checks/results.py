@@ -21,6 +21,11 @@ __all__ = ["STATUSES", "CheckResult", "ChecklistResult"]
 STATUSES = ("pass", "warn", "fail")
 
 
+def worst_status(statuses) -> str:
+    """The worst of ``statuses`` (``pass`` when there are none)."""
+    return max(statuses, key=STATUSES.index, default="pass")
+
+
 def _plain(value: Any) -> Any:
     """A JSON-able Python value for one cell or metric."""
     if value is None:
@@ -131,7 +136,7 @@ class ChecklistResult:
     @property
     def worst(self) -> str:
         """The worst status among the checks (``pass`` when there are none)."""
-        return max((c.status for c in self.checks), key=STATUSES.index, default="pass")
+        return worst_status(c.status for c in self.checks)
 
     def __getitem__(self, name: str) -> CheckResult:
         for check in self.checks:

@@ -14,11 +14,11 @@ import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from ..errors import PeriodError, PolicyError
+from ..periods import parse_when
 from ..policy import Policy
 from .declarations import CHECKS, CheckSpec, load_sql, prelude_params
 from .results import ChecklistResult, CheckResult
@@ -30,36 +30,6 @@ __all__ = ["parse_when", "run_checks"]
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _PRELUDE_TABLES = {"_actor_days": "_aa_actor_days"}
-
-
-def parse_when(value: Any, tz: str = "UTC", *, what: str = "time") -> dt.datetime | None:
-    """A timezone-aware datetime from ISO text, a date or a datetime.
-
-    Naive values (and dates, taken at midnight) are read in the policy time zone ``tz``.
-
-    Raises
-    ------
-    PeriodError
-        The text is not an ISO 8601 date or date-time.
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise PeriodError(f"cannot parse {what} {text!r}: expected ISO 8601 such as "
-                              "2024-03-01 or 2024-03-01T08:00:00+00:00", value=text) from None
-    elif isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        value = dt.datetime.combine(value, dt.time())
-    if not isinstance(value, dt.datetime):
-        raise PeriodError(f"cannot use {value!r} as a {what}", value=str(value))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(tz))
-    return value.astimezone(dt.UTC)
 
 
 @dataclass

@@ -12,13 +12,13 @@ import pandas as pd
 
 from .. import __version__, journal
 from ..anchors import Anchor, load_anchors
+from ..checks.results import worst_status
 from ..journal import mask_source
 from ..periods import Period, parse_period
 from . import charts
 
 __all__ = ["Report", "build_report"]
 
-STATUS_ORDER = {"pass": 0, "warn": 1, "fail": 2}
 ANOMALY_COLUMNS = ("actor_id", "window_start", "window_end")
 MAX_FINDINGS_HTML = 50     # rows of one check's findings shown in the HTML
 MAX_ANOMALIES = 200        # anomalies listed (with evidence for the first MAX_EVIDENCE)
@@ -72,8 +72,7 @@ class Report:
     @property
     def status(self) -> str:
         """The worst checklist status: ``pass``, ``warn`` or ``fail``."""
-        worst = max((STATUS_ORDER.get(c["status"], 0) for c in self.checklist), default=0)
-        return {v: k for k, v in STATUS_ORDER.items()}[worst]
+        return worst_status(c["status"] for c in self.checklist)
 
     @property
     def empty(self) -> bool:
@@ -210,8 +209,10 @@ def _build(log, period, policy, anchors, profile, now, actor, source_label, tz) 
     q = _Queries(log, period, tz)
     total, in_period, first, last = q.counts()
     verify = log.verify(profile=profile, anchors=anchors)
-    checks = _run_checks(_VerifiedLog(log, verify), policy, period, source_label, profile,
-                         anchors)
+    # the toolkit's own reads of this source in the period: reviewed by log_access, listed
+    access_rows = journal.Journal().access_rows(source_label, period.start, period.end)
+    checks = _run_checks(_VerifiedLog(log, verify), policy, period, profile, anchors,
+                         access_rows)
     checklist = [_check_row(c) for c in _check_list(checks)]
     scope = {
         "source": source_label,
@@ -234,7 +235,7 @@ def _build(log, period, policy, anchors, profile, now, actor, source_label, tz) 
     aggregates = _period_aggregates(q, period, tz) if in_period else None
     chart_set = _charts(aggregates, period, tz) if in_period else {}
     retention = _retention(q, aggregates, checks, period, tz)
-    access = _access(checks, log.source.label, period)
+    access = _access(checks, access_rows)
     cadence = _cadence(policy, source_label, now)
     return Report(period=period, generated_at=now, generated_by=journal.current_actor(actor),
                   scope=scope, integrity=integrity, checklist=checklist, checks=checks,
@@ -303,11 +304,10 @@ class _VerifiedLog:
         return getattr(self._log, name)
 
 
-def _run_checks(log, policy, period: Period, source_label: str, profile, anchors):
+def _run_checks(log, policy, period: Period, profile, anchors, access_rows):
     """Run the checklist over the period, the toolkit's journal passed to ``log_access``."""
     from ..checks import run_checks
 
-    access_rows = journal.Journal().access_rows(source_label, period.start, period.end)
     return run_checks(log, policy=policy, since=period.start, until=period.end,
                       profile=profile, anchors=anchors, extra_log_access=access_rows)
 
@@ -573,13 +573,12 @@ def _retention(q: _Queries, aggregates: dict | None, checks, period: Period, tz:
     }
 
 
-def _access(checks, source, period: Period) -> dict:
+def _access(checks, rows) -> dict:
     check = _find_check(checks, "log_access")
     in_log = []
     if check is not None and getattr(check, "findings", None) is not None:
         in_log = [{k: _plain(v) for k, v in r.items()}
                   for r in check.findings.head(MAX_FINDINGS_HTML).to_dict("records")]
-    rows = journal.Journal().access_rows(source, period.start, period.end)
     toolkit = [{"timestamp": _iso(r.timestamp), "actor_id": r.actor_id, "action": r.action,
                 "result": r.result, "command": r.command}
                for r in rows.head(MAX_FINDINGS_HTML).itertuples()]
