@@ -14,7 +14,7 @@ import jinja2
 from markupsafe import Markup
 
 from .. import __version__
-from .build import MAX_FINDINGS_HTML, _plain
+from .build import MAX_ANOMALIES, MAX_FINDINGS_HTML, _plain
 
 __all__ = ["render_html", "table"]
 
@@ -91,6 +91,39 @@ def finding_rows(findings: list[dict]) -> list[dict]:
     return rows
 
 
+#: Columns of the anomalies' table, those that some anomaly has.
+ANOMALY_COLUMNS = ("check", "actor_id", "window_start", "window_end", "value", "baseline",
+                   "threshold")
+EVIDENCE_COLUMNS = ("timestamp", "action", "resource_type", "resource_id", "result",
+                    "ip_address", "id")
+# keys of an anomaly that are the report's own (or its heading), not the finding's fields
+_ANOMALY_OWN = {"check", "title", "status", "controls", "evidence", "actor_id",
+                "window_start", "window_end"}
+
+
+def _present(records: list[dict], columns) -> list[str]:
+    """``columns`` that at least one record has a value for, in that order."""
+    return [c for c in columns if any(r.get(c) is not None for r in records)]
+
+
+def _anomaly(a: dict) -> dict:
+    """One anomaly for the template: its heading, every field it has, its evidence.
+
+    Checks report different fields (a burst has a baseline, an unauthorized read of the
+    log has the actions it made): the template shows whatever the finding carries.
+    """
+    return {
+        "title": a.get("title") or a.get("check") or "",
+        "check": a.get("check") or "",
+        "actor_id": a.get("actor_id"), "window_start": a.get("window_start"),
+        "window_end": a.get("window_end"),
+        "controls": list(a.get("controls") or []),
+        "fields": [(k.replace("_", " "), _cell(_plain(v))) for k, v in a.items()
+                   if k not in _ANOMALY_OWN and _plain(v) not in (None, "", [])],
+        "evidence": table(a.get("evidence") or [], list(EVIDENCE_COLUMNS)),
+    }
+
+
 def render_html(report) -> str:
     """The report as one HTML document (str)."""
     checks = []
@@ -103,12 +136,7 @@ def render_html(report) -> str:
             "findings": table(findings if findings is not None else []),
         })
     integrity = report.integrity
-    evidence_columns = ["timestamp", "action", "resource_type", "resource_id", "result",
-                        "ip_address", "id"]
-    anomalies = [{
-        **a,
-        "evidence_table": table(a.get("evidence") or [], evidence_columns),
-    } for a in report.anomalies]
+    anomalies = [_anomaly(a) for a in report.anomalies]
     context = {
         "r": report,
         "title": f"Audit log review {report.period.label}",
@@ -123,8 +151,8 @@ def render_html(report) -> str:
                            "first_timestamp", "last_timestamp", "forks_from"]),
         "anchors": table(integrity["anchors"]),
         "anomalies": anomalies,
-        "anomaly_columns": ["check", "actor_id", "window_start", "window_end", "value",
-                            "baseline"],
+        "anomaly_table": table(report.anomalies, _present(report.anomalies, ANOMALY_COLUMNS),
+                               limit=MAX_ANOMALIES),
         "charts": {k: {**v, "svg": Markup(v["svg"])} for k, v in report.charts.items()},
         "in_log_access": table(report.access["in_log"]),
         "toolkit_access": table(report.access["toolkit_journal"],
