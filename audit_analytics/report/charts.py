@@ -1,9 +1,12 @@
-"""The report's charts: matplotlib figures rendered to inline SVG text.
+r"""The report's charts: matplotlib figures rendered to inline SVG text.
 
 Every chart is drawn from a small aggregate the engine computed (never from raw rows), so
 a month of ten million events costs four GROUP BY queries. The SVG is deterministic
 (fixed id salt, no date in the metadata) and holds text as text (``svg.fonttype =
-'none'``), which matplotlib escapes; nothing in it points outside the document. Figures
+'none'``), which matplotlib escapes; nothing in it points outside the document. Every
+label drawn from the log is shown literally: mathtext is off for every text artist (a
+resource id ``$\alpha$`` is drawn as written, never as a formula), and control, bidi
+and other invisible characters are shown as escapes (:mod:`audit_analytics._text`). Figures
 are made with :class:`matplotlib.figure.Figure` and its own SVG canvas, never pyplot,
 so a notebook's backend and open figures are left alone (no display is needed).
 """
@@ -17,6 +20,9 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+from .._text import shown
 
 __all__ = ["activity_chart", "failures_chart", "heatmap_chart", "resources_chart", "to_svg"]
 
@@ -30,6 +36,8 @@ _STYLE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.titlesize": 10,
+    "text.parse_math": False,  # values are text: "$x$" is not a formula
+    "text.usetex": False,
 }
 _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
 _XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
@@ -38,6 +46,8 @@ _SIZE = re.compile(r'(<svg[^>]*?)\s(width|height)="[^"]*"')
 
 def to_svg(fig) -> str:
     """The figure as an ``<svg>`` element (no XML prolog, no DOCTYPE, scalable)."""
+    for text in fig.findobj(Text):  # tick labels made before the style applied, too
+        text.set_parse_math(False)
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
@@ -68,10 +78,11 @@ def activity_chart(frame: pd.DataFrame, unit: str) -> str:
         order += [c for c in table.columns if c not in order]
         x = np.arange(len(table))
         bottom = np.zeros(len(table))
+        bars = []
         for name in order:
             values = table[name].to_numpy(dtype=float)
-            ax.bar(x, values, bottom=bottom, width=0.85, label=str(name),
-                   color=COLOURS.get(str(name), COLOURS["other"]))
+            bars.append(ax.bar(x, values, bottom=bottom, width=0.85,
+                               color=COLOURS.get(str(name), COLOURS["other"])))
             bottom += values
         step = max(1, len(table) // 12)
         fmt = "%m-%d %H:00" if unit == "hour" else "%Y-%m-%d"
@@ -79,7 +90,8 @@ def activity_chart(frame: pd.DataFrame, unit: str) -> str:
         ax.set_xticklabels([pd.Timestamp(t).strftime(fmt) for t in table.index[::step]],
                            rotation=30, ha="right")
         ax.set_ylabel(f"events per {unit}")
-        ax.legend(frameon=False, ncols=len(order), loc="upper left", bbox_to_anchor=(0, 1.15))
+        ax.legend(bars, [_label(n) for n in order], frameon=False, ncols=len(order),
+                  loc="upper left", bbox_to_anchor=(0, 1.15))
         return to_svg(fig)
 
 
@@ -114,16 +126,17 @@ def _hbar(labels: list[str], series: dict[str, np.ndarray], xlabel: str) -> str:
         fig, ax = _figure(8.0, 0.6 + 0.24 * max(len(labels), 1))
         y = np.arange(len(labels))
         left = np.zeros(len(labels))
+        bars = []
         for name, values in series.items():
-            ax.barh(y, values, left=left, height=0.7, label=name,
-                    color=COLOURS.get(name, COLOURS["success"]))
+            bars.append(ax.barh(y, values, left=left, height=0.7,
+                                color=COLOURS.get(name, COLOURS["success"])))
             left += values
         ax.set_yticks(y)
-        ax.set_yticklabels([_clip(s) for s in labels])
+        ax.set_yticklabels([_label(s) for s in labels])
         ax.invert_yaxis()
         ax.set_xlabel(xlabel)
         if len(series) > 1:
-            ax.legend(frameon=False, loc="lower right")
+            ax.legend(bars, [_label(n) for n in series], frameon=False, loc="lower right")
         return to_svg(fig)
 
 
@@ -141,5 +154,6 @@ def resources_chart(frame: pd.DataFrame) -> str:
                  {"events": frame["n"].to_numpy(dtype=float)}, "events")
 
 
-def _clip(text: str, width: int = 48) -> str:
-    return text if len(text) <= width else text[: width - 1] + "\u2026"
+def _label(value, width: int = 48) -> str:
+    """A value as a chart label: at most ``width`` characters, every one visible."""
+    return shown(value, width - 1, count=False) if len(str(value)) > width else shown(value)
