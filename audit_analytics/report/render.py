@@ -2,7 +2,12 @@
 
 The template is ``audit_analytics/templates/report.html.j2`` (Jinja2, autoescaped: every
 value from the log is escaped; only the charts' SVG, which matplotlib produced and
-escaped, is inserted as markup).
+escaped, is inserted as markup). Every value is also shown as it is: control, bidi and
+other invisible characters as visible escapes, and a value longer than
+:data:`~audit_analytics._text.LIMIT` characters clipped with its full length stated (the
+JSON summary keeps it whole), so one huge or hostile value can neither bloat the page nor
+reorder what the reviewer reads. The template's sentences isolate inline values
+(``<bdi>``); table cells are isolated by the table itself.
 """
 
 from __future__ import annotations
@@ -11,14 +16,17 @@ import json
 from functools import lru_cache
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .. import __version__
+from .._text import LIMIT, shown
 from .build import MAX_ANOMALIES, MAX_FINDINGS_HTML, _plain
 
 __all__ = ["render_html", "table"]
 
 STATUS_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
+#: Characters of a sentence (a check's summary, a finding's details) shown before clipping.
+PROSE_LIMIT = 2000
 
 
 @lru_cache(maxsize=1)
@@ -29,10 +37,24 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_finalize,  # every {{ value }}: visible escapes, clipped
     )
     env.filters["cell"] = _cell
+    env.filters["prose"] = lambda text: _safe(text, PROSE_LIMIT)
     env.filters["num"] = lambda n: f"{n:,}" if isinstance(n, int) else n
     return env
+
+
+def _safe(value, limit: int = LIMIT) -> Markup:
+    """``value`` as escaped HTML text: at most ``limit`` characters, every one visible."""
+    return escape(shown(value, limit))
+
+
+def _finalize(value):
+    """What the template prints for ``value``: markup as it is, text made safe."""
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    return _safe(value)
 
 
 def _cell(value) -> str:
@@ -48,10 +70,13 @@ def _cell(value) -> str:
     return str(value)
 
 
-def table(records, columns: list[str] | None = None, limit: int = MAX_FINDINGS_HTML) -> dict:
+def table(records, columns: list[str] | None = None, limit: int = MAX_FINDINGS_HTML,
+          prose: tuple[str, ...] = ()) -> dict:
     """``{"columns", "rows", "total", "shown"}`` for the template's generic table macro.
 
-    ``records`` is a list of dicts or a DataFrame.
+    ``records`` is a list of dicts or a DataFrame. Each cell is safe HTML text, clipped at
+    :data:`~audit_analytics._text.LIMIT` characters (the columns named in ``prose`` at
+    :data:`PROSE_LIMIT`).
     """
     if hasattr(records, "to_dict"):
         total = len(records)
@@ -64,7 +89,9 @@ def table(records, columns: list[str] | None = None, limit: int = MAX_FINDINGS_H
         columns = []
         for rec in records:
             columns += [k for k in rec if k not in columns]
-    rows = [[_cell(_plain(rec.get(c))) for c in columns] for rec in records]
+    limits = [PROSE_LIMIT if c in prose else LIMIT for c in columns]
+    rows = [[_safe(_cell(_plain(rec.get(c))), n) for c, n in zip(columns, limits, strict=True)]
+            for rec in records]
     return {"columns": columns, "rows": rows, "total": total, "shown": len(rows)}
 
 
@@ -82,9 +109,11 @@ def finding_rows(findings: list[dict]) -> list[dict]:
             if key in ("kind", "id", "row") or value in (None, [], ""):
                 continue
             if isinstance(value, list):
-                value = ", ".join(str(v) for v in value)
+                value = ", ".join(shown(v) for v in value)
             elif isinstance(value, str) and len(value) == 64 and key.endswith("hash"):
                 value = value[:16] + "…"
+            else:
+                value = shown(value)
             details.append(f"{key.replace('_', ' ')}: {value}")
         rows.append({"kind": f.get("kind"), "event id": f.get("id"), "where": f.get("row"),
                      "details": "; ".join(details)})
@@ -118,7 +147,7 @@ def _anomaly(a: dict) -> dict:
         "actor_id": a.get("actor_id"), "window_start": a.get("window_start"),
         "window_end": a.get("window_end"),
         "controls": list(a.get("controls") or []),
-        "fields": [(k.replace("_", " "), _cell(_plain(v))) for k, v in a.items()
+        "fields": [(k.replace("_", " "), _safe(_cell(_plain(v)))) for k, v in a.items()
                    if k not in _ANOMALY_OWN and _plain(v) not in (None, "", [])],
         "evidence": table(a.get("evidence") or [], list(EVIDENCE_COLUMNS)),
     }
@@ -145,7 +174,8 @@ def render_html(report) -> str:
         "counts": {s: sum(c["status"] == s for c in report.checklist) for s in STATUS_LABEL},
         "checks": checks,
         "integrity_findings": table(finding_rows(integrity["findings"]),
-                                    ["kind", "event id", "where", "details"]),
+                                    ["kind", "event id", "where", "details"],
+                                    prose=("details",)),
         "segments": table(integrity["segments"],
                           ["main", "rows", "starts_with", "first_id", "last_id",
                            "first_timestamp", "last_timestamp", "forks_from"]),
