@@ -15,6 +15,7 @@ import html
 import re
 from dataclasses import dataclass, field
 
+from ._text import shown
 from .checks.results import worst_status
 from .errors import SourceError
 
@@ -97,9 +98,10 @@ class ProtectionsReport:
 
     def summary(self) -> str:
         """One line per item, worst first in the heading."""
-        lines = [f"{self.source}: protections of {self.table} (as {self.role}): "
-                 f"{self.status.upper()}"]
-        lines += [f"  {i.status:<4}  {i.name}: {i.reason}" for i in self.items]
+        lines = [f"{shown(self.source)}: protections of {shown(self.table)} (as "
+                 f"{shown(self.role)}): {self.status.upper()}"]
+        lines += [f"  {i.status:<4}  {shown(i.name)}: {shown(i.reason, 2000)}"
+                  for i in self.items]
         return "\n".join(lines)
 
     def __repr__(self) -> str:

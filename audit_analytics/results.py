@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from ._text import shown
 from .profiles import HashProfile
 
 if TYPE_CHECKING:  # pandas loads lazily: the CLI starts faster without it
@@ -37,6 +38,11 @@ DESCRIPTIONS = {
     "anchor_mismatch": "the anchored event's hash differs from the trusted anchor",
     "malformed": "a row lacks a value the chain needs, or holds an invalid digest",
 }
+
+
+def _safe_frame(frame):
+    """``frame`` with its text cells escaped and clipped for display."""
+    return frame.map(lambda v: shown(v) if isinstance(v, str) else v)
 
 
 def _iso(us: int | None) -> str | None:
@@ -186,9 +192,10 @@ class VerifyResult:
         }
 
     def summary(self, limit: int = 10) -> str:
-        """A short human summary."""
+        """A short human summary; values from the log shown escaped and clipped."""
         state = "INTACT" if self.ok else "TAMPERING EVIDENT"
-        lines = [f"{self.source}: {state}: {self.rows:,} rows, profile {self.profile.name}"
+        lines = [f"{shown(self.source)}: {state}: {self.rows:,} rows, profile "
+                 f"{shown(self.profile.name)}"
                  + (" (detected)" if self.profile_note else "")]
         for kind, n in self.counts.items():
             if n:
@@ -197,15 +204,16 @@ class VerifyResult:
         lines.append(f"  segments: {len(self.segment_records)}"
                      + (f" (main chain {main:,} rows)" if main else ""))
         if self.head:
-            lines.append(f"  head: {self.head['id']} at {self.head['timestamp']}")
+            lines.append(f"  head: {shown(self.head['id'])} at {self.head['timestamp']}")
         if self.anchors:
             confirmed = sum(a["status"] == "confirmed" for a in self.anchors)
             lines.append(f"  anchors: {confirmed}/{len(self.anchors)} confirmed")
         if self.unprotected_fields:
-            lines.append("  not covered by the hash: " + ", ".join(self.unprotected_fields))
+            lines.append("  not covered by the hash: "
+                         + ", ".join(shown(f) for f in self.unprotected_fields))
         for rec in self.records[:limit]:
-            extra = rec.get("row") or ""
-            lines.append(f"  - {rec['kind']}: id {rec['id']} {extra}".rstrip())
+            extra = shown(rec.get("row") or "")
+            lines.append(f"  - {rec['kind']}: id {shown(rec['id'])} {extra}".rstrip())
         if len(self.records) > limit:
             lines.append(f"  ... and {len(self.records) - limit} more (use --json for all)")
         return "\n".join(lines)
@@ -213,10 +221,13 @@ class VerifyResult:
     def __repr__(self) -> str:
         state = "ok" if self.ok else ", ".join(f"{k}={n}" for k, n in self.counts.items() if n)
         name = self.profile.name
-        return f"<VerifyResult {self.source!r} rows={self.rows} profile={name} {state}>"
+        return (f"<VerifyResult {shown(repr(self.source))} rows={self.rows} "
+                f"profile={shown(name)} {state}>")
 
     def _repr_html_(self) -> str:
-        esc = html.escape
+        def esc(value) -> str:
+            return html.escape(shown(value))
+
         colour = "#1a7f37" if self.ok else "#cf222e"
         state = "intact" if self.ok else "tampering evident"
         rows = "".join(
@@ -237,10 +248,10 @@ class VerifyResult:
                          f"{esc(str(self.head['timestamp']))}</div>")
         if self.unprotected_fields:
             parts.append("<div>not covered by the hash: "
-                         f"{esc(', '.join(self.unprotected_fields))}</div>")
+                         f"{', '.join(esc(f) for f in self.unprotected_fields)}</div>")
         if self.records:
-            parts.append(self.findings.head(20).to_html(escape=True, index=False))
+            parts.append(_safe_frame(self.findings.head(20)).to_html(escape=True, index=False))
         if len(self.segment_records) > 1:
-            parts.append("<div>segments</div>"
-                         + self.segments.head(20).to_html(escape=True, index=False))
+            parts.append("<div>segments</div>" + _safe_frame(self.segments.head(20)).to_html(
+                escape=True, index=False))
         return "\n".join(parts)

@@ -28,6 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ._engine import Engine, EngineError, quote_ident
+from ._text import shown
 from .errors import OutputError, SourceError, first_line
 from .periods import parse_when
 from .sources import ScanPart, Source, open_source
@@ -143,15 +144,15 @@ class LoadResult:
         }
 
     def summary(self) -> str:
-        """A few lines for people."""
+        """A few lines for people; values from the log shown escaped and clipped."""
         head = self.head or {}
-        lines = [f"{self.target}: run {self.run}: appended {self.rows_appended:,} of "
-                 f"{self.rows_read:,} rows read from {self.source} "
+        lines = [f"{shown(self.target)}: run {self.run}: appended {self.rows_appended:,} of "
+                 f"{self.rows_read:,} rows read from {shown(self.source)} "
                  f"({self.rows_total:,} rows in all, {self.seconds:.1f} s)"]
         if head:
-            lines.append(f"  head: {head.get('id')} hash {head.get('hash')} at "
+            lines.append(f"  head: {shown(head.get('id'))} hash {shown(head.get('hash'))} at "
                          f"{head.get('timestamp')}")
-        lines.extend(f"  note: {n}" for n in self.notes)
+        lines.extend(f"  note: {shown(n, 2000)}" for n in self.notes)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

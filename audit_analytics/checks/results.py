@@ -15,7 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._text import shown
+
 __all__ = ["STATUSES", "CheckResult", "ChecklistResult"]
+
+#: Characters of a check's summary sentence shown on a terminal before it is clipped.
+SUMMARY_LIMIT = 2000
 
 #: Statuses from best to worst.
 STATUSES = ("pass", "warn", "fail")
@@ -56,6 +61,11 @@ def frame_records(frame: pd.DataFrame) -> list[dict]:
         return []
     return [{str(k): _plain(v) for k, v in row.items()}
             for row in frame.to_dict(orient="records")]
+
+
+def _safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its text cells escaped and clipped for display (HTML escapes later)."""
+    return frame.map(lambda v: shown(v) if isinstance(v, str) else v)
 
 
 @dataclass
@@ -103,7 +113,7 @@ class CheckResult:
 
     def __repr__(self) -> str:
         return (f"<CheckResult {self.name} {self.status.upper()} "
-                f"findings={len(self.findings)}: {self.summary}>")
+                f"findings={len(self.findings)}: {shown(self.summary, SUMMARY_LIMIT)}>")
 
 
 @dataclass
@@ -166,20 +176,25 @@ class ChecklistResult:
         }
 
     def summary(self, limit: int = 5) -> str:
-        """A readable table: one line per check, then the first findings of each."""
-        lines = [f"{self.source}: checklist ({self.policy} policy), {self.events:,} events in "
-                 f"the window: {self.worst.upper()}",
+        """A readable table: one line per check, then the first findings of each.
+
+        Values from the log are shown escaped and clipped (see :mod:`audit_analytics._text`):
+        one line of the table is always one line of output.
+        """
+        lines = [f"{shown(self.source)}: checklist ({shown(self.policy)} policy), "
+                 f"{self.events:,} events in the window: {self.worst.upper()}",
                  f"  {'check':<22} {'status':<6} {'findings':>8}  summary"]
         for c in self.checks:
             lines.append(f"  {c.name:<22} {c.status.upper():<6} {len(c.findings):>8}  "
-                         f"{c.summary}")
+                         f"{shown(c.summary, SUMMARY_LIMIT)}")
         for c in self.checks:
             if c.findings.empty:
                 continue
             lines.append(f"\n{c.name} ({', '.join(c.controls)}):")
             for rec in frame_records(c.findings.head(limit)):
-                shown = ", ".join(f"{k}={v}" for k, v in rec.items() if v is not None)
-                lines.append(f"  - {shown}")
+                fields = ", ".join(f"{shown(k)}={shown(v)}" for k, v in rec.items()
+                                   if v is not None)
+                lines.append(f"  - {fields}")
             if len(c.findings) > limit:
                 lines.append(f"  ... {len(c.findings) - limit} more")
         return "\n".join(lines)
@@ -194,15 +209,15 @@ class ChecklistResult:
             f"<tr><td><code>{html.escape(c.name)}</code></td>"
             f"<td style='color:{colour[c.status]};font-weight:bold'>{c.status.upper()}</td>"
             f"<td>{len(c.findings)}</td><td>{html.escape(', '.join(c.controls))}</td>"
-            f"<td>{html.escape(c.summary)}</td></tr>"
+            f"<td>{html.escape(shown(c.summary, SUMMARY_LIMIT))}</td></tr>"
             for c in self.checks
         )
-        head = (f"<p><b>{html.escape(self.source)}</b>: {self.events:,} events, policy "
-                f"<code>{html.escape(self.policy)}</code>, overall "
+        head = (f"<p><b>{html.escape(shown(self.source))}</b>: {self.events:,} events, policy "
+                f"<code>{html.escape(shown(self.policy))}</code>, overall "
                 f"<b style='color:{colour[self.worst]}'>{self.worst.upper()}</b></p>")
         details = "".join(
             f"<details><summary>{html.escape(c.name)}: {len(c.findings)} finding(s)</summary>"
-            f"{c.findings.head(50).to_html(index=False)}</details>"
+            f"{_safe_frame(c.findings.head(50)).to_html(index=False)}</details>"
             for c in self.checks if not c.findings.empty
         )
         return (head + "<table><tr><th>check</th><th>status</th><th>findings</th>"

@@ -5,6 +5,11 @@ One module per subcommand; each only parses, calls the Python API and formats.
 Exit codes: 0 success (verify: intact), 1 findings (verify: evidence of tampering;
 check/report: only with ``--fail-on``), 2 bad input, usage error or unreadable source,
 3 an internal error. Errors are one line on stderr, never a traceback.
+
+Human output reaches the terminal through :func:`echo` and the log handler, which show
+control, bidi and other invisible characters as escapes (values are escaped where they
+are formatted; this is the last guard). JSON is exact: such characters are written as
+JSON unicode escapes, which parse back to the same values.
 """
 
 from __future__ import annotations
@@ -17,18 +22,51 @@ import click
 
 from .. import __version__
 from .._io import write_atomic
+from .._text import escape_json, shown, terminal_text
 from ..errors import AuditAnalyticsError
 
-__all__ = ["PROFILE_HELP", "cli", "emit_json", "main"]
+__all__ = ["PROFILE_HELP", "cli", "echo", "emit_json", "main"]
 
 log = logging.getLogger("audit_analytics")
 
 PROFILE_HELP = "Hash profile: auto, python-seed, node-seed or a FILE.toml (default: auto)."
+#: Characters of an error or log message shown before it is clipped.
+MESSAGE_LIMIT = 2000
+
+
+def echo(text: str, err: bool = False) -> None:
+    """Print human output: every control, bidi or invisible character shown as an escape.
+
+    Parameters
+    ----------
+    text
+        Lines to print; its newlines are kept (values inside were escaped already).
+    err
+        Print to stderr instead of stdout.
+    """
+    click.echo(terminal_text(str(text)), err=err)
+
+
+def _line(message: str) -> str:
+    """One line of an error message, values in it escaped and clipped."""
+    return shown(message, MESSAGE_LIMIT)
+
+
+class _MessageFormatter(logging.Formatter):
+    """Log lines with the message made one safe line (a logged value is the log's)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging API)
+        record.message = _line(record.message)
+        return super().formatMessage(record)
 
 
 def emit_json(document: dict, target: str) -> None:
-    """Write ``document`` as JSON to stdout (``-``) or atomically to a file."""
-    text = json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
+    """Write ``document`` as JSON to stdout (``-``) or atomically to a file.
+
+    Characters a terminal would act on (DEL, C1 controls, bidi controls...) are written as
+    JSON unicode escapes: the document parses to exactly the same values.
+    """
+    text = escape_json(json.dumps(document, indent=2, ensure_ascii=False, default=str)) + "\n"
     if target == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -50,11 +88,9 @@ def emit_json(document: dict, target: str) -> None:
 def cli(ctx: click.Context, verbose: int, no_progress: bool, actor: str | None,
         home: str | None) -> None:
     """Verify, check and report on tamper-evident audit logs."""
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(verbose, 2),
-        format="audit-analytics: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_MessageFormatter("audit-analytics: %(message)s"))
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), handlers=[handler])
     ctx.obj = {"progress": False if no_progress else None}
     from ..journal import set_context
 
@@ -68,22 +104,23 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.exceptions.Abort:
-        click.echo("audit-analytics: aborted", err=True)
+        echo("audit-analytics: aborted", err=True)
         code = 130
     except click.ClickException as exc:
-        click.echo(f"audit-analytics: error: {exc.format_message()}", err=True)
+        echo(f"audit-analytics: error: {_line(exc.format_message())}", err=True)
         code = 2
     except AuditAnalyticsError as exc:
-        click.echo(f"audit-analytics: error: {exc}", err=True)
+        echo(f"audit-analytics: error: {_line(str(exc))}", err=True)
         code = exc.exit_code
     except KeyboardInterrupt:
-        click.echo("audit-analytics: interrupted", err=True)
+        echo("audit-analytics: interrupted", err=True)
         code = 130
     except BrokenPipeError:  # the reader went away: not a finding, not bad input
         code = 141
     except Exception as exc:  # an internal error still gets one line, not a traceback
         log.debug("internal error", exc_info=True)
-        click.echo(f"audit-analytics: internal error: {type(exc).__name__}: {exc}", err=True)
+        echo(f"audit-analytics: internal error: {type(exc).__name__}: {_line(str(exc))}",
+             err=True)
         code = 3
     sys.exit(code or 0)
 

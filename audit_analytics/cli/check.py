@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from . import PROFILE_HELP, cli, emit_json
+from . import PROFILE_HELP, cli, echo, emit_json
 
 
 @cli.command()
@@ -60,7 +60,7 @@ def check(ctx, source, policy, since, until, only, json_target, fail_on, profile
     if json_target:
         emit_json(result.to_dict(), json_target)
     if json_target != "-":
-        click.echo(result.summary())
+        echo(result.summary())
     if fail_on and STATUSES.index(result.worst) >= STATUSES.index(fail_on):
         return 1
     return 0

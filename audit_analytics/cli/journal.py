@@ -9,19 +9,26 @@ import json
 
 import click
 
-from . import cli, emit_json
+from .._text import escape_json, shown
+from . import cli, echo, emit_json
+
+#: Characters of one value shown in a table column before it is clipped.
+COLUMN_WIDTH = 60
 
 
 def _show(frame, columns: list[str], limit: int | None, as_json: bool) -> None:
     frame = frame.tail(limit) if limit else frame
-    if as_json:
+    if as_json:  # exact values: JSON escapes, never the terminal's
         text = frame.to_json(orient="records", date_format="iso", lines=True)
-        click.echo(text.rstrip("\n")) if text.strip() else None
+        click.echo(escape_json(text.rstrip("\n"))) if text.strip() else None
         return
     if frame.empty:
-        click.echo("(empty)")
+        echo("(empty)")
         return
-    click.echo(frame[columns].to_string(index=False, max_colwidth=60))
+    # every value on one line of its row, every character visible, clipped to the column
+    cells = frame[columns].map(lambda v: shown(v, COLUMN_WIDTH - 1, count=False)
+                               if isinstance(v, str) else v)
+    echo(cells.to_string(index=False, max_colwidth=COLUMN_WIDTH))
 
 
 @cli.group()
@@ -58,12 +65,12 @@ def journal_verify(json_target) -> int:
         if json_target:
             emit_json({"ok": True, "rows": 0, "path": str(book.path)}, json_target)
         if json_target != "-":
-            click.echo(f"{book.path}: empty (no access recorded yet)")
+            echo(f"{book.path}: empty (no access recorded yet)")
         return 0
     if json_target:
         emit_json(result.to_dict(), json_target)
     if json_target != "-":
-        click.echo(result.summary())
+        echo(result.summary())
     return 0 if result.ok else 1
 
 
@@ -98,7 +105,7 @@ def ledger_verify(no_files, json_target) -> int:
     if json_target:
         emit_json(outcome.to_dict(), json_target)
     if json_target != "-":
-        click.echo(outcome.summary())
+        echo(outcome.summary())
     return 0 if outcome.ok else 1
 
 
@@ -121,11 +128,11 @@ def ledger_cadence(policy, cadence, source, since, as_json) -> int:
     result = review_cadence(Ledger(), loaded, source=source, cadence=cadence,
                             since=parse_when(since, loaded.timezone, what="--since"))
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        click.echo(escape_json(json.dumps(result.to_dict(), indent=2, default=str)))
     else:
-        click.echo(f"review_cadence: {result.status.upper()}: {result.summary}")
+        echo(f"review_cadence: {result.status.upper()}: {shown(result.summary, 2000)}")
         for row in result.findings.head(20).itertuples(index=False):
-            click.echo(f"  - {row.period}: {row.state} (due {row.due:%Y-%m-%d %H:%M %Z})")
+            echo(f"  - {row.period}: {row.state} (due {row.due:%Y-%m-%d %H:%M %Z})")
         if len(result.findings) > 20:
-            click.echo(f"  ... and {len(result.findings) - 20} more (use --json for all)")
+            echo(f"  ... and {len(result.findings) - 20} more (use --json for all)")
     return 1 if result.status == "fail" else 0

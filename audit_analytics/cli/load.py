@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import cli, emit_json
+from . import cli, echo, emit_json
 
 
 @cli.command()
@@ -34,5 +34,5 @@ def load(ctx, source, target, table, since, until, overlap, json_target) -> int:
     if json_target:
         emit_json(result.to_dict(), json_target)
     if json_target != "-":
-        click.echo(result.summary())
+        echo(result.summary())
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import cli, emit_json
+from . import cli, echo, emit_json
 
 
 @cli.command()
@@ -26,5 +26,5 @@ def protections(source, table, json_target) -> int:
     if json_target:
         emit_json(report.to_dict(), json_target)
     if json_target != "-":
-        click.echo(report.summary())
+        echo(report.summary())
     return 0 if report.ok else 1

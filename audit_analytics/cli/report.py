@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import PROFILE_HELP, cli
+from . import PROFILE_HELP, cli, echo
 
 FAIL_ON = {"fail": ("fail",), "warn": ("warn", "fail")}
 
@@ -55,15 +55,15 @@ def report(ctx, source, period, policy, out_dir, formats, profile, anchor, table
         built = build_report(audit, span, policy=loaded, anchors=anchors, profile=profile)
         written = built.write(out_dir, chosen, replace=replace)
     if written.version > 1 and not written.replaced:
-        click.echo(f"audit-analytics: a report for {span.label} already exists in {out_dir}: "
+        echo(f"audit-analytics: a report for {span.label} already exists in {out_dir}: "
                    f"wrote version {written.version} (use --replace to overwrite)", err=True)
     elif written.replaced:
-        click.echo(f"audit-analytics: replaced the report for {span.label} (version "
+        echo(f"audit-analytics: replaced the report for {span.label} (version "
                    f"{written.version})", err=True)
     if built.empty:
-        click.echo(f"audit-analytics: no events in {span.label}: the report says so", err=True)
+        echo(f"audit-analytics: no events in {span.label}: the report says so", err=True)
     for path in written.paths.values():
-        click.echo(str(path))
+        echo(str(path))
     if fail_on and built.status in FAIL_ON[fail_on]:
         return 1
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import PROFILE_HELP, cli, emit_json
+from . import PROFILE_HELP, cli, echo, emit_json
 
 
 @cli.command()
@@ -33,5 +33,5 @@ def verify(ctx, source, profile, anchor, json_target, table, since, until) -> in
     if json_target:
         emit_json(result.to_dict(), json_target)
     if json_target != "-":
-        click.echo(result.summary())
+        echo(result.summary())
     return 0 if result.ok else 1
