@@ -69,3 +69,4 @@ def test_huge_value_keeps_the_report_small_and_the_json_whole(cli, tmp_path):
     doc = json.loads((out / "audit-report_2024-01.json").read_text())
     flat = json.dumps(doc, ensure_ascii=False)
     assert huge in flat  # the JSON keeps the value whole
+    assert RLO not in (out / "audit-report_2024-01.json").read_text()  # as \u202e

@@ -4,7 +4,7 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from hostile import CLEAN, hostile_log
+from hostile import CLEAN, hostile_log, replace_actor
 
 from audit_analytics._text import escape_json, printable, shown, terminal_text
 
@@ -109,3 +109,15 @@ def test_error_messages_are_one_safe_line(cli, tmp_path):
     assert_safe(proc.stderr)
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "\\x1b]0;pwned\\x07" in proc.stderr
+
+
+def test_huge_value_is_clipped_on_the_terminal(cli, tmp_path):
+    huge = "A" * 1_000_000 + "\u202etxt.exe"
+    log = hostile_log(tmp_path / "huge.parquet", replace_actor("u-0020", huge))
+    proc = cli("check", log)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout) < 50_000
+    assert_safe(proc.stdout)
+    assert "A" * 200 + "\u2026 (1,000,008 characters)" in proc.stdout
+    doc = json.loads(cli("check", log, "--json", "-").stdout)
+    assert huge in {f.get("actor_id") for c in doc["checks"] for f in c["findings"]}

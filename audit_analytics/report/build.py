@@ -142,7 +142,9 @@ class Report:
 def _esc(value) -> str:
     import html
 
-    return html.escape(str(value))
+    from .._text import shown
+
+    return html.escape(shown(value, 2000))
 
 
 # --- building -------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._io import write_atomic
+from .._text import escape_json
 from ..errors import OutputError
 
 __all__ = ["FORMATS", "PDF_MISSING", "WrittenReport", "check_formats", "probe_out_dir",
@@ -124,7 +125,7 @@ def _render(report, formats) -> dict[str, bytes]:
     if "html" in formats:
         out["html"] = html_text.encode("utf-8")
     if "json" in formats:
-        out["json"] = (json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
+        out["json"] = (escape_json(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
                        + "\n").encode("utf-8")
     if "pdf" in formats:
         import weasyprint
