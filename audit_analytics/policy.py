@@ -17,8 +17,9 @@ below (``Policy.load(None)``)::
     logging_started = 2024-03-01           # optional: tells a young log from a purged one
 
     [thresholds.failed_access_burst]
+    rule = "fixed"                         # the seed's rule: more than 5 failures ...
     max_failures = 5
-    window_hours = 24
+    window_minutes = 1440                  # ... within any 24 hours
 
 Built-in policies live in ``audit_analytics/policies/`` (``default``, ``hipaa``,
 ``pci_dss``, ``soc2``) and are loaded by name: ``Policy.load("hipaa")``.
@@ -114,32 +115,40 @@ DEFAULTS: dict[str, Any] = {
         "required_fields": {
             "fields": ["id", "timestamp", "actor_id", "actor_type", "action",
                        "resource_type", "resource_id", "result", "ip_address"],
-            "actor_types": ["user", "service", "system"],
+            "actor_types": ["user", "service", "system", "admin"],  # the seed's DDL set
             "results": ["success", "failure", "denied"],
         },
         "failed_access_burst": {
+            "rule": "baseline",  # baseline | fixed (the seed's rule: max_failures only)
             "max_failures": 5,
-            "window_hours": 24,
+            "window_minutes": 15,
+            "window_hours": None,  # the seed's spelling of the window; overrides minutes
+            "k": 6.0,
+            "p90_factor": 1.5,
+            "min_history_days": 10,
+            "persistent_min_days": 5,
+            "persistent_min_per_day": 3,
             "results": ["failure", "denied"],
         },
         "off_hours_access": {
             "usual_min_days": 3,
             "usual_margin_hours": 1,
             "min_events": 1,
+            "min_history_days": 10,
         },
         "volume_spike": {
             "k": 6.0,
             "relative_floor": 0.15,
             "absolute_floor": 10,
             "p90_factor": 1.5,
-            "min_history_days": 5,
+            "min_history_days": 10,
         },
         "broad_access": {
             "k": 6.0,
             "relative_floor": 0.15,
             "absolute_floor": 10,
             "p90_factor": 1.5,
-            "min_history_days": 5,
+            "min_history_days": 10,
             "resource_types": ["patient_record"],
         },
         "bulk_export": {
@@ -147,6 +156,7 @@ DEFAULTS: dict[str, Any] = {
             "relative_floor": 0.15,
             "p90_factor": 1.5,
             "min_exports": 10,
+            "min_history_days": 10,
             "actions": ["export"],
         },
         "retention_coverage": {
@@ -173,7 +183,10 @@ _TYPES: dict[str, Any] = {
     "retention.immediately_available_months": int, "retention.source": str,
     "retention.logging_started": "date",
     "review.cadence": str, "review.grace_days": int,
+    "thresholds.failed_access_burst.window_hours": float,
 }
+#: Rules of ``failed_access_burst``: against the actor's own baseline, or a fixed count.
+BURST_RULES = ("baseline", "fixed")
 
 
 def _leaf_type(path: str, default: Any) -> Any:
@@ -361,9 +374,16 @@ class Policy:
             if value < 0:
                 raise PolicyError(f"policy key {key!r} must not be negative, got {value}",
                                   key=key)
-        if s["thresholds"]["failed_access_burst"]["window_hours"] <= 0:
-            raise PolicyError("policy key 'thresholds.failed_access_burst.window_hours' must "
-                              "be positive", key="thresholds.failed_access_burst.window_hours")
+        burst = s["thresholds"]["failed_access_burst"]
+        if burst["rule"] not in BURST_RULES:
+            raise PolicyError(f"policy key 'thresholds.failed_access_burst.rule' must be one of "
+                              f"{', '.join(BURST_RULES)}, got {burst['rule']!r}",
+                              key="thresholds.failed_access_burst.rule")
+        for key, most in (("window_minutes", 31 * 24 * 60), ("window_hours", 31 * 24)):
+            if burst[key] is not None and not 0 < burst[key] <= most:
+                raise PolicyError(f"policy key 'thresholds.failed_access_burst.{key}' must be "
+                                  f"positive and at most a month, got {burst[key]}",
+                                  key=f"thresholds.failed_access_burst.{key}")
 
     # --- accessors ------------------------------------------------------------------
     @property
@@ -414,6 +434,14 @@ class Policy:
     def thresholds(self, check: str) -> dict:
         """The threshold table of one check."""
         return dict(self.settings["thresholds"].get(check, {}))
+
+    @property
+    def burst_window_minutes(self) -> int:
+        """The sliding window of ``failed_access_burst``, in whole minutes (at least 1)."""
+        t = self.settings["thresholds"]["failed_access_burst"]
+        if t["window_hours"] is not None:
+            return max(1, round(t["window_hours"] * 60))
+        return t["window_minutes"]
 
     def to_dict(self) -> dict:
         """The validated policy as plain JSON-able data (retention rule resolved)."""

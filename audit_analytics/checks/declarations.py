@@ -65,6 +65,10 @@ class CheckSpec:
     default
         Run when a policy names no checks; ``False`` for opt-in checks that read state
         kept outside the log (``review_cadence`` reads the review ledger).
+    baseline
+        The check learns each actor's habits from its history: actors with fewer than the
+        check's ``min_history_days`` actor-days are not judged against a baseline, and the
+        result lists them ("insufficient baseline (N days of the M needed)").
     """
 
     name: str
@@ -78,6 +82,7 @@ class CheckSpec:
     noun: str = "finding"
     default: bool = True
     identifiers: dict[str, str] = field(default_factory=dict)
+    baseline: bool = False
 
 
 def _thresholds(name: str) -> Callable[[Policy], dict]:
@@ -99,14 +104,17 @@ def _off_hours(policy: Policy) -> dict:
     t = policy.thresholds("off_hours_access")
     bh = policy.business_hours
     return {"usual_min_days": t["usual_min_days"], "margin": t["usual_margin_hours"],
-            "min_events": t["min_events"], "isodows": bh["isodows"], "start": bh["start"],
-            "end": bh["end"]}
+            "min_events": t["min_events"], "min_history_days": t["min_history_days"],
+            "isodows": bh["isodows"], "start": bh["start"], "end": bh["end"]}
 
 
 def _burst(policy: Policy) -> dict:
     t = policy.thresholds("failed_access_burst")
-    return {"max_failures": t["max_failures"], "window_hours": t["window_hours"],
-            "results": t["results"]}
+    return {"rule": t["rule"], "max_failures": t["max_failures"],
+            "window_minutes": policy.burst_window_minutes, "k": t["k"],
+            "p90_factor": t["p90_factor"], "min_history_days": t["min_history_days"],
+            "persistent_min_days": t["persistent_min_days"],
+            "persistent_min_per_day": t["persistent_min_per_day"], "results": t["results"]}
 
 
 def _log_access(policy: Policy) -> dict:
@@ -140,30 +148,32 @@ _SPECS = (
         "failed_access_burst", "Bursts of failed or denied access",
         ("PCI DSS 10.2.1.4", "SOC 2 CC6.1", "SOC 2 CC7.2", "HIPAA 164.308(a)(1)(ii)(D)"),
         "failed_access_burst", _burst, requires=("_actor_days",), noun="burst",
+        post="failed_access_burst", baseline=True,
     ),
     CheckSpec(
         "off_hours_access", "Access outside business hours and the actor's usual hours",
         ("SOC 2 CC7.2", "HIPAA 164.308(a)(1)(ii)(D)", "PCI DSS 10.2.1.1", "PCI DSS 10.4.1"),
-        "off_hours_access", _off_hours, noun="actor-day",
+        "off_hours_access", _off_hours, requires=("_actor_days",), noun="actor-day",
+        baseline=True,
     ),
     CheckSpec(
         "volume_spike", "Daily activity far above the actor's own baseline",
         ("SOC 2 CC7.2", "SOC 2 CC7.3", "HIPAA 164.308(a)(1)(ii)(D)", "PCI DSS 10.4.1"),
         "robust_outliers", _robust("volume_spike"), requires=("_actor_days",), noun="actor-day",
-        identifiers={"metric": "events"},
+        identifiers={"metric": "events"}, baseline=True,
     ),
     CheckSpec(
         "broad_access", "Many distinct records in a day (record snooping)",
         ("HIPAA 164.308(a)(1)(ii)(D)", "HIPAA 164.312(b)", "PCI DSS 10.2.1.1", "SOC 2 CC6.1",
          "SOC 2 CC7.2"),
         "robust_outliers", _robust("broad_access"), requires=("_actor_days",),
-        noun="actor-day", identifiers={"metric": "resources"},
+        noun="actor-day", identifiers={"metric": "resources"}, baseline=True,
     ),
     CheckSpec(
         "bulk_export", "Unusual export volume",
         ("SOC 2 CC7.2", "SOC 2 CC6.1", "PCI DSS 10.2.1.1", "HIPAA 164.308(a)(1)(ii)(D)"),
         "robust_outliers", _robust("bulk_export"), requires=("_actor_days",), noun="actor-day",
-        identifiers={"metric": "exports"},
+        identifiers={"metric": "exports"}, baseline=True,
     ),
     CheckSpec(
         "retention_coverage", "Retention period covered, no logging outages",

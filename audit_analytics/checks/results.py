@@ -188,6 +188,12 @@ class ChecklistResult:
             lines.append(f"  {c.name:<22} {c.status.upper():<6} {len(c.findings):>8}  "
                          f"{shown(c.summary, SUMMARY_LIMIT)}")
         for c in self.checks:
+            short = (c.metrics.get("insufficient_baseline") or {}).get("by_actor") or []
+            if short:
+                shown = ", ".join(f"{s['actor_id']} {s['note']}" for s in short[:limit])
+                more = f" and {len(short) - limit} more" if len(short) > limit else ""
+                lines.append(f"  {c.name}: {shown}{more}")
+        for c in self.checks:
             if c.findings.empty:
                 continue
             lines.append(f"\n{c.name} ({', '.join(c.controls)}):")

@@ -166,6 +166,15 @@ def _run_one(spec: CheckSpec, ctx: _Context, base: dict) -> CheckResult:
         status = spec.on_findings if len(findings) else "pass"
     if summary is None:
         summary = _summary(spec, findings)
+    if spec.baseline:
+        short = _insufficient_baseline(ctx, params)
+        metrics["insufficient_baseline"] = short
+        if short["actors"]:
+            n = short["actors"]
+            summary += (f"; {n} actor{'' if n == 1 else 's'} with insufficient baseline "
+                        f"(fewer than {short['needed']} days of history): "
+                        + ("judged on the fixed count only" if spec.name == "failed_access_burst"
+                           else "not judged"))
     metrics = {**metrics, "findings": len(findings),
                "parameters": {k: v for k, v in params.items() if k not in base},
                "seconds": round(time.perf_counter() - t0, 3)}
@@ -174,6 +183,18 @@ def _run_one(spec: CheckSpec, ctx: _Context, base: dict) -> CheckResult:
         findings["local_day"] = pd.to_datetime(findings["local_day"]).dt.date
     return CheckResult(spec.name, spec.title, status, list(spec.controls), summary, findings,
                        metrics)
+
+
+def _insufficient_baseline(ctx: _Context, params: dict) -> dict:
+    """Actors active in the window with too little history to learn their habits."""
+    sql = load_sql("insufficient_baseline")
+    rows = ctx.run(sql, params)
+    needed = int(params["min_history_days"])
+    by_actor = [{"actor_id": a, "days": int(d),
+                 "note": f"insufficient baseline ({int(d)} day{'' if d == 1 else 's'} of the "
+                         f"{needed} needed)"}
+                for a, d in zip(rows["actor_id"], rows["days"])]
+    return {"needed": needed, "actors": len(by_actor), "by_actor": by_actor}
 
 
 def _summary(spec: CheckSpec, findings: pd.DataFrame) -> str:
@@ -207,6 +228,28 @@ def _post_required_fields(ctx: _Context, findings: pd.DataFrame, params: dict):
         kinds = sorted({f"{f}:{p}" for f, p in zip(findings["field"], findings["problem"])})
         summary = f"{len(findings)} field problem(s): {', '.join(kinds)}"
     return findings, metrics, None, summary
+
+
+def _post_failed_access_burst(ctx: _Context, findings: pd.DataFrame, params: dict):
+    """Bursts and steady streams of failures are told apart in the summary."""
+    kinds = findings["kind"].value_counts().to_dict() if len(findings) else {}
+    metrics = {"bursts": int(kinds.get("burst", 0)),
+               "persistent_failures": int(kinds.get("persistent_failures", 0)),
+               "rule": params["rule"], "window_minutes": params["window_minutes"]}
+    if not len(findings):
+        return findings, metrics, None, "nothing found"
+    parts = []
+    bursts = findings[findings["kind"] == "burst"]
+    if len(bursts):
+        actors = bursts["actor_id"].nunique()
+        parts.append(f"{len(bursts)} burst{'' if len(bursts) == 1 else 's'} of failures within "
+                     f"{params['window_minutes']} min ({actors} actor{'' if actors == 1 else 's'})")
+    streams = findings[findings["kind"] == "persistent_failures"]
+    if len(streams):
+        who = ", ".join(sorted({str(a) for a in streams["actor_id"]}))
+        parts.append(f"{len(streams)} persistent failure stream{'' if len(streams) == 1 else 's'}"
+                     f" (the same operation failing day after day: {who})")
+    return findings, metrics, None, "; ".join(parts)
 
 
 def _post_log_access(ctx: _Context, findings: pd.DataFrame, params: dict):
@@ -356,6 +399,7 @@ def _post_review_cadence(ctx: _Context, findings: pd.DataFrame, params: dict):
 
 _POST = {
     "required_fields": _post_required_fields,
+    "failed_access_burst": _post_failed_access_burst,
     "log_access": _post_log_access,
     "retention": _post_retention,
     "chain_integrity": _post_chain,

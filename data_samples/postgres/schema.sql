@@ -6,7 +6,7 @@ CREATE TABLE audit_logs (
     id UUID PRIMARY KEY,
     timestamp TIMESTAMPTZ NOT NULL,
     actor_id TEXT,
-    actor_type TEXT CHECK (actor_type IN ('user', 'service', 'system')),
+    actor_type TEXT CHECK (actor_type IN ('user', 'service', 'system', 'admin')),
     action TEXT,
     resource_type TEXT,
     resource_id TEXT,

@@ -2,11 +2,19 @@
 -- outside the actor's own usual hours: an hour of day is usual for an actor seen in it on
 -- at least $usual_min_days distinct days, widened by $margin hours each side. Night shifts
 -- and 24/7 service accounts therefore stay quiet. One finding per actor and local day.
-WITH ev AS (
+-- Actors with fewer than $min_history_days actor-days of history (_aa_actor_days) have no
+-- usual hours yet: they are not judged (insufficient_baseline.sql reports them).
+WITH judged AS (
+    SELECT actor_id
+    FROM _aa_actor_days
+    GROUP BY actor_id
+    HAVING count(*) >= $min_history_days
+),
+ev AS (
     SELECT actor_id, "timestamp", timezone($tz, "timestamp") AS local_ts
     FROM events
-    WHERE actor_id IS NOT NULL
-      AND "timestamp" < coalesce($until::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ)
+    SEMI JOIN judged USING (actor_id)
+    WHERE "timestamp" < coalesce($until::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ)
 ),
 hour_days AS (
     SELECT actor_id, hour(local_ts) AS hour, count(DISTINCT CAST(local_ts AS DATE)) AS days
