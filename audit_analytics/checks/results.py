@@ -190,9 +190,9 @@ class ChecklistResult:
         for c in self.checks:
             short = (c.metrics.get("insufficient_baseline") or {}).get("by_actor") or []
             if short:
-                shown = ", ".join(f"{s['actor_id']} {s['note']}" for s in short[:limit])
+                notes = ", ".join(f"{shown(s['actor_id'])} {s['note']}" for s in short[:limit])
                 more = f" and {len(short) - limit} more" if len(short) > limit else ""
-                lines.append(f"  {c.name}: {shown}{more}")
+                lines.append(f"  {c.name}: {notes}{more}")
         for c in self.checks:
             if c.findings.empty:
                 continue
