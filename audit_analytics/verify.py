@@ -4,8 +4,10 @@ Two independent, vectorised halves:
 
 1. **Row integrity**: every row's hashed text is rebuilt and hashed by the native kernel
    (no Python per row) and compared with the stored ``hash``.
-2. **Linkage**: each ``prev_hash`` is resolved against the set of stored hashes with one
-   hash join in DuckDB (128-bit keys); forks, gaps, extra genesis rows and timestamp
+2. **Linkage**: each ``prev_hash`` is resolved against the set of stored hashes: first
+   against the row read just before it (compared in full while the batch is in memory),
+   then, for the rest, with one hash join in DuckDB on a 64-bit key whose every match is
+   confirmed on the whole digest. Forks, gaps, extra genesis rows and timestamp
    regressions fall out of the resolved links. Order comes from the links alone, never
    from file order or timestamps.
 
@@ -46,19 +48,26 @@ _NO_TS = np.iinfo(np.int64).min
 class _Scan:
     """What the scan keeps per row: 61 bytes, whatever the width of the source.
 
+    The stored digest is kept whole (32 bytes), so that every link, copy and anchor is
+    confirmed on all of it. A ``prev_hash`` is kept only for the rows that do not link to
+    the row read just before them (``loose``: forks, part boundaries, shuffled rows);
+    the in-order links are confirmed while their batch is in memory (``seq``).
+
     Arrays are allocated once for the expected row count and filled in place, so the
     peak is the arrays themselves, never a list of batches plus their concatenation.
     Ids are kept as a 64-bit hash only; the few ids a result names are read back later.
     """
 
-    _COLUMNS = {"rk": np.int64, "idh": np.uint64, "ts": np.int64, "h1": np.int64,
-                "h2": np.int64, "p1": np.int64, "p2": np.int64, "ok": bool, "hf": np.uint8,
-                "pf": np.uint8, "idnull": bool}
+    _COLUMNS = {"rk": (np.int64, ()), "idh": (np.uint64, ()), "ts": (np.int64, ()),
+                "h": (np.uint8, (32,)), "ok": (bool, ()), "hf": (np.uint8, ()),
+                "pf": (np.uint8, ()), "idnull": (bool, ()), "seq": (bool, ())}
 
     def __init__(self, capacity: int) -> None:
         self.capacity = max(capacity, 1)
-        self.data = {k: np.empty(self.capacity, dtype=t) for k, t in self._COLUMNS.items()}
+        self.data = {k: np.empty((self.capacity, *shape), dtype=t)
+                     for k, (t, shape) in self._COLUMNS.items()}
         self.details: dict[int, tuple[str, str]] = {}  # pos -> (stored hex, computed hex)
+        self.loose: list[tuple[np.ndarray, np.ndarray]] = []  # (positions, prev digests)
         self.rows = 0
 
     def slot(self, n: int) -> slice:
@@ -66,7 +75,7 @@ class _Scan:
         if self.rows + n > self.capacity:
             self.capacity = max(self.rows + n, int(self.capacity * 1.5))
             for key, arr in self.data.items():
-                grown = np.empty(self.capacity, dtype=arr.dtype)
+                grown = np.empty((self.capacity, *arr.shape[1:]), dtype=arr.dtype)
                 grown[: self.rows] = arr[: self.rows]
                 self.data[key] = grown
         at = slice(self.rows, self.rows + n)
@@ -76,6 +85,15 @@ class _Scan:
     def arrays(self) -> dict[str, np.ndarray]:
         """The filled part of each array (views, no copies)."""
         return {k: v[: self.rows] for k, v in self.data.items()}
+
+    def loose_links(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the rows whose ``prev_hash`` still needs a join, and those digests."""
+        if not self.loose:
+            return np.zeros(0, np.int64), np.zeros((0, 32), np.uint8)
+        positions = np.concatenate([p for p, _ in self.loose])
+        prevs = np.concatenate([d for _, d in self.loose])
+        self.loose = [(positions, prevs)]
+        return positions, prevs
 
 
 # --- profile detection ------------------------------------------------------------------
@@ -201,11 +219,20 @@ def _scan_batch(scan: _Scan, profile: HashProfile, batch: pa.RecordBatch) -> Non
     bad = np.nonzero(~ok & (hf == 0))[0]
     for i in bad[: max(0, MAX_DIGEST_DETAILS - len(scan.details))]:
         scan.details[first + int(i)] = (stored[i].tobytes().hex(), computed[i].tobytes().hex())
+    # in-order links, confirmed on the whole digest; the row before the batch (the last
+    # row of the previous batch or part) is already in the arrays
+    seq = np.zeros(n, dtype=bool)
+    seq[1:] = (hf[:-1] == 0) & (prev[1:] == stored[:-1]).all(axis=1)
+    if first:
+        seq[0] = scan.data["hf"][first - 1] == 0 and bool(
+            (prev[0] == scan.data["h"][first - 1]).all())
+    seq &= pf == 0
+    loose = np.nonzero((pf == 0) & ~seq)[0]
+    if len(loose):
+        scan.loose.append((loose + first, prev[loose].copy()))
     at = scan.slot(n)
     d = scan.data
-    stored64, prev64 = stored.view(np.int64), prev.view(np.int64)
-    d["h1"][at], d["h2"][at] = stored64[:, 0], stored64[:, 1]
-    d["p1"][at], d["p2"][at] = prev64[:, 0], prev64[:, 1]
+    d["h"][at], d["seq"][at] = stored, seq
     d["rk"][at] = _numpy(batch.column("__rk"), np.int64)
     d["idh"][at], d["idnull"][at] = kernel.hash64(scan_column(batch, "__id"))
     d["ts"][at] = _numpy(batch.column("__ts"), np.int64, _NO_TS)
@@ -213,8 +240,8 @@ def _scan_batch(scan: _Scan, profile: HashProfile, batch: pa.RecordBatch) -> Non
 
 
 # --- linkage ----------------------------------------------------------------------------
-# Each prev_hash is resolved by one hash join on the first 64 bits of the digests; the
-# next 64 bits confirm every match, so a forged 64-bit prefix collision cannot link.
+# A loose prev_hash is resolved by one hash join on the first 64 bits of the digests;
+# every match is then confirmed on the whole digest, so no prefix collision can link.
 _LINK_SQL = """
 SELECT c.pos AS child, p.pos AS parent
 FROM __children c JOIN __parents p ON c.p1 = p.h1
@@ -259,10 +286,10 @@ def verify_source(
     a = scan.arrays()
     n = scan.rows
     findings: list[dict] = []
-    h1, h2, p1, p2 = a["h1"], a["h2"], a["p1"], a["p2"]
     ts, hf, pf, ok, id_null = a["ts"], a["hf"], a["pf"], a["ok"], a["idnull"]
-    copy, rep_of = _same_hash_groups(h1, h2, hf == 0, ok)
-    parent = _resolve_links(engine, h1, h2, p1, p2, hf, pf, rep_of)
+    key = _key64(a["h"])
+    copy, rep_of = _same_hash_groups(a["h"], key, hf == 0, ok)
+    parent = _resolve_links(engine, a["h"], key, hf, a["seq"], *scan.loose_links(), rep_of)
     parent[copy] = -1
     clock.lap("links")
 
@@ -327,7 +354,7 @@ def verify_source(
     # 4. anchors
     anchor_rows = []
     if anchors:
-        anchor_rows = _check_anchors(engine, anchors, a, ids, add)
+        anchor_rows = _check_anchors(anchors, a, key, ids, add)
         _fill_found_hashes(engine, source, findings, a["rk"])
 
     # 5. read back the ids the result names
@@ -358,26 +385,29 @@ def verify_source(
     return result
 
 
-def _resolve_links(engine, h1, h2, p1, p2, hf, pf, rep_of) -> np.ndarray:
+def _key64(digests: np.ndarray) -> np.ndarray:
+    """The first 64 bits of each ``(n, 32)`` digest: a join key, never a verdict."""
+    return np.ascontiguousarray(digests[:, :8]).view(np.int64).reshape(-1)
+
+
+def _resolve_links(engine, h, key, hf, seq, loose, loose_prev, rep_of) -> np.ndarray:
     """Each row's predecessor (a row position), or -1.
 
-    Archives are mostly written in chain order, so each row is first tried against the
-    row before it (a vectorised comparison, no memory to speak of); only the rest go to
-    a hash join on the first 64 bits of the digests, and the next 64 bits confirm every
-    match, so a forged 64-bit prefix collision cannot link.
+    Archives are mostly written in chain order, so the scan already confirmed, on the
+    whole digest, which rows link to the row read before them (``seq``). Only the rest
+    (``loose``, with their ``prev_hash`` digests) go to a hash join on the first 64 bits
+    of the digests, and every match is confirmed on the whole digest.
     """
     n = len(hf)
     parent = np.full(n, -1, dtype=np.int64)
     if n == 0:
         return parent
-    seq = np.zeros(n, dtype=bool)
-    seq[1:] = (pf[1:] == 0) & (hf[:-1] == 0) & (p1[1:] == h1[:-1]) & (p2[1:] == h2[:-1])
     at = np.nonzero(seq)[0]
     parent[at] = rep_of[at - 1]
-    rest = np.nonzero((pf == 0) & ~seq)[0]
-    if len(rest):
-        engine.register("__children", pa.table({"pos": rest, "p1": p1[rest]}))
-        engine.register("__parents", pa.table({"pos": np.arange(n), "h1": h1, "hf": hf}))
+    if len(loose):
+        engine.register("__children", pa.table({"pos": np.arange(len(loose)),
+                                                "p1": _key64(loose_prev)}))
+        engine.register("__parents", pa.table({"pos": np.arange(n), "h1": key, "hf": hf}))
         try:
             links = engine.arrow(_LINK_SQL)
         finally:
@@ -385,8 +415,8 @@ def _resolve_links(engine, h1, h2, p1, p2, hf, pf, rep_of) -> np.ndarray:
             engine.unregister("__parents")
         child = links.column("child").to_numpy()
         par = links.column("parent").to_numpy()
-        confirmed = h2[par] == p2[child]
-        parent[child[confirmed]] = rep_of[par[confirmed]]
+        confirmed = (h[par] == loose_prev[child]).all(axis=1)
+        parent[loose[child[confirmed]]] = rep_of[par[confirmed]]
     return parent
 
 
@@ -449,18 +479,19 @@ def _repeated(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.nonzero(mask & np.isin(values, dupes))[0]
 
 
-def _same_hash_groups(h1, h2, valid: np.ndarray, ok: np.ndarray):
+def _same_hash_groups(h, key, valid: np.ndarray, ok: np.ndarray):
     """Rows that repeat another row's stored hash (exact copies), and each row's stand-in.
 
+    Candidates share the 64-bit ``key``; a group is the rows whose whole digests agree.
     Returns ``copy`` (True for every repeat but the representative: an intact row first,
     then the first in the source) and ``rep_of`` mapping each row to its representative.
     """
     n = len(valid)
     rep_of = np.arange(n, dtype=np.int64)
     copy = np.zeros(n, dtype=bool)
-    groups: dict[tuple[int, int], list[int]] = {}
-    for at in _repeated(h1, valid).tolist():
-        groups.setdefault((int(h1[at]), int(h2[at])), []).append(at)
+    groups: dict[bytes, list[int]] = {}
+    for at in _repeated(key, valid).tolist():
+        groups.setdefault(h[at].tobytes(), []).append(at)
     for members in groups.values():
         if len(members) > 1:
             rep = min(members, key=lambda m: (not ok[m], m))
@@ -569,21 +600,24 @@ def _primary(segments: list[dict]) -> tuple[int | None, int | None]:
     return root, leaf["tail"]
 
 
-def _check_anchors(engine: Engine, anchors, a: dict, ids: _IdReader, add) -> list[dict]:
-    """Compare each trusted anchor with the row that holds its id or its hash."""
-    keys = np.frombuffer(b"".join(bytes.fromhex(x.hash)[:16] for x in anchors), dtype=np.int64)
-    a1, a2 = keys[0::2], keys[1::2]
+def _check_anchors(anchors, a: dict, key: np.ndarray, ids: _IdReader, add) -> list[dict]:
+    """Compare each trusted anchor with the row that holds its id or its hash.
+
+    Rows are found by the 64-bit key of their digest and matched on the whole digest.
+    """
+    digests = [bytes.fromhex(x.hash) for x in anchors]
+    a1 = _key64(np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, 32))
     id_hashes, _ = kernel.hash64(pa.array([x.id for x in anchors], pa.string()))
     # one pass over the rows for all anchors: candidates by key, then matched per anchor
-    hash_rows = np.nonzero((a["hf"] == 0) & np.isin(a["h1"], a1))[0]
+    hash_rows = np.nonzero((a["hf"] == 0) & np.isin(key, a1))[0]
     id_rows = np.nonzero(~a["idnull"] & np.isin(a["idh"], id_hashes))[0]
-    by_hash: dict[tuple[int, int], int] = {}
+    by_hash: dict[bytes, int] = {}
     for row in hash_rows.tolist():
-        by_hash.setdefault((int(a["h1"][row]), int(a["h2"][row])), row)
+        by_hash.setdefault(a["h"][row].tobytes(), row)
     by_idh: dict[int, list[int]] = {}
     for row in id_rows.tolist():
         by_idh.setdefault(int(a["idh"][row]), []).append(row)
-    at_hash = [by_hash.get((int(a1[k]), int(a2[k]))) for k in range(len(anchors))]
+    at_hash = [by_hash.get(digest) for digest in digests]
     at_id = [by_idh.get(int(id_hashes[k]), []) for k in range(len(anchors))]
     ids.want(np.array([*id_rows.tolist(), *(x for x in at_hash if x is not None)],
                       dtype=np.int64))
