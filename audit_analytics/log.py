@@ -14,7 +14,7 @@ from .anchors import Anchor, load_anchors
 from .errors import AuditAnalyticsError, SourceError, first_line
 from .profiles import HashProfile
 from .results import VerifyResult
-from .schema import events_view_sql
+from .schema import check_event_columns, events_view_sql
 from .sources import Source, open_source
 from .verify import verify_source
 
@@ -68,6 +68,7 @@ class AuditLog:
             self.source.progress = progress  # a source that loads rows shows its own bar
         try:
             self.source.attach(self.engine)
+            check_event_columns(self.source.columns, self.source.label)
             self.engine.execute(
                 "CREATE OR REPLACE TEMP VIEW events AS " + events_view_sql(self.source.columns)
             )
