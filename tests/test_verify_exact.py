@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import audit_analytics as aa
-from audit_analytics import verify as verify_module
+from audit_analytics import scan as scan_module
 from audit_analytics.samples import events, python_seed
 
 ROWS = 60
@@ -82,16 +82,16 @@ def test_link_across_a_file_boundary_is_confirmed(tmp_path, near_link):
 
 
 def test_link_across_a_batch_boundary_is_confirmed(tmp_path, near_link, monkeypatch):
-    monkeypatch.setattr(verify_module, "BATCH_ROWS", AT)  # row AT opens the second batch
+    monkeypatch.setattr(scan_module, "BATCH_ROWS", AT)  # row AT opens the second batch
     with aa.open(_write(near_link, tmp_path / "c.parquet", row_group_size=AT)) as log:
         _assert_missing_at(log.verify(profile="python-seed"), near_link)
-    monkeypatch.setattr(verify_module, "BATCH_ROWS", 7)
+    monkeypatch.setattr(scan_module, "BATCH_ROWS", 7)
     with aa.open(_write(near_link, tmp_path / "d.parquet", row_group_size=7)) as log:
         _assert_missing_at(log.verify(profile="python-seed"), near_link)
 
 
 def test_exact_links_still_verify_across_batches_and_files(tmp_path, chain, monkeypatch):
-    monkeypatch.setattr(verify_module, "BATCH_ROWS", 7)
+    monkeypatch.setattr(scan_module, "BATCH_ROWS", 7)
     folder = tmp_path / "arch"
     folder.mkdir()
     for k, start in enumerate(range(0, ROWS, 25)):
