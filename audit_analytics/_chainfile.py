@@ -200,9 +200,12 @@ class JsonLinesSource(Source):
     def attach(self, engine: Engine) -> None:
         """Register the lines and create the view ``raw`` over them."""
         engine.register(self._name, self.table)
-        engine.execute(f"CREATE OR REPLACE TEMP VIEW raw AS SELECT * EXCLUDE (__rk) "
-                       f"FROM {self._name}")
-        self.columns = engine.columns("SELECT * FROM raw")
+        engine.create_view("raw", f"SELECT * EXCLUDE (__rk) FROM {self._name}")
+        self.columns = engine.columns(f"SELECT * FROM {engine.qualified('raw')}")
+
+    def detach(self, engine: Engine) -> None:
+        """Let go of the lines registered by :meth:`attach`."""
+        engine.unregister(self._name)
 
     def parts(self) -> list[ScanPart]:
         """One part: every line, keyed by its line number."""

@@ -3,6 +3,14 @@
 DuckDB 2.0 changed how results are fetched (relations re-run on each read, Arrow fetch
 methods renamed); everything else in the package speaks SQL and Arrow through this
 class, so a change in DuckDB's API is mended here alone.
+
+One connection can serve several audit logs at once: each gets a *scope*
+(:meth:`Engine.scope`), an engine on the same connection with a schema of its own in the
+in-memory catalog ``aa_logs``. The views a log creates (``raw``, ``events``) live there,
+and every statement run through the scope puts that schema first on DuckDB's
+``search_path``: SQL that says ``FROM events`` reads that log's events, whichever other
+logs share the connection. Every log's views stay reachable by their qualified names
+(``aa_logs.log_1.events``).
 """
 
 from __future__ import annotations
@@ -14,11 +22,27 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-__all__ = ["Engine", "EngineError", "quote_ident"]
+__all__ = ["SCOPES", "Engine", "EngineError", "quote_ident"]
 
 log = logging.getLogger("audit_analytics")
 
 EngineError = duckdb.Error
+SCOPES = "aa_logs"  # the in-memory catalog holding each scope's schema
+
+
+class _Connection:
+    """One DuckDB connection and what its engines share: the catalog, the scopes made."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.catalog = con.sql("SELECT current_database()").fetchall()[0][0]
+        self.scopes = 0
+        self.scoped = False  # whether a scope set the search path last
+
+    def path_literal(self, namespace: str) -> str:
+        """The search path of a scope, as an SQL string literal: its schema, then ``main``."""
+        path = f"{namespace},{quote_ident(self.catalog)}.main"
+        return "'" + path.replace("'", "''") + "'"
 
 
 def quote_ident(name: str) -> str:
@@ -44,8 +68,64 @@ class Engine:
     ) -> None:
         config = {"threads": threads} if threads else {}
         self.path = str(path) if path else ":memory:"
-        self._con = duckdb.connect(self.path, read_only=read_only, config=config)
-        self._con.execute("SET TimeZone = 'UTC'")
+        con = duckdb.connect(self.path, read_only=read_only, config=config)
+        con.execute("SET TimeZone = 'UTC'")
+        self._shared = _Connection(con)
+        self.namespace: str | None = None  # the scope's schema; None for the engine itself
+
+    # --- scopes ------------------------------------------------------------------------
+    def scope(self) -> Engine:
+        """A new engine on this connection whose unqualified names resolve in its own schema.
+
+        Views made with :meth:`create_view` through the scope are created in that schema
+        (``aa_logs.log_N``), and every statement it runs sees them first, ahead of the
+        database's own tables; the engine itself and other scopes do not.
+        """
+        shared = self._shared
+        if not shared.scopes:
+            shared.con.execute(f"ATTACH ':memory:' AS {SCOPES} (READ_WRITE)")
+        shared.scopes += 1
+        scoped = object.__new__(Engine)
+        scoped.path, scoped._shared = self.path, shared
+        scoped.namespace = f"{SCOPES}.log_{shared.scopes}"
+        shared.con.execute(f"CREATE SCHEMA {scoped.namespace}")
+        return scoped
+
+    def qualified(self, name: str) -> str:
+        """``name`` as SQL naming this engine's view of that name (schema-qualified in a scope)."""
+        return f"{self.namespace}.{quote_ident(name)}" if self.namespace else quote_ident(name)
+
+    def create_view(self, name: str, select_sql: str) -> None:
+        """Create (or replace) the view ``name``: in the scope's schema, else a temp view."""
+        if self.namespace:
+            self.execute(f"CREATE OR REPLACE VIEW {self.qualified(name)} AS {select_sql}")
+        else:
+            self.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS {select_sql}")
+
+    def drop_scope(self) -> None:
+        """Drop the scope's schema and its views (the connection stays open)."""
+        if self.namespace:
+            self._con.execute(f"DROP SCHEMA IF EXISTS {self.namespace} CASCADE")
+            self._shared.con.execute("RESET search_path")
+            self._shared.scoped = False
+            self.namespace = None
+
+    @property
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        """The connection, with this engine's names first on its search path.
+
+        A scope sets the path before each statement (about 0.1 ms; a user's own
+        ``SET search_path`` cannot leave it pointing elsewhere); the engine itself puts
+        DuckDB's default back after a scope changed it.
+        """
+        shared = self._shared
+        if self.namespace:
+            shared.con.execute(f"SET search_path = {shared.path_literal(self.namespace)}")
+            shared.scoped = True
+        elif shared.scoped:
+            shared.con.execute("RESET search_path")
+            shared.scoped = False
+        return shared.con
 
     # --- running SQL -----------------------------------------------------------------
     def execute(self, sql: str, params: Sequence | dict | None = None) -> None:
@@ -107,8 +187,8 @@ class Engine:
         self._con.interrupt()
 
     def close(self) -> None:
-        """Close the connection."""
-        self._con.close()
+        """Close the connection (every scope on it with it)."""
+        self._shared.con.close()
 
     def __enter__(self) -> Engine:
         return self

@@ -14,7 +14,7 @@ from .anchors import Anchor, load_anchors
 from .errors import AuditAnalyticsError, SourceError, first_line
 from .profiles import HashProfile
 from .results import VerifyResult
-from .schema import events_view_sql
+from .schema import check_event_columns, events_view_sql
 from .sources import Source, open_source
 from .verify import verify_source
 
@@ -33,6 +33,10 @@ class AuditLog:
     the event schema (typed timestamp, extra columns kept). Nothing is copied for
     Parquet sources, and nothing is ever written to a source.
 
+    Several logs can share one engine: each has its own scope of it (``log.engine``, see
+    :meth:`Engine.scope`), in which ``raw`` and ``events`` are that log's views; they are
+    also reachable from any scope as ``log.relation("events")``.
+
     Parameters
     ----------
     source
@@ -40,7 +44,8 @@ class AuditLog:
     table
         For database sources: the audit table (default ``audit_logs``).
     engine
-        An existing :class:`~audit_analytics._engine.Engine` to share.
+        An existing :class:`~audit_analytics._engine.Engine` to share (closing the log then
+        leaves it open).
     journal
         Record ``open``, ``verify`` and ``sql`` in the toolkit's access journal
         (:mod:`audit_analytics.journal`); ``False`` for the toolkit's internal reads.
@@ -53,6 +58,8 @@ class AuditLog:
         try:
             self._open(source, table, engine, progress, source_options)
         except AuditAnalyticsError as exc:
+            if getattr(self, "_owns_engine", False) and hasattr(self, "engine"):
+                self.engine.close()
             self._record("open", getattr(exc, "source", None) or source, "failure", error=str(exc))
             raise
         self._record("open", self.source.label, "success", rows=self.source.rows)
@@ -62,15 +69,16 @@ class AuditLog:
             source if isinstance(source, Source)
             else open_source(source, table=table, **source_options)
         )
-        self.engine = engine or Engine()
+        self._owns_engine = engine is None
+        self.engine = (engine or Engine()).scope()
         self.progress = progress
         if progress is not None and hasattr(self.source, "progress"):
             self.source.progress = progress  # a source that loads rows shows its own bar
         try:
             self.source.attach(self.engine)
-            self.engine.execute(
-                "CREATE OR REPLACE TEMP VIEW events AS " + events_view_sql(self.source.columns)
-            )
+            check_event_columns(self.source.columns, self.source.label)
+            self.engine.create_view(
+                "events", events_view_sql(self.source.columns, self.engine.qualified("raw")))
         except EngineError as exc:
             raise SourceError(f"cannot read {self.source.label}: {first_line(exc)}",
                               source=self.source.label) from None
@@ -202,9 +210,26 @@ class AuditLog:
         return {"source": self.source.label, "rows": n, "first": first, "last": last,
                 "actors": actors}
 
+    def relation(self, name: str = "events") -> str:
+        """The qualified SQL name of this log's ``events`` or ``raw`` view.
+
+        For queries that join logs sharing an engine:
+        ``a.sql(f"SELECT ... FROM events JOIN {b.relation('events')} USING (id)")``.
+        """
+        if name not in ("events", "raw"):
+            raise ValueError(f"a log has the views events and raw, not {name!r}")
+        return self.engine.qualified(name)
+
     def close(self) -> None:
-        """Release the engine."""
-        self.engine.close()
+        """Release the engine, or, when it is shared, this log's views and rows in it."""
+        if self._owns_engine:
+            self.engine.close()
+            return
+        try:
+            self.source.detach(self.engine)
+            self.engine.drop_scope()
+        except EngineError:
+            pass  # the shared engine was closed already
 
     def __enter__(self) -> AuditLog:
         return self

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,7 +50,8 @@ _NATIVE_TYPES = {
     "timestamptz", "timestamp", "date", "bytea", "_text", "_varchar",
 }
 _INET_TYPES = {"inet", "cidr"}
-#: The temp table (in the DuckDB engine) that holds the rows read from PostgreSQL.
+#: The prefix of the name under which the rows read from PostgreSQL are registered in the
+#: DuckDB engine (one name per source: several sources can share an engine).
 RAW_TABLE = "pg_raw"
 
 
@@ -242,6 +244,7 @@ class PostgresSource(Source):
         self.statement_timeout = statement_timeout
         self.progress = progress
         self.pg_types: dict[str, str] = {}
+        self._raw = f"{RAW_TABLE}_{uuid.uuid4().hex}"
         super().__init__(label=f"{masked} table {self.table}", kind="postgresql")
 
     # --- reading ----------------------------------------------------------------------
@@ -398,16 +401,18 @@ class PostgresSource(Source):
                 kept.append(batch.append_column("__rk", key))
                 rows += batch.num_rows
             table = pa.Table.from_batches(kept, schema=schema.append(pa.field("__rk", pa.int64())))
-        engine.register(RAW_TABLE, table)
-        engine.execute(
-            f"CREATE OR REPLACE TEMP VIEW raw AS SELECT * EXCLUDE (__rk) FROM {RAW_TABLE}"
-        )
-        self.columns = engine.columns("SELECT * FROM raw")
+        engine.register(self._raw, table)
+        engine.create_view("raw", f"SELECT * EXCLUDE (__rk) FROM {self._raw}")
+        self.columns = engine.columns(f"SELECT * FROM {engine.qualified('raw')}")
         self.rows = rows
+
+    def detach(self, engine: Engine) -> None:
+        """Let go of the rows registered by :meth:`attach`."""
+        engine.unregister(self._raw)
 
     def parts(self) -> list[ScanPart]:
         """One part: the rows read, keyed by their position in the transfer."""
-        return [ScanPart(sql=f"SELECT * FROM {RAW_TABLE}", params=[],
+        return [ScanPart(sql=f"SELECT * FROM {self._raw}", params=[],
                          rows=self.rows, where=str(self.table))]
 
     def locate(self, row_key: int) -> str:

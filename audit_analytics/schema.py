@@ -15,8 +15,10 @@ from .profiles import HashProfile
 
 __all__ = [
     "EVENT_COLUMNS",
+    "check_event_columns",
     "classify",
     "events_view_sql",
+    "require_columns",
     "scan_column",
     "scan_select",
     "unprotected_fields",
@@ -45,31 +47,97 @@ BOOKKEEPING = {"__rk", "filename", "file_row_number", "__load_batch"}
 
 _TEXT = {"VARCHAR", "JSON"}
 _INTEGER = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
+_TIMESTAMPS = {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMP_S",
+               "TIMESTAMP_MS", "TIMESTAMP_NS", "DATETIME"}
+
+# The kinds of stored column each event column may have; every other kind (lists,
+# structs, maps, blobs, booleans, floating point, dates...) is refused when the log is
+# opened, with the column and its type named. A column of nulls only (type NULL) is
+# always accepted. ``changed_fields`` and ``old_values`` hold structured values: any type.
+_IDENTIFIERS = ("text", "uuid", "integer", "enum")
+EVENT_KINDS: dict[str, tuple[str, ...] | None] = {
+    **{name: _IDENTIFIERS for name in EVENT_COLUMNS},
+    "timestamp": ("text", "timestamp"),
+    "prev_hash": ("text",),
+    "hash": ("text",),
+    "changed_fields": None,
+    "old_values": None,
+}
+_KIND_WORDS = {"text": "text", "uuid": "a UUID", "integer": "an integer",
+               "timestamp": "a timestamp", "enum": "an enum"}
 
 
 def classify(dtype: str) -> str:
-    """Map a DuckDB type name to ``text``, ``uuid``, ``integer``, ``timestamp`` or ``other``."""
-    upper = dtype.upper()
-    if upper in _TEXT or upper.startswith("VARCHAR"):
+    """Map a DuckDB type name to a kind of column.
+
+    ``text``, ``uuid``, ``integer``, ``timestamp``, ``enum``, ``null`` (a column of nulls
+    only) or ``other``. Only exact type names count: ``VARCHAR[]`` (a list) is ``other``.
+    """
+    upper = " ".join(dtype.upper().split())
+    if upper in _TEXT or upper.startswith("VARCHAR COLLATE "):
         return "text"
     if upper == "UUID":
         return "uuid"
     if upper in _INTEGER:
         return "integer"
-    if upper.startswith("TIMESTAMP"):
+    if upper in _TIMESTAMPS:
         return "timestamp"
+    if upper.startswith("ENUM(") and upper.endswith(")"):
+        return "enum"
+    if upper == '"NULL"' or upper == "NULL":
+        return "null"
     return "other"
 
 
-def _require(columns: dict[str, str], names, where: str) -> None:
+def _expect(name: str, dtype: str, allowed: tuple[str, ...], where: str) -> str:
+    """The kind of column ``name``; :class:`SchemaError` when it is none of ``allowed``."""
+    kind = classify(dtype)
+    if kind == "null" or kind in allowed:
+        return kind
+    words = [_KIND_WORDS[k] for k in allowed]
+    expected = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+    raise SchemaError(
+        f"column {name!r} of {where} has type {dtype}; expected {expected}",
+        source=where,
+        column=name,
+    )
+
+
+def require_columns(columns: dict[str, str], names, where: str, purpose: str = "") -> None:
+    """Raise :class:`SchemaError` naming the ``names`` missing from ``columns``.
+
+    ``purpose`` (e.g. ``"the checks need it"``) is added to the message.
+    """
     missing = [n for n in names if n not in columns]
     if missing:
         have = ", ".join(sorted(c for c in columns if c not in BOOKKEEPING)) or "none"
+        why = f"; {purpose}" if purpose else ""
         raise SchemaError(
-            f"{where} lacks column(s) {', '.join(missing)} (has: {have})",
+            f"{where} lacks column(s) {', '.join(missing)}{why} (has: {have})",
             source=where,
             column=missing[0],
         )
+
+
+
+def check_event_columns(columns: dict[str, str], where: str) -> None:
+    """Refuse a source that is not an audit log, or whose event columns have unusable types.
+
+    A source with none of the event columns (:data:`EVENT_COLUMNS`) is not an audit log;
+    an event column of a type no query or check can read (see :data:`EVENT_KINDS`) is
+    named with its type. Both raise :class:`SchemaError`.
+    """
+    if not any(name in columns for name in EVENT_COLUMNS):
+        have = ", ".join(sorted(c for c in columns if c not in BOOKKEEPING)) or "none"
+        raise SchemaError(
+            f"{where} is not an audit log: it has none of the event columns "
+            f"({', '.join(EVENT_COLUMNS)}); it has: {have}",
+            source=where,
+        )
+    for name in EVENT_COLUMNS:
+        allowed = EVENT_KINDS[name]
+        if name in columns and allowed is not None:
+            _expect(name, columns[name], allowed, where)
 
 
 def scan_select(columns: dict[str, str], profile: HashProfile, where: str) -> str:
@@ -81,40 +149,29 @@ def scan_select(columns: dict[str, str], profile: HashProfile, where: str) -> st
     (epoch microseconds, for order checks), ``__hash`` and, when the hashed ``id`` is not
     text, ``__id`` (see :func:`scan_column`).
     """
-    _require(columns, [*profile.fields, "hash"], where)
+    require_columns(columns, [*profile.fields, "hash"], where)
+    for name in ("hash", "prev_hash"):
+        _expect(name, columns[name], ("text",), where)
     items = ["__rk"]
     for name in profile.ordered_fields:
-        kind = classify(columns[name])
+        allowed = EVENT_KINDS.get(name) or ("text", "integer", "uuid", "timestamp", "enum")
+        kind = _expect(name, columns[name], allowed, where)
         col = quote_ident(name)
         if kind == "text":
             expr = col
-        elif kind == "uuid":
-            expr = f"CAST({col} AS VARCHAR)"
         elif kind == "integer":
             expr = f"CAST({col} AS BIGINT)"
         elif kind == "timestamp":
             expr = f"CAST({col} AS TIMESTAMPTZ)"
-        else:
-            raise SchemaError(
-                f"column {name!r} of {where} has type {columns[name]}; a hashed field must be "
-                "text, an integer, a UUID or a timestamp",
-                source=where,
-                column=name,
-            )
+        else:  # uuid, enum, null: their text
+            expr = f"CAST({col} AS VARCHAR)"
         items.append(f"{expr} AS {quote_ident('f:' + name)}")
-    for name in ("hash", "prev_hash"):
-        if classify(columns[name]) != "text":
-            raise SchemaError(
-                f"column {name!r} of {where} has type {columns[name]}; expected text (hex digest)",
-                source=where,
-                column=name,
-            )
     # id and prev_hash are usually hashed text already: read them once, not twice.
     if "id" not in profile.fields or classify(columns["id"]) != "text":
         items.append(f"CAST({quote_ident('id')} AS VARCHAR) AS __id" if "id" in columns else
                      "CAST(NULL AS VARCHAR) AS __id")
     items.append(f"{_timestamp_expr(columns)} AS __ts")
-    items.append("hash AS __hash")
+    items.append("CAST(hash AS VARCHAR) AS __hash")
     return ", ".join(items)
 
 
@@ -149,10 +206,10 @@ def events_view_sql(columns: dict[str, str], relation: str = "raw") -> str:
         kind = classify(columns["timestamp"])
         if kind == "text":
             replaced.append('TRY_CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp"')
-        elif kind == "timestamp":
+        elif kind in ("timestamp", "null"):
             replaced.append('CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp"')
-    for name in ("id", "ip_address", "session_id", "resource_id", "actor_id"):
-        if name in columns and classify(columns[name]) != "text":
+    for name, allowed in EVENT_KINDS.items():
+        if allowed == _IDENTIFIERS and name in columns and classify(columns[name]) != "text":
             replaced.append(f"CAST({quote_ident(name)} AS VARCHAR) AS {quote_ident(name)}")
     select = "*"
     if replaced:

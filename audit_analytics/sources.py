@@ -52,7 +52,15 @@ class Source(ABC):
 
     @abstractmethod
     def attach(self, engine: Engine) -> None:
-        """Create the view ``raw`` over every stored column of every row."""
+        """Create the view ``raw`` over every stored column of every row.
+
+        The view is made with :meth:`Engine.create_view` (in the engine's scope, when it
+        has one); whatever else the source registers has a name of its own, so that
+        several sources can share one engine.
+        """
+
+    def detach(self, engine: Engine) -> None:  # noqa: B027 - most sources register nothing
+        """Release what :meth:`attach` registered in ``engine`` (its views go with the scope)."""
 
     @abstractmethod
     def parts(self) -> list[ScanPart]:
@@ -98,12 +106,13 @@ class ParquetSource(Source):
         """Create the view ``raw`` over all files (a view: nothing is copied)."""
         hive = "true" if self.hive else "false"
         # A view cannot hold a bound parameter, so the file list is quoted as literals.
-        engine.execute(
-            "CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM read_parquet("
+        engine.create_view(
+            "raw",
+            "SELECT * FROM read_parquet("
             f"{_parquet_literal_list([str(p) for p in self.files])}, "
-            f"hive_partitioning={hive}, union_by_name=true)"
+            f"hive_partitioning={hive}, union_by_name=true)",
         )
-        self.columns = engine.columns("SELECT * FROM raw")
+        self.columns = engine.columns(f"SELECT * FROM {engine.qualified('raw')}")
 
     def parts(self) -> list[ScanPart]:
         """One part per file; the row key is the file index and the row number."""

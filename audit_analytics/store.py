@@ -80,27 +80,43 @@ class DuckDBFileSource(Source):
         if not self.path.is_file():
             raise SourceError(f"source not found: {path}", source=str(path))
         self.table = table or "events"
+        self._alias = _ALIAS
         super().__init__(label=f"{self.path} table {self.table}", kind="duckdb")
 
     @property
     def _relation(self) -> str:
-        return f"{_ALIAS}.{quote_ident(self.table)}"
+        return f"{quote_ident(self._alias)}.{quote_ident(self.table)}"
 
     def attach(self, engine: Engine) -> None:
-        """ATTACH the file read-only and create the view ``raw`` over the table."""
+        """ATTACH the file read-only and create the view ``raw`` over the table.
+
+        The file is attached as ``aa_store``, or ``aa_store_2`` and so on when other
+        sources on the engine hold the names before.
+        """
+        taken = {row[0] for row in engine.rows("SELECT database_name FROM duckdb_databases()")}
+        self._alias, k = _ALIAS, 1
+        while self._alias in taken:
+            k += 1
+            self._alias = f"{_ALIAS}_{k}"
         try:
-            engine.execute(f"ATTACH {_literal(str(self.path))} AS {_ALIAS} (READ_ONLY)")
+            engine.execute(
+                f"ATTACH {_literal(str(self.path))} AS {quote_ident(self._alias)} (READ_ONLY)")
         except EngineError as exc:
             raise SourceError(f"not a readable DuckDB file: {self.path} ({first_line(exc)})",
                               source=str(self.path)) from None
         found = engine.scalar(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-            [_ALIAS, self.table])
+            [self._alias, self.table])
         if not found:
+            self.detach(engine)
             raise SourceError(f"{self.path} has no table {self.table!r}", source=str(self.path))
-        engine.execute(f"CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM {self._relation}")
-        self.columns = engine.columns("SELECT * FROM raw")
-        self.rows = int(engine.scalar("SELECT count(*) FROM raw"))
+        engine.create_view("raw", f"SELECT * FROM {self._relation}")
+        self.columns = engine.columns(f"SELECT * FROM {self._relation}")
+        self.rows = int(engine.scalar(f"SELECT count(*) FROM {self._relation}"))
+
+    def detach(self, engine: Engine) -> None:
+        """DETACH the file."""
+        engine.execute(f"DETACH DATABASE IF EXISTS {quote_ident(self._alias)}")
 
     def parts(self) -> list[ScanPart]:
         """One part: the table, keyed by its ``rowid``."""

@@ -2,10 +2,12 @@
 
 Two independent, vectorised halves:
 
-1. **Row integrity**: every row's hashed text is rebuilt and hashed by the native kernel
-   (no Python per row) and compared with the stored ``hash``.
-2. **Linkage**: each ``prev_hash`` is resolved against the set of stored hashes with one
-   hash join in DuckDB (128-bit keys); forks, gaps, extra genesis rows and timestamp
+1. **Row integrity** (the scan, :mod:`.scan`): every row's hashed text is rebuilt and
+   hashed by the native kernel (no Python per row) and compared with the stored ``hash``.
+2. **Linkage**: each ``prev_hash`` is resolved against the set of stored hashes: first
+   against the row read just before it (compared in full while the batch is in memory),
+   then, for the rest, with one hash join in DuckDB on a 64-bit key whose every match is
+   confirmed on the whole digest. Forks, gaps, extra genesis rows and timestamp
    regressions fall out of the resolved links. Order comes from the links alone, never
    from file order or timestamps.
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -29,53 +30,14 @@ from ._engine import Engine
 from .anchors import Anchor
 from .errors import ProfileError, SchemaError, SourceError
 from .profiles import BUILTIN_PROFILES, HashProfile, load_profile
-from .progress import progress_bar
 from .results import FINDING_KINDS, VerifyResult
-from .schema import scan_column, scan_select, unprotected_fields
-from .sources import ScanPart, Source
+from .scan import NO_TS, row_integrity, scan_source
+from .schema import scan_select, unprotected_fields
+from .sources import Source
 
 __all__ = ["FINDING_KINDS", "detect_profile", "verify_source"]
 
 log = logging.getLogger("audit_analytics")
-
-BATCH_ROWS = 131_072
-MAX_DIGEST_DETAILS = 10_000  # stored/computed hex kept for at most this many mismatches
-_NO_TS = np.iinfo(np.int64).min
-
-
-class _Scan:
-    """What the scan keeps per row: 61 bytes, whatever the width of the source.
-
-    Arrays are allocated once for the expected row count and filled in place, so the
-    peak is the arrays themselves, never a list of batches plus their concatenation.
-    Ids are kept as a 64-bit hash only; the few ids a result names are read back later.
-    """
-
-    _COLUMNS = {"rk": np.int64, "idh": np.uint64, "ts": np.int64, "h1": np.int64,
-                "h2": np.int64, "p1": np.int64, "p2": np.int64, "ok": bool, "hf": np.uint8,
-                "pf": np.uint8, "idnull": bool}
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = max(capacity, 1)
-        self.data = {k: np.empty(self.capacity, dtype=t) for k, t in self._COLUMNS.items()}
-        self.details: dict[int, tuple[str, str]] = {}  # pos -> (stored hex, computed hex)
-        self.rows = 0
-
-    def slot(self, n: int) -> slice:
-        """Room for ``n`` more rows (grows when a source holds more than it said)."""
-        if self.rows + n > self.capacity:
-            self.capacity = max(self.rows + n, int(self.capacity * 1.5))
-            for key, arr in self.data.items():
-                grown = np.empty(self.capacity, dtype=arr.dtype)
-                grown[: self.rows] = arr[: self.rows]
-                self.data[key] = grown
-        at = slice(self.rows, self.rows + n)
-        self.rows += n
-        return at
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The filled part of each array (views, no copies)."""
-        return {k: v[: self.rows] for k, v in self.data.items()}
 
 
 # --- profile detection ------------------------------------------------------------------
@@ -117,104 +79,13 @@ def _sample_matches(profile: HashProfile, batch: pa.Table) -> tuple[int, int]:
     fields = [batch.column("f:" + name) for name in profile.ordered_fields]
     if batch.num_rows == 0:
         return 0, 0
-    ok, _, hf, _ = _row_integrity(profile, fields, batch.column("__hash"))
+    ok, _, hf, _ = row_integrity(profile, fields, batch.column("__hash"))
     return int(ok.sum()), int((hf == 0).sum())
 
 
-# --- row integrity ----------------------------------------------------------------------
-def _row_integrity(profile: HashProfile, fields: list, stored_col):
-    """Recompute digests for one batch; returns (ok, computed, hash flags, stored)."""
-    computed = kernel.digests(profile, fields)
-    stored, hf = kernel.unhex(stored_col, profile.genesis)
-    ok = (computed.view(np.uint64) == stored.view(np.uint64)).all(axis=1) & (hf == 0)
-    if profile.null == "null-or-omit":
-        retry = ~ok & (hf == 0) & kernel.any_null(fields)
-        if retry.any():
-            idx = np.nonzero(retry)[0]
-            subset = [f.take(pa.array(idx)) for f in fields]
-            again = kernel.digests(profile, subset, omit_nulls=True)
-            hit = (again.view(np.uint64) == stored[idx].view(np.uint64)).all(axis=1)
-            if hit.any():
-                computed = computed.copy()
-                computed[idx[hit]] = again[hit]
-                ok[idx[hit]] = True
-    return ok, computed, hf, stored
-
-
-def _scan(engine: Engine, source: Source, profile: HashProfile, progress) -> _Scan:
-    scan = _Scan(source.rows)
-    with progress_bar(source.rows or None, "verifying", progress) as bar:
-        for part in source.parts():
-            for batch in _read_ahead(_part_batches(engine, part, profile)):
-                _scan_batch(scan, profile, batch)
-                bar.update(batch.num_rows)
-    return scan
-
-
-def _part_batches(engine: Engine, part: ScanPart, profile: HashProfile):
-    """The batches of one part, with the columns :func:`schema.scan_select` names.
-
-    DuckDB reads every source, Parquet included: measured against reading Parquet with
-    pyarrow directly (faster alone), it is faster inside the verifier, whose hashing
-    threads want the same two cores, and needs less memory.
-    """
-    columns = engine.columns(part.sql, part.params)
-    select = scan_select(columns, profile, part.where)
-    reader = engine.reader(f"SELECT {select} FROM ({part.sql})", part.params, BATCH_ROWS)
-    while True:
-        try:
-            yield reader.read_next_batch()
-        except StopIteration:
-            return
-
-
-def _read_ahead(batches):
-    """Yield ``batches`` while the next one is read on another thread.
-
-    The reader (pyarrow or DuckDB) decodes the next batch, releasing the GIL, while the
-    kernel hashes this one.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-read") as pool:
-        pending = pool.submit(next, batches, None)
-        while True:
-            batch = pending.result()
-            if batch is None:
-                return
-            pending = pool.submit(next, batches, None)
-            yield batch
-
-
-def _numpy(column, dtype, fill=None) -> np.ndarray:
-    if fill is not None and column.null_count:
-        column = column.fill_null(fill)
-    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=dtype)
-
-
-def _scan_batch(scan: _Scan, profile: HashProfile, batch: pa.RecordBatch) -> None:
-    n = batch.num_rows
-    if n == 0:
-        return
-    fields = [batch.column("f:" + name) for name in profile.ordered_fields]
-    ok, computed, hf, stored = _row_integrity(profile, fields, batch.column("__hash"))
-    prev, pf = kernel.unhex(scan_column(batch, "__prev"), profile.genesis)
-    first = scan.rows
-    bad = np.nonzero(~ok & (hf == 0))[0]
-    for i in bad[: max(0, MAX_DIGEST_DETAILS - len(scan.details))]:
-        scan.details[first + int(i)] = (stored[i].tobytes().hex(), computed[i].tobytes().hex())
-    at = scan.slot(n)
-    d = scan.data
-    stored64, prev64 = stored.view(np.int64), prev.view(np.int64)
-    d["h1"][at], d["h2"][at] = stored64[:, 0], stored64[:, 1]
-    d["p1"][at], d["p2"][at] = prev64[:, 0], prev64[:, 1]
-    d["rk"][at] = _numpy(batch.column("__rk"), np.int64)
-    d["idh"][at], d["idnull"][at] = kernel.hash64(scan_column(batch, "__id"))
-    d["ts"][at] = _numpy(batch.column("__ts"), np.int64, _NO_TS)
-    d["ok"][at], d["hf"][at], d["pf"][at] = ok, hf, pf
-
-
 # --- linkage ----------------------------------------------------------------------------
-# Each prev_hash is resolved by one hash join on the first 64 bits of the digests; the
-# next 64 bits confirm every match, so a forged 64-bit prefix collision cannot link.
+# A loose prev_hash is resolved by one hash join on the first 64 bits of the digests;
+# every match is then confirmed on the whole digest, so no prefix collision can link.
 _LINK_SQL = """
 SELECT c.pos AS child, p.pos AS parent
 FROM __children c JOIN __parents p ON c.p1 = p.h1
@@ -254,15 +125,15 @@ def verify_source(
     else:
         chosen = load_profile(profile)
     clock = _PhaseClock()
-    scan = _scan(engine, source, chosen, progress)
+    scan = scan_source(engine, source, chosen, progress)
     clock.lap("scan and row digests")
     a = scan.arrays()
     n = scan.rows
     findings: list[dict] = []
-    h1, h2, p1, p2 = a["h1"], a["h2"], a["p1"], a["p2"]
     ts, hf, pf, ok, id_null = a["ts"], a["hf"], a["pf"], a["ok"], a["idnull"]
-    copy, rep_of = _same_hash_groups(h1, h2, hf == 0, ok)
-    parent = _resolve_links(engine, h1, h2, p1, p2, hf, pf, rep_of)
+    key = _key64(a["h"])
+    copy, rep_of = _same_hash_groups(a["h"], key, hf == 0, ok)
+    parent = _resolve_links(engine, a["h"], key, hf, a["seq"], *scan.loose_links(), rep_of)
     parent[copy] = -1
     clock.lap("links")
 
@@ -276,7 +147,7 @@ def verify_source(
     has_ts = "timestamp" in chosen.fields
     malformed = (hf != 0) | (pf == 1) | (pf == 2) | id_null
     if has_ts:
-        malformed |= ts == _NO_TS
+        malformed |= ts == NO_TS
     for i in np.nonzero(malformed)[0]:
         add("malformed", i, reason=_malformed_reason(hf[i], pf[i], id_null[i], ts[i], has_ts))
 
@@ -301,7 +172,7 @@ def verify_source(
             add("fork", parent[group[0]], children=[int(c) for c in group])
     safe_parent = np.where(linked, parent, 0)
     parent_ts = ts[safe_parent]
-    regress = linked & (ts != _NO_TS) & (parent_ts != _NO_TS) & (ts < parent_ts)
+    regress = linked & (ts != NO_TS) & (parent_ts != NO_TS) & (ts < parent_ts)
     del safe_parent, parent_ts
     for i in np.nonzero(regress)[0]:
         add("timestamp_regression", i, predecessor=int(parent[i]),
@@ -327,7 +198,7 @@ def verify_source(
     # 4. anchors
     anchor_rows = []
     if anchors:
-        anchor_rows = _check_anchors(engine, anchors, a, ids, add)
+        anchor_rows = _check_anchors(anchors, a, key, ids, add)
         _fill_found_hashes(engine, source, findings, a["rk"])
 
     # 5. read back the ids the result names
@@ -358,26 +229,29 @@ def verify_source(
     return result
 
 
-def _resolve_links(engine, h1, h2, p1, p2, hf, pf, rep_of) -> np.ndarray:
+def _key64(digests: np.ndarray) -> np.ndarray:
+    """The first 64 bits of each ``(n, 32)`` digest: a join key, never a verdict."""
+    return np.ascontiguousarray(digests[:, :8]).view(np.int64).reshape(-1)
+
+
+def _resolve_links(engine, h, key, hf, seq, loose, loose_prev, rep_of) -> np.ndarray:
     """Each row's predecessor (a row position), or -1.
 
-    Archives are mostly written in chain order, so each row is first tried against the
-    row before it (a vectorised comparison, no memory to speak of); only the rest go to
-    a hash join on the first 64 bits of the digests, and the next 64 bits confirm every
-    match, so a forged 64-bit prefix collision cannot link.
+    Archives are mostly written in chain order, so the scan already confirmed, on the
+    whole digest, which rows link to the row read before them (``seq``). Only the rest
+    (``loose``, with their ``prev_hash`` digests) go to a hash join on the first 64 bits
+    of the digests, and every match is confirmed on the whole digest.
     """
     n = len(hf)
     parent = np.full(n, -1, dtype=np.int64)
     if n == 0:
         return parent
-    seq = np.zeros(n, dtype=bool)
-    seq[1:] = (pf[1:] == 0) & (hf[:-1] == 0) & (p1[1:] == h1[:-1]) & (p2[1:] == h2[:-1])
     at = np.nonzero(seq)[0]
     parent[at] = rep_of[at - 1]
-    rest = np.nonzero((pf == 0) & ~seq)[0]
-    if len(rest):
-        engine.register("__children", pa.table({"pos": rest, "p1": p1[rest]}))
-        engine.register("__parents", pa.table({"pos": np.arange(n), "h1": h1, "hf": hf}))
+    if len(loose):
+        engine.register("__children", pa.table({"pos": np.arange(len(loose)),
+                                                "p1": _key64(loose_prev)}))
+        engine.register("__parents", pa.table({"pos": np.arange(n), "h1": key, "hf": hf}))
         try:
             links = engine.arrow(_LINK_SQL)
         finally:
@@ -385,8 +259,8 @@ def _resolve_links(engine, h1, h2, p1, p2, hf, pf, rep_of) -> np.ndarray:
             engine.unregister("__parents")
         child = links.column("child").to_numpy()
         par = links.column("parent").to_numpy()
-        confirmed = h2[par] == p2[child]
-        parent[child[confirmed]] = rep_of[par[confirmed]]
+        confirmed = (h[par] == loose_prev[child]).all(axis=1)
+        parent[loose[child[confirmed]]] = rep_of[par[confirmed]]
     return parent
 
 
@@ -449,18 +323,19 @@ def _repeated(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.nonzero(mask & np.isin(values, dupes))[0]
 
 
-def _same_hash_groups(h1, h2, valid: np.ndarray, ok: np.ndarray):
+def _same_hash_groups(h, key, valid: np.ndarray, ok: np.ndarray):
     """Rows that repeat another row's stored hash (exact copies), and each row's stand-in.
 
+    Candidates share the 64-bit ``key``; a group is the rows whose whole digests agree.
     Returns ``copy`` (True for every repeat but the representative: an intact row first,
     then the first in the source) and ``rep_of`` mapping each row to its representative.
     """
     n = len(valid)
     rep_of = np.arange(n, dtype=np.int64)
     copy = np.zeros(n, dtype=bool)
-    groups: dict[tuple[int, int], list[int]] = {}
-    for at in _repeated(h1, valid).tolist():
-        groups.setdefault((int(h1[at]), int(h2[at])), []).append(at)
+    groups: dict[bytes, list[int]] = {}
+    for at in _repeated(key, valid).tolist():
+        groups.setdefault(h[at].tobytes(), []).append(at)
     for members in groups.values():
         if len(members) > 1:
             rep = min(members, key=lambda m: (not ok[m], m))
@@ -484,7 +359,7 @@ def _malformed_reason(hf, pf, id_null, ts, has_ts) -> str:
                     3: "hash holds the genesis marker"}.get(int(hf), ""))
     reasons.append({1: "prev_hash is null",
                     2: "prev_hash is neither a hex digest nor the genesis marker"}.get(int(pf), ""))
-    if has_ts and ts == _NO_TS:
+    if has_ts and ts == NO_TS:
         reasons.append("timestamp is null or unparsable")
     return "; ".join(r for r in reasons if r)
 
@@ -569,21 +444,24 @@ def _primary(segments: list[dict]) -> tuple[int | None, int | None]:
     return root, leaf["tail"]
 
 
-def _check_anchors(engine: Engine, anchors, a: dict, ids: _IdReader, add) -> list[dict]:
-    """Compare each trusted anchor with the row that holds its id or its hash."""
-    keys = np.frombuffer(b"".join(bytes.fromhex(x.hash)[:16] for x in anchors), dtype=np.int64)
-    a1, a2 = keys[0::2], keys[1::2]
+def _check_anchors(anchors, a: dict, key: np.ndarray, ids: _IdReader, add) -> list[dict]:
+    """Compare each trusted anchor with the row that holds its id or its hash.
+
+    Rows are found by the 64-bit key of their digest and matched on the whole digest.
+    """
+    digests = [bytes.fromhex(x.hash) for x in anchors]
+    a1 = _key64(np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, 32))
     id_hashes, _ = kernel.hash64(pa.array([x.id for x in anchors], pa.string()))
     # one pass over the rows for all anchors: candidates by key, then matched per anchor
-    hash_rows = np.nonzero((a["hf"] == 0) & np.isin(a["h1"], a1))[0]
+    hash_rows = np.nonzero((a["hf"] == 0) & np.isin(key, a1))[0]
     id_rows = np.nonzero(~a["idnull"] & np.isin(a["idh"], id_hashes))[0]
-    by_hash: dict[tuple[int, int], int] = {}
+    by_hash: dict[bytes, int] = {}
     for row in hash_rows.tolist():
-        by_hash.setdefault((int(a["h1"][row]), int(a["h2"][row])), row)
+        by_hash.setdefault(a["h"][row].tobytes(), row)
     by_idh: dict[int, list[int]] = {}
     for row in id_rows.tolist():
         by_idh.setdefault(int(a["idh"][row]), []).append(row)
-    at_hash = [by_hash.get((int(a1[k]), int(a2[k]))) for k in range(len(anchors))]
+    at_hash = [by_hash.get(digest) for digest in digests]
     at_id = [by_idh.get(int(id_hashes[k]), []) for k in range(len(anchors))]
     ids.want(np.array([*id_rows.tolist(), *(x for x in at_hash if x is not None)],
                       dtype=np.int64))

@@ -89,7 +89,11 @@ def test_missing_columns_and_wrong_types_exit_2(cli, tmp_path):
     proc = cli("verify", tmp_path / "types.parquet", "--profile", "python-seed")
     assert proc.returncode == 2
     assert "'hash'" in _one_line_error(proc)
-    pq.write_table(pa.table(cols).slice(0, 0), tmp_path / "none.parquet")
+    pq.write_table(pa.table(cols).slice(0, 0), tmp_path / "none_typed.parquet")
+    proc = cli("verify", tmp_path / "none_typed.parquet")  # the type is wrong, rows or not
+    assert proc.returncode == 2
+    assert "'hash'" in _one_line_error(proc)
+    pq.write_table(pa.table({**cols, "hash": ["x"]}).slice(0, 0), tmp_path / "none.parquet")
     proc = cli("verify", tmp_path / "none.parquet")
     assert proc.returncode == 2
     assert "no events" in _one_line_error(proc)

@@ -449,3 +449,24 @@ def test_a_future_stamped_row_does_not_stall_later_loads(db, pg, clone, tmp_path
     assert "stamped in the future" in caplog.text
     with aa.open(target) as log:
         assert log.sql("SELECT count(*) AS n FROM events WHERE id = ?", [fresh])["n"][0] == 1
+
+
+def test_two_postgres_logs_and_a_parquet_log_share_one_engine(db, clone, samples):
+    from audit_analytics._engine import Engine
+
+    fewer = clone("node_seed", where="timestamp < (SELECT min(timestamp) + interval '1 day' "
+                                      "FROM node_seed.audit_logs)")
+    engine = Engine()
+    logs = [aa.open(db["ro"], table=clone(where="id::text < '8'"), engine=engine),
+            aa.open(db["ro"], table=fewer, engine=engine),
+            aa.open(str(samples / "node_seed" / "clean.parquet"), engine=engine)]
+    sizes = [log.source.rows for log in logs]
+    assert len(set(sizes)) == 3
+    for log, rows in zip(logs, sizes):
+        assert len(log) == rows
+        assert log.sql("SELECT count(*) AS n FROM events")["n"][0] == rows
+        assert log.verify().rows == rows
+        assert log.check(only=["required_fields"]).events == rows
+    for log in logs:
+        log.close()
+    engine.close()

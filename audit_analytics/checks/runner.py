@@ -20,6 +20,7 @@ import pandas as pd
 from ..errors import PeriodError, PolicyError
 from ..periods import parse_when
 from ..policy import Policy
+from ..schema import require_columns
 from .declarations import CHECKS, CheckSpec, load_sql, prelude_params
 from .results import ChecklistResult, CheckResult
 
@@ -110,6 +111,7 @@ def run_checks(
     if unknown:
         raise PolicyError(f"unknown check {unknown[0]!r} (known: {', '.join(CHECKS)})",
                           check=unknown[0])
+    require_columns(log.columns, ["timestamp"], log.source.label, "the checks need it")
     since_ts = parse_when(since, policy.timezone, what="--since")
     until_ts = parse_when(until, policy.timezone, what="--until")
     if since_ts and until_ts and until_ts <= since_ts:
