@@ -27,7 +27,11 @@ PROFILE_HELP = "Hash profile: auto, python-seed, node-seed or a FILE.toml (defau
 
 
 def emit_json(document: dict, target: str) -> None:
-    """Write ``document`` as JSON to stdout (``-``) or atomically to a file."""
+    """Write ``document`` as JSON to stdout (``-``) or to a path by the one output rule.
+
+    A regular file or new path is replaced atomically, a symbolic link written through, a
+    device or FIFO written directly (see :mod:`audit_analytics._io`).
+    """
     text = json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
     if target == "-":
         sys.stdout.write(text)
