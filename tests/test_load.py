@@ -12,11 +12,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from conftest import ROOT, SAMPLES
 
 from audit_analytics._engine import Engine
 from audit_analytics.errors import OutputError
 from audit_analytics.store import load_into
-from conftest import ROOT, SAMPLES
 
 PY_CLEAN = SAMPLES / "python_seed" / "clean.parquet"
 NODE_CLEAN = SAMPLES / "node_seed" / "clean.parquet"
