@@ -257,12 +257,13 @@ def load_into(source, target_path: str | Path, *, table: str = "events",
         Rows read and appended, the new chain head, and whether it continues the last.
     """
     started = time.perf_counter()
-    target = _load_target(target_path)
+    target = _load_target(target_path, create=False)
     if not isinstance(source, Source):
         source = open_source(source, table=source_table, since=since, until=until)
     if hasattr(source, "progress") and progress is not None:
         source.progress = progress
     label = getattr(source, "label", str(source))
+    target = _load_target(target)
     with exclusive_lock(target.with_name(f".{target.name}.lock"), wait=wait,
                         busy=f"{target} is being loaded"):
         target = _load_target(target)  # what it is now that no other load runs
@@ -291,7 +292,7 @@ def load_into(source, target_path: str | Path, *, table: str = "events",
     return result
 
 
-def _load_target(path: str | Path) -> Path:
+def _load_target(path: str | Path, *, create: bool = True) -> Path:
     """The file a load writes: links resolved; a regular file or nothing yet."""
     if str(path) == "-":
         raise OutputError("cannot load into standard output: give a FILE.duckdb",
@@ -306,6 +307,8 @@ def _load_target(path: str | Path) -> Path:
                           path=str(path)) from None
     if mode is not None and not stat.S_ISREG(mode):
         raise OutputError(f"cannot load into {path}: not a regular file", path=str(path))
+    if not create:
+        return real
     try:
         real.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
