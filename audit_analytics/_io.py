@@ -16,8 +16,8 @@ follows one rule, whatever kind of thing the path names:
 ``-`` (standard output) is the CLI's business: it never reaches this module.
 
 :func:`exclusive_lock` holds an advisory ``flock`` on a lock file (created without
-following links) for as long as a multi-step write takes, waiting a bounded time for
-another holder.
+following links, removed afterwards) or a folder for as long as a multi-step write takes,
+waiting a bounded time for another holder.
 """
 
 from __future__ import annotations
@@ -248,9 +248,11 @@ def exclusive_lock(path: str | os.PathLike, *, wait: float, busy: str) -> Iterat
 
     An existing folder is locked itself. Otherwise the lock file is created (mode 0644
     less the umask) if absent, never through a symbolic link, and must be a regular file;
-    it is left in place afterwards (removing a lock file is what lets two holders in). It
-    holds the holder's process id, for messages. The lock is released when the block ends
-    or the process dies.
+    it holds the holder's process id, for messages. The holder removes the lock file
+    before it releases the lock, and a waiter that then gets the lock on the removed file
+    sees that it is gone and starts again on a new one, so two holders never overlap and
+    nothing is left behind. A process that dies releases its lock (its file stays, and
+    is reused).
 
     Parameters
     ----------
@@ -300,6 +302,9 @@ def exclusive_lock(path: str | os.PathLike, *, wait: float, busy: str) -> Iterat
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
+        if not os.path.isdir(path) and _same_file(fd, path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # still held: a waiter on this file will start again
         os.close(fd)  # closing releases the lock
 
 

@@ -16,8 +16,8 @@ way (a dropped connection, a full disk, an interrupt) leaves the target byte for
 it was. A target that is a symbolic link is resolved: the file it names is replaced.
 
 Loads of one file take turns: each holds an advisory lock (``flock`` on
-``.X.duckdb.lock`` beside the target) from before it reads the file until it has
-replaced it, and a second load waits for the first (``wait`` seconds, then an
+``.X.duckdb.lock`` beside the target, removed afterwards) from before it reads the file
+until it has replaced it, and a second load waits for the first (``wait`` seconds, then an
 ``OutputError``), so no load's rows are discarded by another's rename. Holding the lock,
 a load removes the staging copies that loads killed mid-way left behind (their process no
 longer runs).

@@ -205,13 +205,14 @@ def test_two_concurrent_loads_keep_every_row(tmp_path):
         engine.close()
     assert runs == [(1, 80_000), (2, 80_000)]
     assert _staging(tmp_path) == []
+    assert not (tmp_path / ".t.duckdb.lock").exists()  # the lock file goes with the lock
 
 
 def test_a_load_that_cannot_get_the_lock_in_time_is_exit_2(tmp_path, cli):
     target = tmp_path / "t.duckdb"
     assert cli("load", NODE_CLEAN, "--into", target).returncode == 0
     before = target.read_bytes()
-    fd = os.open(tmp_path / ".t.duckdb.lock", os.O_RDWR)
+    fd = os.open(tmp_path / ".t.duckdb.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.ftruncate(fd, 0)
@@ -230,7 +231,7 @@ def test_a_load_that_cannot_get_the_lock_in_time_is_exit_2(tmp_path, cli):
 def test_a_waiting_load_goes_ahead_when_the_lock_is_released(tmp_path):
     target = tmp_path / "t.duckdb"
     load_into(NODE_CLEAN, target)
-    fd = os.open(tmp_path / ".t.duckdb.lock", os.O_RDWR)
+    fd = os.open(tmp_path / ".t.duckdb.lock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     proc = _popen("load", PY_CLEAN, "--into", target, "--wait", "60")
     time.sleep(1.5)
