@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import stat
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ class ChainFile:
         """
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            fd = _open_chain(self.path, self.what, os.O_RDWR | os.O_CREAT | os.O_APPEND)
         except OSError as exc:
             raise LedgerError(f"cannot open the {self.what} {self.path}: "
                               f"{exc.strerror or exc}", path=str(self.path)) from None
@@ -112,7 +113,11 @@ class ChainFile:
         if not self.path.exists():
             return []
         try:
-            with open(self.path, encoding="utf-8", errors="replace") as handle:
+            fd = _open_chain(self.path, self.what, os.O_RDONLY)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a device such as /dev/null: empty
+                os.close(fd)
+                return []
+            with open(fd, encoding="utf-8", errors="replace") as handle:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
                 lines = handle.read().splitlines()
         except OSError as exc:
@@ -152,6 +157,21 @@ class ChainFile:
         finally:
             if own:
                 engine.close()
+
+
+def _open_chain(path: Path, what: str, flags: int) -> int:
+    """Open a chain file (never blocking on a FIFO): a regular file or a character device.
+
+    A chain file must be read back to be appended to, so a FIFO or socket is refused; a
+    character device (``/dev/null``) is written directly and reads as empty.
+    """
+    fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
+        os.close(fd)
+        raise LedgerError(f"cannot use the {what} {path}: not a regular file", path=str(path))
+    os.set_blocking(fd, True)
+    return fd
 
 
 def _last_hash(fd: int) -> str | None:

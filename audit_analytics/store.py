@@ -8,10 +8,19 @@ source a run reads only ``timestamp >= `` the latest timestamp already loaded (p
 down to the database) and skips rows already present by ``(id, hash)``: timestamps can
 be equal, so the boundary is read twice and de-duplicated, never skipped.
 
-A load never changes the target in place: it copies the file to a temporary file in
-the same folder, loads into the copy and replaces the target with ``os.replace`` only
-once the copy is complete and closed. A failure part way (a dropped connection, a full
-disk, an interrupt) leaves the target byte for byte as it was.
+A load never changes the target in place: it copies the file into a private staging
+folder created beside it (``.X.duckdb.PID.RANDOM.loading/``, mode 0700, made with
+``mkdtemp`` so that nothing planted there is followed), loads into the copy and replaces
+the target with ``os.replace`` only once the copy is complete and closed. A failure part
+way (a dropped connection, a full disk, an interrupt) leaves the target byte for byte as
+it was. A target that is a symbolic link is resolved: the file it names is replaced.
+
+Loads of one file take turns: each holds an advisory lock (``flock`` on
+``.X.duckdb.lock`` beside the target, removed afterwards) from before it reads the file
+until it has replaced it, and a second load waits for the first (``wait`` seconds, then an
+``OutputError``), so no load's rows are discarded by another's rename. Holding the lock,
+a load removes the staging copies that loads killed mid-way left behind (their process no
+longer runs).
 """
 
 from __future__ import annotations
@@ -19,7 +28,10 @@ from __future__ import annotations
 import html
 import logging
 import os
+import re
 import shutil
+import stat
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +40,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ._engine import Engine, EngineError, quote_ident
+from ._io import exclusive_lock
 from ._text import shown
 from .errors import OutputError, SourceError, first_line
 from .periods import parse_when
@@ -40,6 +53,9 @@ log = logging.getLogger("audit_analytics")
 LOAD_RUNS = "load_runs"
 #: A later load re-reads this far before the last loaded timestamp (late writers).
 DEFAULT_OVERLAP = timedelta(hours=1)
+#: How long a load waits for another load of the same file to finish (seconds).
+DEFAULT_WAIT = 300.0
+_STAGING_SUFFIX = ".loading"
 _ALIAS = "aa_store"
 _LOAD_RUNS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {LOAD_RUNS} (
@@ -225,7 +241,7 @@ def _ensure_events(engine: Engine, table: str) -> None:
 def load_into(source, target_path: str | Path, *, table: str = "events",
               source_table: str | None = None, since=None, until=None,
               progress: bool | None = None,
-              overlap: timedelta = DEFAULT_OVERLAP) -> LoadResult:
+              overlap: timedelta = DEFAULT_OVERLAP, wait: float = DEFAULT_WAIT) -> LoadResult:
     """Append a source's new events to a persistent DuckDB file.
 
     Parameters
@@ -233,7 +249,8 @@ def load_into(source, target_path: str | Path, *, table: str = "events",
     source
         A ``postgresql://`` URL, a Parquet path, or an opened :class:`Source`.
     target_path
-        The ``.duckdb`` file; created when absent.
+        The ``.duckdb`` file; created when absent. A symbolic link is followed and the
+        file it names is replaced (the link stays a link).
     table
         The events table in the file.
     source_table
@@ -247,6 +264,9 @@ def load_into(source, target_path: str | Path, *, table: str = "events",
         missed; rows already loaded are recognised by ``(id, hash)`` and skipped.
     progress
         Show a progress bar (``None``: only on a terminal).
+    wait
+        Seconds to wait for another load of the same file to finish before giving up
+        with an :class:`~audit_analytics.errors.OutputError`.
 
     Returns
     -------
@@ -254,33 +274,130 @@ def load_into(source, target_path: str | Path, *, table: str = "events",
         Rows read and appended, the new chain head, and whether it continues the last.
     """
     started = time.perf_counter()
+    target = _load_target(target_path, create=False)
     if not isinstance(source, Source):
         source = open_source(source, table=source_table, since=since, until=until)
     if hasattr(source, "progress") and progress is not None:
         source.progress = progress
     label = getattr(source, "label", str(source))
-    target = Path(target_path)
-    if target.exists() and not target.is_file():
-        raise OutputError(f"cannot load into {target}: not a file", path=str(target))
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create {target.parent}: {exc.strerror}",
-                          path=str(target)) from None
-    work = target.with_name(f".{target.name}.{os.getpid()}.loading")
-    try:
-        if target.exists():
-            shutil.copy2(target, work)
-        result = _load(source, label, work, target, table, progress, until, overlap)
-        os.replace(work, target)
-    except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}",
-                          path=str(target)) from None
-    finally:
-        for leftover in (work, Path(str(work) + ".wal")):
-            leftover.unlink(missing_ok=True)
+    target = _load_target(target)
+    with exclusive_lock(target.with_name(f".{target.name}.lock"), wait=wait,
+                        busy=f"{target} is being loaded"):
+        target = _load_target(target)  # what it is now that no other load runs
+        _remove_stale_staging(target)
+        try:
+            stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.",
+                                          suffix=_STAGING_SUFFIX, dir=target.parent))
+        except OSError as exc:
+            raise OutputError(f"cannot write into {target.parent}: {exc.strerror or exc}",
+                              path=str(target)) from None
+        work = stage / target.name
+        try:
+            if target.exists():
+                _copy_exclusive(target, work)
+            result = _load(source, label, work, target, table, progress, until, overlap)
+            if not stat.S_ISREG(os.lstat(work).st_mode):
+                raise OutputError(f"cannot write {target}: the staging copy was replaced",
+                                  path=str(target))
+            os.replace(work, target)
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}",
+                              path=str(target)) from None
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _load_target(path: str | Path, *, create: bool = True) -> Path:
+    """The file a load writes: links resolved; a regular file or nothing yet."""
+    if str(path) == "-":
+        raise OutputError("cannot load into standard output: give a FILE.duckdb",
+                          path="-")
+    real = Path(os.path.realpath(path))
+    try:
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise OutputError(f"cannot load into {path}: {exc.strerror or exc}",
+                          path=str(path)) from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise OutputError(f"cannot load into {path}: not a regular file", path=str(path))
+    if not create:
+        return real
+    try:
+        real.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {real.parent}: {exc.strerror or exc}",
+                          path=str(path)) from None
+    return real
+
+
+def _copy_exclusive(source: Path, dest: Path) -> None:
+    """Copy ``source`` to a new file ``dest`` (never through a link), keeping its mode."""
+    with open(source, "rb") as src:
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+        with open(fd, "wb") as out:
+            size = os.fstat(src.fileno()).st_size
+            offset = 0
+            while offset < size:
+                sent = os.sendfile(out.fileno(), src.fileno(), offset, size - offset)
+                if sent == 0:
+                    break
+                offset += sent
+            os.fchmod(out.fileno(), stat.S_IMODE(os.fstat(src.fileno()).st_mode))
+
+
+def _remove_stale_staging(target: Path) -> None:
+    """Remove staging copies of ``target`` left by loads that died (SIGKILL, power loss).
+
+    Called with the target's lock held, so no other load of it is running. An entry is
+    removed only if its name is a staging name of this target, the process id in the
+    name is not running, it belongs to this user, and it is what a load makes (a
+    staging folder, or a plain file of the older single-file layout): links and anything
+    else are left alone.
+    """
+    pattern = re.compile(r"\." + re.escape(target.name)
+                         + r"\.(\d+)\.(?:([A-Za-z0-9_]+)\.)?loading(?:\.wal)?")
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return
+    for entry in entries:
+        found = pattern.fullmatch(entry.name)
+        if not found or _alive(int(found[1])):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if info.st_uid != os.geteuid():
+                continue
+            if stat.S_ISDIR(info.st_mode) and found[2] and not entry.name.endswith(".wal"):
+                shutil.rmtree(entry.path)
+            elif stat.S_ISREG(info.st_mode) and not found[2]:
+                os.unlink(entry.path)
+            else:
+                continue
+        except OSError as exc:
+            log.warning("cannot remove the stale staging copy %s: %s", entry.path,
+                        exc.strerror or exc)
+            continue
+        log.info("removed %s, left by load process %s that no longer runs", entry.path,
+                 found[1])
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (another user's process counts as alive)."""
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _load(source: Source, label: str, work: Path, target: Path, table: str,

@@ -282,14 +282,14 @@ def test_failed_replace_keeps_the_previous_version(clean_log, tmp_path, monkeypa
     report = build_report(clean_log, "2024-01")
     first = report.write(tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    real = write_module.write_atomic
+    real = write_module.prepare_write
 
-    def failing(path, data, **kw):
-        if str(path).endswith(".json.staged"):
+    def failing(path, data, **kw):  # staging the second format fails
+        if str(path).endswith(".json"):
             raise OutputError(f"cannot write {path}: disk full")
         return real(path, data, **kw)
 
-    monkeypatch.setattr(write_module, "write_atomic", failing)
+    monkeypatch.setattr(write_module, "prepare_write", failing)
     with pytest.raises(OutputError, match="disk full"):
         report.write(tmp_path, replace=True)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

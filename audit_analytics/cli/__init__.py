@@ -61,10 +61,12 @@ class _MessageFormatter(logging.Formatter):
 
 
 def emit_json(document: dict, target: str) -> None:
-    """Write ``document`` as JSON to stdout (``-``) or atomically to a file.
+    """Write ``document`` as JSON to stdout (``-``) or to a path by the one output rule.
 
-    Characters a terminal would act on (DEL, C1 controls, bidi controls...) are written as
-    JSON unicode escapes: the document parses to exactly the same values.
+    A regular file or new path is replaced atomically, a symbolic link written through, a
+    device or FIFO written directly (see :mod:`audit_analytics._io`). Characters a terminal
+    would act on (DEL, C1 controls, bidi controls...) are written as JSON unicode escapes:
+    the document parses to exactly the same values.
     """
     text = escape_json(json.dumps(document, indent=2, ensure_ascii=False, default=str)) + "\n"
     if target == "-":

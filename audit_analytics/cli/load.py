@@ -20,17 +20,21 @@ from . import cli, echo, emit_json
               metavar="MINUTES",
               help="Re-read this far before the last loaded event (late writers); "
                    "rows already loaded are skipped.")
+@click.option("--wait", default=300, show_default=True, type=click.FloatRange(min=0),
+              metavar="SECONDS",
+              help="Wait this long for another load of FILE.duckdb to finish, then exit 2.")
 @click.option("--json", "json_target", default=None, metavar="PATH|-",
               help="Write the result as JSON to PATH, or to stdout with '-'.")
 @click.pass_context
-def load(ctx, source, target, table, since, until, overlap, json_target) -> int:
+def load(ctx, source, target, table, since, until, overlap, wait, json_target) -> int:
     """Append SOURCE's new events to FILE.duckdb; a failed load leaves it unchanged."""
     from datetime import timedelta
 
     from ..store import load_into
 
     result = load_into(source, target, source_table=table, since=since, until=until,
-                       progress=ctx.obj["progress"], overlap=timedelta(minutes=overlap))
+                       progress=ctx.obj["progress"], overlap=timedelta(minutes=overlap),
+                       wait=wait)
     if json_target:
         emit_json(result.to_dict(), json_target)
     if json_target != "-":

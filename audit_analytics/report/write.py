@@ -4,8 +4,12 @@ Files are named by period: ``audit-report_2024-01.html`` and ``.json`` (``.pdf``
 ``pdf`` extra). A re-run for a period already reported in that folder never replaces the
 earlier files: it writes the next version (``audit-report_2024-01_v2.html``) and says so.
 ``replace=True`` (``--replace``) rewrites the latest version in place instead, and the
-ledger records that it did. Each file is written to a temporary name and renamed into
-place; if any file fails, the files this run already wrote are removed again.
+ledger records that it did. Writers in one folder take turns (an advisory lock on the
+folder itself), so two runs for one period at once write two versions and
+never the same one. Each file is written to a temporary name and renamed into place (a
+symbolic link is written through, a device or FIFO written directly, see
+:mod:`audit_analytics._io`); if any file fails, the files this run already wrote are
+removed again.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._io import write_atomic
+from .._io import PendingWrite, exclusive_lock, prepare_write, write_atomic
 from .._text import escape_json
 from ..errors import OutputError
 
@@ -32,6 +36,8 @@ log = logging.getLogger("audit_analytics")
 FORMATS = ("html", "json", "pdf")
 PDF_MISSING = "PDF output needs the 'pdf' extra (pip install audit_analytics[pdf])"
 _RETRIES = 20
+#: How long a report waits for another writer in the same folder to finish (seconds).
+LOCK_WAIT = 120.0
 
 
 @dataclass
@@ -149,6 +155,14 @@ def write_report(report, out_dir: str | Path = "reports", formats=("html", "json
     """
     formats = check_formats(formats)
     folder = probe_out_dir(out_dir)
+    with exclusive_lock(folder, wait=LOCK_WAIT,
+                        busy=f"a report is being written into {folder}"):
+        return _write_locked(report, folder, formats, replace, ledger, home)
+
+
+def _write_locked(report, folder: Path, formats: tuple[str, ...], replace: bool, ledger: bool,
+                  home: str | Path | None) -> WrittenReport:
+    """Choose the version and write the files (the caller holds the folder's lock)."""
     base = report.basename
     versions = existing_versions(folder, base)
     version = (versions[-1] if versions else 1) if replace else (versions[-1] + 1 if versions
@@ -156,23 +170,28 @@ def write_report(report, out_dir: str | Path = "reports", formats=("html", "json
     for _ in range(_RETRIES):
         report.version = version
         blobs = _render(report, formats)
+        if replace:  # stage every format first: a failure leaves the old version whole
+            staged: list[PendingWrite] = []
+            try:
+                for fmt in formats:
+                    staged.append(prepare_write(folder / _name(base, version, fmt), blobs[fmt]))
+            except BaseException:
+                for pending in staged:
+                    pending.discard()
+                raise
+            try:
+                for pending in staged:
+                    pending.commit()
+            finally:
+                for pending in staged:
+                    pending.discard()
+            break
         written: list[Path] = []  # what to remove if this attempt fails
         try:
-            if replace:  # stage every format first: a failure leaves the old version whole
-                staged = []
-                for fmt in formats:
-                    path = folder / _name(base, version, fmt)
-                    tmp = path.with_name(f".{path.name}.staged")
-                    write_atomic(tmp, blobs[fmt])
-                    written.append(tmp)
-                    staged.append((tmp, path))
-                for tmp, path in staged:
-                    os.replace(tmp, path)
-            else:
-                for fmt in formats:
-                    path = folder / _name(base, version, fmt)
-                    write_atomic(path, blobs[fmt], exclusive=True)
-                    written.append(path)
+            for fmt in formats:
+                path = folder / _name(base, version, fmt)
+                write_atomic(path, blobs[fmt], exclusive=True)
+                written.append(path)
             break
         except (OutputError, OSError) as exc:
             for path in written:
@@ -181,11 +200,11 @@ def write_report(report, out_dir: str | Path = "reports", formats=("html", "json
             if isinstance(exc, OSError) and not isinstance(exc, OutputError):
                 raise OutputError(f"cannot write into {folder}: {exc.strerror or exc}",
                                   path=str(folder)) from None
-            if not replace and "already exists" in str(exc):
-                version += 1  # another run took this version meanwhile
+            if "already exists" in str(exc):
+                version += 1  # a writer that does not take the lock took this version
                 continue
             raise
-    else:  # pragma: no cover - twenty concurrent runs of one period
+    else:  # pragma: no cover - twenty versions appearing while this run writes
         raise OutputError(f"cannot find a free version for {base} in {folder}")
     paths = {fmt: folder / _name(base, version, fmt) for fmt in formats}
     primary = next(f for f in ("html", "json", "pdf") if f in formats)
