@@ -136,7 +136,8 @@ def review_cadence(ledger: Ledger | None = None, policy=None, until: datetime | 
     if frame.empty and since is None:
         return CadenceResult(
             "review_cadence", title, "fail", controls,
-            f"no review recorded in the ledger {ledger.path}; {citation}",
+            f"no review{'' if source is None else ' of ' + mask_source(source)} recorded in "
+            f"the ledger {ledger.path}; {citation}",
             pd.DataFrame(columns=columns),
             {"cadence": cadence, "expected": None, "reviewed": 0, "missed": None, "late": 0})
     if since is None:  # the first review at this cadence (or finer) starts the schedule

@@ -22,15 +22,15 @@ def _record(book, label, tmp_path=None, version=1):
     return book.record(**entry)
 
 
-def _ledger_with_history(tmp_path, reviews):
-    """Reviews as (period label, generated at) pairs, appended in order."""
+def _ledger_with_history(tmp_path, reviews, source="postgresql://app:***@db/prod"):
+    """Reviews of ``source`` as (period label, generated at) pairs, appended in order."""
     book = Ledger(tmp_path / "home")
     from audit_analytics._chainfile import ChainFile
     chain = ChainFile(book.path, "ledger")
     for label, at in reviews:
         period = parse_period(label)
         key = {"period": period.label, "kind": period.kind, "start": period.start.isoformat(),
-               "end": period.end.isoformat(), "source": "postgresql://app:***@db/prod",
+               "end": period.end.isoformat(), "source": source,
                "version": 1, "sha256": "a" * 64}
         chain.append({"timestamp": at.isoformat(), "actor_id": "alice",
                       "action": "review_report", "resource_type": "review_report",
@@ -165,11 +165,16 @@ def test_review_cadence_is_an_opt_in_checklist_row(tmp_path, monkeypatch, sample
         never = run_checks(log, policy, only=["review_cadence"],
                            until=datetime(2024, 5, 20, tzinfo=UTC))
         assert never.checks[0].status == "fail"
-        _ledger_with_history(tmp_path, [
-            ("2024-01", datetime(2024, 2, 5, tzinfo=UTC)),
-            ("2024-02", datetime(2024, 3, 4, tzinfo=UTC)),
-            ("2024-03", datetime(2024, 4, 2, tzinfo=UTC)),
-            ("2024-04", datetime(2024, 5, 3, tzinfo=UTC))])
+        history = [("2024-01", datetime(2024, 2, 5, tzinfo=UTC)),
+                   ("2024-02", datetime(2024, 3, 4, tzinfo=UTC)),
+                   ("2024-03", datetime(2024, 4, 2, tzinfo=UTC)),
+                   ("2024-04", datetime(2024, 5, 3, tzinfo=UTC))]
+        _ledger_with_history(tmp_path, history)  # reviews of another source do not count
+        other = run_checks(log, policy, only=["review_cadence"],
+                           until=datetime(2024, 5, 20, tzinfo=UTC))
+        assert other.checks[0].status == "fail"
+        assert f"no review of {log.source.label} recorded" in other.checks[0].summary
+        _ledger_with_history(tmp_path, history, source=log.source.label)
         kept = run_checks(log, policy, only=["review_cadence"],
                           since=datetime(2024, 1, 1, tzinfo=UTC),
                           until=datetime(2024, 5, 20, tzinfo=UTC))

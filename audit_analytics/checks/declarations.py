@@ -65,6 +65,9 @@ class CheckSpec:
     default
         Run when a policy names no checks; ``False`` for opt-in checks that read state
         kept outside the log (``review_cadence`` reads the review ledger).
+    needs_events
+        ``False`` for a check that also runs over a window without events (it reads
+        records kept beside the log: the access journal, the review ledger).
     """
 
     name: str
@@ -78,6 +81,7 @@ class CheckSpec:
     noun: str = "finding"
     default: bool = True
     identifiers: dict[str, str] = field(default_factory=dict)
+    needs_events: bool = True
 
 
 def _thresholds(name: str) -> Callable[[Policy], dict]:
@@ -176,7 +180,7 @@ _SPECS = (
         "log_access", "Access to the audit logs themselves",
         ("PCI DSS 10.2.1.3", "PCI DSS 10.3", "SOC 2 CC6.1", "HIPAA 164.312(b)"),
         "log_access", _log_access, on_findings="fail", post="log_access",
-        noun="unauthorized access",
+        noun="unauthorized access", needs_events=False,
     ),
     CheckSpec(
         "chain_integrity", "Hash chain intact (no alteration, deletion or insertion)",
@@ -189,6 +193,7 @@ _SPECS = (
         ("PCI DSS 10.4.1", "PCI DSS 10.4.2", "HIPAA 164.308(a)(1)(ii)(D)", "SOC 2 CC7.2",
          "SOC 2 CC4.1"),
         None, on_findings="fail", post="review_cadence", noun="missed review", default=False,
+        needs_events=False,
     ),
 )
 
