@@ -55,6 +55,7 @@ FILENAME = "ledger.jsonl"
 ACTION = "review_report"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _KEY_TEXT = ("period", "kind", "start", "end", "source")
+_SHADOWED = {"files", "status", "replaced"}  # details of entries written before they were hashed
 
 def sha256_file(path: str | os.PathLike) -> str:
     """The SHA-256 of a file's bytes, lowercase hex."""
@@ -110,8 +111,9 @@ class LedgerVerification:
         if self.chain is None:
             return "ledger: empty (no report recorded yet)"
         lines = [self.chain.summary()]
-        if self.problems and self.chain.ok:
-            lines[0] = lines[0].replace("INTACT", "CHAIN INTACT, ENTRIES NOT", 1)
+        if self.problems:
+            lines.append(f"ledger: TAMPERING EVIDENT: {len(self.problems)} problem(s) in its "
+                         "entries or the recorded report files")
         lines += [f"  - {p['kind']}: {p['detail']}" for p in self.problems]
         lines += [f"  warning: {w['kind']}: {w['detail']}" for w in self.warnings]
         if self.missing:
@@ -201,6 +203,8 @@ class Ledger:
             if problem is not None:
                 out.problems.append({"kind": "bad_entry", "line": entry["__line"],
                                      "detail": f"{where}: {problem}"})
+                if check_files and _hashed_files_ok(key):  # its hashed files still count
+                    self._check_files(entry, {"files": key["files"]}, where, out)
                 continue
             if "files" not in key:
                 out.warnings.append({
@@ -260,6 +264,10 @@ def _parse_key(entry: dict) -> tuple[dict | None, str | None]:
     if not _is_digest(key["sha256"]):
         return key, "the report key's sha256 is not a SHA-256 digest"
     if "files" in key:
+        shadows = sorted(_SHADOWED & set(entry))
+        if shadows:  # the toolkit keeps these in the hashed key only
+            return key, (f"unhashed {', '.join(shadows)} beside the hashed ones: the entry "
+                         "was edited after it was written")
         return key, _hashed_files_problem(key)
     return key, _legacy_files_problem(entry, key)
 
@@ -273,9 +281,13 @@ def _hashed_files_problem(key: dict) -> str | None:
                 and _is_digest(info.get("sha256"))):
             return f"the report key's files[{fmt!r}] is not a path and a SHA-256 digest"
     primary = key.get("primary")
-    if files and (primary not in files or files[primary]["sha256"] != key["sha256"]):
+    if files and (primary not in files or files[primary]["sha256"] != key.get("sha256")):
         return "the report key's sha256 is not the digest of its primary file"
     return None
+
+
+def _hashed_files_ok(key: object) -> bool:
+    return isinstance(key, dict) and "files" in key and _hashed_files_problem(key) is None
 
 
 def _legacy_files_problem(entry: dict, key: dict) -> str | None:
