@@ -221,3 +221,10 @@ def test_reserved_keys_make_a_line_damaged():
     result = book.verify()
     assert result.counts["malformed"] == 1
     assert "reserved key" in result.summary()
+
+
+def test_cli_journal_show_bad_arguments_exit_2(cli):
+    for args in (("--since", "garbage"), ("-n", "-3")):
+        done = cli("journal", "show", *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and "internal error" not in done.stderr
