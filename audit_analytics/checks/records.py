@@ -41,10 +41,9 @@ def journal_reads(ctx: _Context) -> tuple[pd.DataFrame, dict]:
     Entries of the running process are left out. An unreadable journal gives no rows and
     an ``error`` in the returned facts (the check then warns).
     """
-    book = Journal()
-    facts: dict = {"path": str(book.path)}
+    facts: dict = {}
     try:
-        rows = book.access_rows(mask_source(ctx.log.source.label), ctx.since, ctx.until,
+        rows = Journal().access_rows(mask_source(ctx.log.source.label), ctx.since, ctx.until,
                                 others_only=True)
     except LedgerError as exc:
         log.warning("log_access: the access journal cannot be read: %s", exc)
