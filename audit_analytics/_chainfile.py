@@ -5,8 +5,15 @@ object holding the seed's hashed fields (``id``, ``timestamp``, ``actor_id``, ``
 ``resource_type``, ``resource_id``, ``result``, ``prev_hash``) plus details, and a
 ``hash`` computed with the ``python-seed`` profile (the row-wise reference,
 :func:`audit_analytics.canonical.row_digest`). Appends take an exclusive ``flock`` on the
-file, read the last line's hash and write one line, so concurrent writers (cron and an
+file, read the last entry's hash and write one line, so concurrent writers (cron and an
 analyst's notebook) never fork the chain.
+
+Damage never stops the record. When the file ends with lines that are not entries (a
+line cut short by a crash or a full disk, or edited), the next entry chains from the last
+intact entry before them and is written on a line of its own (a newline is added first
+when the file does not end with one); the damaged bytes stay where they are, and
+verification reports each of them as ``malformed`` at ``file line N``. Nothing already
+written is ever rewritten.
 
 Verification reuses the toolkit's own verifier: the lines become an Arrow table exposed
 as a :class:`~audit_analytics.sources.Source`, and findings point at ``file line N``.
@@ -16,7 +23,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
+import re
 import stat
 import uuid
 from collections.abc import Mapping
@@ -34,9 +43,12 @@ from .sources import ScanPart, Source
 
 __all__ = ["ChainFile", "JsonLinesSource", "default_home"]
 
+log = logging.getLogger("audit_analytics")
+
 PROFILE = BUILTIN_PROFILES["python-seed"]
 GENESIS = PROFILE.genesis
 _TAIL_CHUNK = 65_536
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def default_home(home: str | os.PathLike | None = None) -> Path:
@@ -87,7 +99,11 @@ class ChainFile:
                               f"{exc.strerror or exc}", path=str(self.path)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            prev = _last_hash(fd) or GENESIS
+            tail = _tail(fd)
+            if tail.damaged:
+                log.warning("the %s %s ends with %d damaged line(s) (line %d on): appending "
+                            "after them; verification reports them as malformed", self.what,
+                            self.path, tail.damaged, tail.first_damaged_line)
             entry: dict = {
                 "id": str(fields.get("id") or uuid.uuid4()),
                 "timestamp": str(fields.get("timestamp") or _now_text()),
@@ -95,12 +111,14 @@ class ChainFile:
             for name in SEED_FIELDS[2:-1]:
                 value = fields.get(name)
                 entry[name] = None if value is None else str(value)
-            entry["prev_hash"] = prev
+            entry["prev_hash"] = tail.hash or GENESIS
             entry["hash"] = row_digest(PROFILE, entry)
             line = {**entry, **{k: v for k, v in details.items() if k not in entry}}
             data = (json.dumps(line, ensure_ascii=False, default=str, sort_keys=False)
                     + "\n").encode("utf-8")
-            os.write(fd, data)
+            # a line cut short by an earlier crash must not swallow this one
+            _write_all(fd, data if tail.ends_with_newline else b"\n" + data)
+            os.fsync(fd)
             return line
         except OSError as exc:
             raise LedgerError(f"cannot append to the {self.what} {self.path}: "
@@ -109,7 +127,11 @@ class ChainFile:
             os.close(fd)  # closing releases the lock
 
     def read(self) -> list[dict]:
-        """Every entry, in file order; an unparsable line becomes ``{"__line_error": ...}``."""
+        """Every entry, in file order; an unparsable line becomes ``{"__line_error": ...}``.
+
+        Lines are split on the newline character alone: values may hold U+2028 and other
+        characters that :meth:`str.splitlines` would break a line at.
+        """
         if not self.path.exists():
             return []
         try:
@@ -117,9 +139,9 @@ class ChainFile:
             if not stat.S_ISREG(os.fstat(fd).st_mode):  # a device such as /dev/null: empty
                 os.close(fd)
                 return []
-            with open(fd, encoding="utf-8", errors="replace") as handle:
+            with open(fd, encoding="utf-8", errors="replace", newline="") as handle:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
-                lines = handle.read().splitlines()
+                lines = handle.read().split("\n")
         except OSError as exc:
             raise LedgerError(f"cannot read the {self.what} {self.path}: "
                               f"{exc.strerror or exc}", path=str(self.path)) from None
@@ -131,8 +153,10 @@ class ChainFile:
                 obj = json.loads(text)
                 if not isinstance(obj, dict):
                     raise ValueError("not a JSON object")
+                if reserved := sorted(k for k in obj if str(k).startswith("__")):
+                    raise ValueError(f"holds the reserved key {reserved[0]!r}")
             except ValueError as exc:
-                obj = {"__line_error": str(exc)}
+                obj = {"__line_error": f"not an entry: {exc}"}
             obj["__line"] = number
             out.append(obj)
         return out
@@ -174,27 +198,68 @@ def _open_chain(path: Path, what: str, flags: int) -> int:
     return fd
 
 
-def _last_hash(fd: int) -> str | None:
-    """The ``hash`` of the file's last non-empty line (read backwards from the end)."""
+@dataclass
+class _Tail:
+    """What an append needs to know about the end of the file."""
+
+    hash: str | None = None
+    damaged: int = 0
+    first_damaged_line: int = 0
+    ends_with_newline: bool = True
+
+
+def _tail(fd: int) -> _Tail:
+    """The last intact entry's ``hash`` and the damaged lines after it (read backwards).
+
+    An intact entry is a JSON object whose ``hash`` is a 64-digit lowercase hex digest;
+    any other non-blank line after the last one is damage. Only the damaged end of the
+    file is read, in chunks from its end.
+    """
     size = os.lseek(fd, 0, os.SEEK_END)
-    tail = b""
-    pos = size
+    out = _Tail()
+    if size == 0:
+        return out
+    out.ends_with_newline = os.pread(fd, 1, size - 1) == b"\n"
+    pos, carry, from_end = size, b"", 0
     while pos > 0:
         step = min(_TAIL_CHUNK, pos)
         pos -= step
-        tail = os.pread(fd, step, pos) + tail
-        stripped = tail.rstrip(b"\n")
-        if b"\n" in stripped or pos == 0:
-            last = stripped.rsplit(b"\n", 1)[-1]
-            if not last.strip():
-                return None
-            try:
-                value = json.loads(last).get("hash")
-            except (ValueError, AttributeError):
-                raise LedgerError("the last line of the chain file is not valid JSON: "
-                                  "verify it before appending", path=str(fd)) from None
-            return str(value) if value else None
-    return None
+        parts = (os.pread(fd, step, pos) + carry).split(b"\n")
+        carry = parts[0] if pos > 0 else b""  # the first piece may be cut by the chunk
+        for line in reversed(parts if pos == 0 else parts[1:]):
+            from_end += 1
+            if not line.strip():
+                continue
+            digest = _entry_hash(line)
+            if digest is not None:
+                out.hash = digest
+                break
+            out.damaged += 1
+            out.first_damaged_line = from_end
+        if out.hash is not None:
+            break
+    if out.damaged:  # counted from the end so far: turn it into a line number
+        pieces = 1 + sum(os.pread(fd, _TAIL_CHUNK, at).count(b"\n")
+                         for at in range(0, size, _TAIL_CHUNK))
+        out.first_damaged_line = pieces - out.first_damaged_line + 1
+    return out
+
+
+def _entry_hash(line: bytes) -> str | None:
+    """The line's ``hash`` when it is an intact entry, else ``None``."""
+    try:
+        obj = json.loads(line.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError included
+        return None
+    value = obj.get("hash") if isinstance(obj, dict) else None
+    return value if isinstance(value, str) and _DIGEST.fullmatch(value) else None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte (``os.write`` may write fewer than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 class JsonLinesSource(Source):
@@ -215,6 +280,8 @@ class JsonLinesSource(Source):
         self.table = pa.table({k: pa.array(v, pa.int64() if k == "__rk" else pa.string())
                                for k, v in columns.items()})
         self.rows = len(entries)
+        self._errors = {int(e["__line"]): str(e["__line_error"]) for e in entries
+                        if "__line_error" in e}
         self._name = f"__chainfile_{uuid.uuid4().hex}"
 
     def attach(self, engine: Engine) -> None:
@@ -233,8 +300,9 @@ class JsonLinesSource(Source):
                          rows=self.rows, where=str(self.path))]
 
     def locate(self, row_key: int) -> str:
-        """``path line N``."""
-        return f"{self.path} line {row_key}"
+        """``path line N``, and why the line is not an entry when it is not."""
+        error = self._errors.get(row_key)
+        return f"{self.path} line {row_key}" + (f" ({error})" if error else "")
 
 
 def _text(value: object) -> str | None:

@@ -12,8 +12,10 @@ CC7.2). Every API call and command that reads a source (``open``, ``verify``, ``
 
 The lines are hash-chained with the ``python-seed`` profile (the hash covers ``id``,
 ``timestamp``, ``actor_id``, ``action``, ``resource_type``, ``resource_id``, ``result``
-and ``prev_hash``; ``parameters``, ``command``, ``host``, ``pid`` and ``error`` are
-details the hash does not cover, and :func:`verify` names them as unprotected).
+and ``prev_hash``; ``parameters``, ``command``, ``host``, ``pid``, ``session`` (one id per
+process) and ``error`` are details the hash does not cover, and :func:`verify` names them
+as unprotected). A damaged line (cut short by a crash, or edited) never stops journaling:
+later entries chain from the last intact one and ``journal verify`` reports the damage.
 Appends hold an exclusive ``flock``; ``audit-analytics journal verify`` checks the chain.
 
 Who: ``--actor`` / :func:`set_context`, else ``$AUDIT_ANALYTICS_ACTOR``, else the OS user.
@@ -28,6 +30,7 @@ import getpass
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -40,6 +43,7 @@ if TYPE_CHECKING:  # pandas loads lazily: opening a log stays cheap
     import pandas as pd
 
 __all__ = [
+    "SESSION",
     "Journal",
     "current_actor",
     "enabled",
@@ -56,6 +60,8 @@ RESOURCE_TYPE = "audit_log"
 _context: dict = {"actor": None, "home": None, "command": None}
 _state = {"depth": 0, "warned": False}
 _HOST = socket.gethostname()
+#: This process's id in the journal's ``session`` detail (a review leaves its own reads out).
+SESSION = uuid.uuid4().hex
 
 
 def mask_source(label: object) -> str:
@@ -120,6 +126,7 @@ class Journal:
             "command": _context["command"],
             "host": _HOST,
             "pid": os.getpid(),
+            "session": SESSION,
         }
         if error:
             details["error"] = mask_source(error)
@@ -136,16 +143,20 @@ class Journal:
 
         rows = [e for e in self._file.read() if "__line_error" not in e]
         columns = ["id", "timestamp", "actor_id", "action", "resource_type", "resource_id",
-                   "result", "parameters", "command", "host", "pid", "error", "prev_hash",
-                   "hash"]
+                   "result", "parameters", "command", "host", "pid", "session", "error",
+                   "prev_hash", "hash"]
         frame = pd.DataFrame.from_records(rows, columns=columns)
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce",
                                             format="ISO8601")
         frame["actor_type"] = "user"
         return frame
 
-    def access_rows(self, source: object | None = None, since=None, until=None) -> pd.DataFrame:
-        """Entries about ``source`` (masked label) within ``[since, until)``, for checks."""
+    def access_rows(self, source: object | None = None, since=None, until=None, *,
+                    others_only: bool = False) -> pd.DataFrame:
+        """Entries about ``source`` (masked label) within ``[since, until)``, for checks.
+
+        With ``others_only``, the entries this process wrote are left out.
+        """
         import pandas as pd
 
         frame = self.entries()
@@ -155,6 +166,8 @@ class Journal:
             frame = frame[frame["timestamp"] >= _utc(pd.Timestamp(since))]
         if until is not None:
             frame = frame[frame["timestamp"] < _utc(pd.Timestamp(until))]
+        if others_only:
+            frame = frame[frame["session"] != SESSION]
         return frame.reset_index(drop=True)
 
     def verify(self):

@@ -11,18 +11,23 @@ hash-chained with the ``python-seed`` profile, the ledger fields mapped onto the
     action        "review_report"
     resource_type "review_report"
     resource_id   compact JSON of what was reviewed and what came out:
-                  {"end", "kind", "period", "sha256", "source", "start", "version"}
+                  {"end", "files", "kind", "period", "primary", "replaced", "sha256",
+                   "source", "start", "status", "version"}
     result        "success"
 
-so the period, the (masked) source, the version and the report's SHA-256 are all covered
-by the hash; ``files`` (every written file with its own SHA-256), ``status`` and the
-tool's version are details beside them. :meth:`Ledger.verify` re-verifies the chain with
-the toolkit's own verifier and re-hashes every report file still present.
+so the period, the (masked) source, the version, the status and every written file (its
+path and its own SHA-256: HTML, JSON, PDF or any other format; ``primary`` names the one
+whose digest is ``sha256``) are all covered by the hash; only the tool's version is a
+detail beside them. :meth:`Ledger.verify` re-verifies the chain with the toolkit's own
+verifier, checks every entry's fields and re-hashes every report file still present.
 
-:func:`review_cadence` reads the ledger and says whether reviews happened on schedule:
-daily for PCI DSS (v4.0 requirement 10.4.1: audit logs reviewed at least once daily),
-monthly otherwise (SOC 2 CC4.1/CC7.2 and HIPAA 164.308(a)(1)(ii)(D) leave the frequency to
-policy; monthly is the default here).
+Entries written before the files were part of the hashed key (``resource_id`` without
+``files``) are still read and verified by their old rule (the primary file against the
+hashed ``sha256``, the others against the unhashed ``files`` detail), and each is named in
+a ``legacy_entry`` warning: its per-file details are not protected by the chain.
+
+:func:`~audit_analytics.cadence.review_cadence` (re-exported here) reads the ledger and
+says whether reviews happened on schedule.
 """
 
 from __future__ import annotations
@@ -30,34 +35,27 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
 from . import __version__
 from ._chainfile import ChainFile, default_home
+from .cadence import CADENCE_RULES, CadenceResult, review_cadence
 from .journal import current_actor, mask_source
-from .periods import Period, periods_between, resolve_tz
+from .periods import Period
 
 __all__ = ["CADENCE_RULES", "CadenceResult", "Ledger", "LedgerVerification", "review_cadence",
            "sha256_file"]
 
 FILENAME = "ledger.jsonl"
 ACTION = "review_report"
-
-# cadence -> (period kind, default grace in days after the period ends, citation)
-CADENCE_RULES: dict[str, tuple[str, int, str]] = {
-    "daily": ("day", 1, "PCI DSS v4.0 10.4.1: audit logs are reviewed at least once daily"),
-    "weekly": ("week", 3, "policy-defined weekly review"),
-    "monthly": ("month", 10, "SOC 2 CC4.1/CC7.2, HIPAA 164.308(a)(1)(ii)(D): information "
-                "system activity is reviewed regularly; monthly by this policy"),
-}
-_REGIME_CADENCE = {"pci_dss": "daily"}
-_CONTROLS = {"daily": ["PCI DSS 10.4.1"], "weekly": ["SOC 2 CC4.1"],
-             "monthly": ["SOC 2 CC4.1", "SOC 2 CC7.2", "HIPAA 164.308(a)(1)(ii)(D)"]}
-
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_KEY_TEXT = ("period", "kind", "start", "end", "source")
+_SHADOWED = {"files", "status", "replaced"}  # details of entries written before they were hashed
 
 def sha256_file(path: str | os.PathLike) -> str:
     """The SHA-256 of a file's bytes, lowercase hex."""
@@ -80,16 +78,21 @@ class LedgerVerification:
     entries
         Entries read.
     problems
-        Entries whose ``resource_id`` is not the expected JSON, and report files that no
-        longer match their recorded SHA-256 (``kind``: ``bad_entry``, ``report_altered``).
+        Evidence of tampering (``kind``): ``bad_entry`` (an entry that is not a well-formed
+        report record: its fields, its hashed key, its files), ``report_altered`` (a report
+        file that no longer matches its recorded SHA-256).
     missing
         Report files recorded but no longer present (moved or deleted; not a failure).
+    warnings
+        What verification could not vouch for (not a failure): ``legacy_entry`` (written
+        before the per-file details were hashed) and ``file_unreadable``.
     """
 
     chain: object | None
     entries: int
     problems: list[dict] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -100,14 +103,19 @@ class LedgerVerification:
         """A JSON-able summary."""
         return {"ok": self.ok, "entries": self.entries,
                 "chain": self.chain.to_dict() if self.chain is not None else None,
-                "problems": self.problems, "missing_files": self.missing}
+                "problems": self.problems, "missing_files": self.missing,
+                "warnings": self.warnings}
 
     def summary(self) -> str:
         """A short human summary."""
         if self.chain is None:
             return "ledger: empty (no report recorded yet)"
         lines = [self.chain.summary()]
+        if self.problems:
+            lines.append(f"ledger: TAMPERING EVIDENT: {len(self.problems)} problem(s) in its "
+                         "entries or the recorded report files")
         lines += [f"  - {p['kind']}: {p['detail']}" for p in self.problems]
+        lines += [f"  warning: {w['kind']}: {w['detail']}" for w in self.warnings]
         if self.missing:
             lines.append(f"  {len(self.missing)} recorded report file(s) no longer present")
         return "\n".join(lines)
@@ -133,29 +141,44 @@ class Ledger:
     def record(self, *, period: Period, source: object, sha256: str, version: int,
                files: dict[str, dict] | None = None, status: str | None = None,
                actor: str | None = None, replaced: bool = False) -> dict:
-        """Append one report to the ledger and return the entry."""
+        """Append one report to the ledger and return the entry.
+
+        ``files`` maps each format to ``{"path", "sha256"}`` (and ``"primary": True`` for
+        the one whose digest is ``sha256``); all of it goes into the hashed key.
+        """
+        recorded = {str(fmt): {"path": str(info["path"]), "sha256": str(info["sha256"])}
+                    for fmt, info in (files or {}).items()}
+        primary = next((str(fmt) for fmt, info in (files or {}).items()
+                        if info.get("primary")), None)
+        if primary is None:
+            primary = next((fmt for fmt, info in recorded.items() if info["sha256"] == sha256),
+                           None)
         key = {"period": period.label, "kind": period.kind, "start": period.start.isoformat(),
                "end": period.end.isoformat(), "source": mask_source(source),
-               "version": int(version), "sha256": sha256}
+               "version": int(version), "sha256": sha256, "files": recorded,
+               "primary": primary, "status": status, "replaced": bool(replaced)}
         return self._file.append(
             {"actor_id": current_actor(actor), "action": ACTION, "resource_type": ACTION,
              "resource_id": json.dumps(key, sort_keys=True, separators=(",", ":")),
              "result": "success"},
-            {"files": files or {}, "status": status, "replaced": replaced,
-             "tool": f"audit_analytics {__version__}"},
+            {"tool": f"audit_analytics {__version__}"},
         )
 
     def entries(self) -> pd.DataFrame:
-        """One row per recorded report: who, when, period, source, version, SHA-256, files."""
+        """One row per recorded report: who, when, period, source, version, SHA-256, files.
+
+        Entries that are not well-formed report records are left out (:meth:`verify`
+        names them).
+        """
         rows = []
         for entry in self._file.read():
-            key = _key(entry)
-            if key is None:
+            key, problem = _parse_key(entry)
+            if key is None or problem is not None:
                 continue
             rows.append({"id": entry.get("id"), "timestamp": entry.get("timestamp"),
-                         "actor_id": entry.get("actor_id"), **key,
-                         "status": entry.get("status"), "replaced": entry.get("replaced"),
-                         "files": entry.get("files") or {}, "line": entry["__line"]})
+                         "actor_id": entry.get("actor_id"),
+                         **{k: key[k] for k in (*_KEY_TEXT, "version", "sha256")},
+                         **_recorded(entry, key), "line": entry["__line"]})
         columns = ["id", "timestamp", "actor_id", "period", "kind", "start", "end", "source",
                    "version", "sha256", "status", "replaced", "files", "line"]
         frame = pd.DataFrame.from_records(rows, columns=columns)
@@ -165,209 +188,136 @@ class Ledger:
         return frame
 
     def verify(self, check_files: bool = True) -> LedgerVerification:
-        """Re-verify the chain and, with ``check_files``, re-hash recorded report files."""
+        """Re-verify the chain and every entry; with ``check_files``, re-hash report files.
+
+        Never raises on a damaged ledger: every malformed line, field or key is a finding.
+        """
         entries = self._file.read()
         chain = self._file.verify()
         out = LedgerVerification(chain=chain, entries=len(entries))
         for entry in entries:
             if "__line_error" in entry:
                 continue  # the verifier reports it as malformed
-            key = _key(entry)
-            if key is None and entry.get("action") == ACTION:
+            where = f"{self.path} line {entry['__line']}"
+            key, problem = _parse_key(entry)
+            if problem is not None:
                 out.problems.append({"kind": "bad_entry", "line": entry["__line"],
-                                     "detail": f"{self.path} line {entry['__line']}: "
-                                               "resource_id is not a report key"})
+                                     "detail": f"{where}: {problem}"})
+                if check_files and _hashed_files_ok(key):  # its hashed files still count
+                    self._check_files(entry, {"files": key["files"]}, where, out)
                 continue
-            if not check_files or key is None:
-                continue
-            for fmt, info in (entry.get("files") or {}).items():
-                path = Path(str(info.get("path", "")))
-                recorded = key["sha256"] if info.get("primary") else info.get("sha256")
-                if not path.is_file():
-                    out.missing.append(str(path))
-                elif recorded and sha256_file(path) != recorded:
-                    out.problems.append({
-                        "kind": "report_altered", "line": entry["__line"],
-                        "detail": f"{path} ({fmt}) no longer matches the SHA-256 recorded "
-                                  f"at {self.path} line {entry['__line']}"})
+            if "files" not in key:
+                out.warnings.append({
+                    "kind": "legacy_entry", "line": entry["__line"],
+                    "detail": f"{where}: written before the per-file details were hashed; "
+                              "only the primary file's SHA-256 is protected by the chain"})
+            if check_files:
+                self._check_files(entry, key, where, out)
         return out
+
+    def _check_files(self, entry: dict, key: dict, where: str, out: LedgerVerification) -> None:
+        """Re-hash the entry's report files still present."""
+        for fmt, info in _recorded(entry, key)["files"].items():
+            path = Path(info["path"])
+            if not path.is_file():
+                out.missing.append(str(path))
+                continue
+            try:
+                actual = sha256_file(path)
+            except OSError as exc:
+                out.warnings.append({"kind": "file_unreadable", "line": entry["__line"],
+                                     "detail": f"{path} ({fmt}): {exc.strerror or exc}"})
+                continue
+            if actual != info["sha256"]:
+                out.problems.append({
+                    "kind": "report_altered", "line": entry["__line"],
+                    "detail": f"{path} ({fmt}) no longer matches the SHA-256 recorded at "
+                              f"{where}"})
 
     def __len__(self) -> int:
         return len(self._file.read())
 
 
-def _key(entry: dict) -> dict | None:
+def _parse_key(entry: dict) -> tuple[dict | None, str | None]:
+    """The entry's hashed report key and, when it is not well-formed, what is wrong."""
     if entry.get("action") != ACTION:
-        return None
+        return None, f"action is {entry.get('action')!r}, not {ACTION!r}"
     try:
         key = json.loads(entry.get("resource_id") or "")
-    except ValueError:
-        return None
-    if not isinstance(key, dict) or not {"period", "start", "end", "sha256"} <= set(key):
-        return None
-    return key
+    except (TypeError, ValueError):
+        return None, "resource_id is not a report key (not JSON text)"
+    if not isinstance(key, dict):
+        return None, "resource_id is not a report key (not a JSON object)"
+    missing = [k for k in (*_KEY_TEXT, "version", "sha256") if k not in key]
+    if missing:
+        return key, f"the report key lacks {', '.join(missing)}"
+    wrong = [k for k in _KEY_TEXT if not isinstance(key[k], str)]
+    if wrong:
+        return key, f"the report key's {wrong[0]} is not text"
+    for name in ("start", "end"):
+        try:
+            datetime.fromisoformat(key[name])
+        except ValueError:
+            return key, f"the report key's {name} is not an ISO date and time"
+    if isinstance(key["version"], bool) or not isinstance(key["version"], int):
+        return key, "the report key's version is not an integer"
+    if not _is_digest(key["sha256"]):
+        return key, "the report key's sha256 is not a SHA-256 digest"
+    if "files" in key:
+        shadows = sorted(_SHADOWED & set(entry))
+        if shadows:  # the toolkit keeps these in the hashed key only
+            return key, (f"unhashed {', '.join(shadows)} beside the hashed ones: the entry "
+                         "was edited after it was written")
+        return key, _hashed_files_problem(key)
+    return key, _legacy_files_problem(entry, key)
 
 
-# --- review cadence -------------------------------------------------------------------------
-@dataclass
-class CadenceResult:
-    """The ``review_cadence`` evaluation, shaped like a checklist ``CheckResult``.
-
-    Attributes
-    ----------
-    status
-        ``pass`` (every due period reviewed on time), ``warn`` (reviewed, but late) or
-        ``fail`` (a due period was never reviewed, or no review is recorded at all).
-    findings
-        One row per due period not reviewed on time: ``period``, ``start``, ``end``,
-        ``due``, ``state`` (``missed`` or ``late``), ``reviewed_at``.
-    """
-
-    name: str
-    title: str
-    status: str
-    controls: list[str]
-    summary: str
-    findings: pd.DataFrame
-    metrics: dict
-
-    def to_dict(self) -> dict:
-        """JSON-able form, as in the checklist's ``to_dict``."""
-        return {"name": self.name, "title": self.title, "status": self.status,
-                "controls": self.controls, "summary": self.summary,
-                "findings": json.loads(self.findings.to_json(orient="records",
-                                                             date_format="iso")),
-                "metrics": self.metrics}
+def _hashed_files_problem(key: dict) -> str | None:
+    files = key["files"]
+    if not isinstance(files, dict):
+        return "the report key's files is not a mapping"
+    for fmt, info in files.items():
+        if not (isinstance(info, dict) and isinstance(info.get("path"), str)
+                and _is_digest(info.get("sha256"))):
+            return f"the report key's files[{fmt!r}] is not a path and a SHA-256 digest"
+    primary = key.get("primary")
+    if files and (primary not in files or files[primary]["sha256"] != key.get("sha256")):
+        return "the report key's sha256 is not the digest of its primary file"
+    return None
 
 
-def _policy_review(policy) -> tuple[str, int | None]:
-    settings = getattr(policy, "settings", {}) or {}
-    review = settings.get("review") or {}
-    cadence = review.get("cadence")
-    if not cadence:
-        regime = (settings.get("retention") or {}).get("regime")
-        cadence = _REGIME_CADENCE.get(regime, "monthly")
-    if cadence not in CADENCE_RULES:
-        from .errors import PolicyError
-
-        raise PolicyError(f"unknown review cadence {cadence!r} (expected "
-                          f"{', '.join(CADENCE_RULES)})", key="review.cadence")
-    return cadence, review.get("grace_days")
+def _hashed_files_ok(key: object) -> bool:
+    return isinstance(key, dict) and "files" in key and _hashed_files_problem(key) is None
 
 
-def review_cadence(ledger: Ledger | None = None, policy=None, until: datetime | None = None, *,
-                   since: datetime | None = None, source: object | None = None,
-                   cadence: str | None = None, grace_days: int | None = None) -> CadenceResult:
-    """Evaluate whether the periodic reviews were done on schedule.
-
-    Parameters
-    ----------
-    ledger
-        The review ledger (default: the one in the toolkit's home).
-    policy
-        The policy: its ``[review] cadence`` / ``grace_days`` if present, else daily for
-        the PCI DSS retention regime and monthly otherwise. Its time zone draws the days.
-    until
-        Evaluate periods that ended before this instant (default: now).
-    since
-        The first period to expect (default: the period of the first recorded review at
-        this cadence or finer, else of the first review at all).
-    source
-        Only reviews of this source (masked label); default: every source.
-    cadence, grace_days
-        Override the policy's cadence (``daily``, ``weekly``, ``monthly``) and the days
-        after a period's end by which its review is due.
-
-    Returns
-    -------
-    CadenceResult
-        ``pass``/``warn``/``fail`` with the missed and late periods as findings.
-    """
-    ledger = ledger or Ledger()
-    if cadence is not None and cadence not in CADENCE_RULES:
-        from .errors import PolicyError
-
-        raise PolicyError(f"unknown review cadence {cadence!r} (expected "
-                          f"{', '.join(CADENCE_RULES)})", key="review.cadence")
-    if cadence is None:
-        cadence, policy_grace = _policy_review(policy)
-        grace_days = grace_days if grace_days is not None else policy_grace
-    kind, default_grace, citation = CADENCE_RULES[cadence]
-    grace = timedelta(days=default_grace if grace_days is None else grace_days)
-    tz = getattr(policy, "timezone", None) or "UTC"
-    until = until or datetime.now(UTC)
-    until = until if until.tzinfo else until.replace(tzinfo=UTC)
-    frame = ledger.entries()
-    if source is not None:
-        frame = frame[frame["source"] == mask_source(source)]
-    columns = ["period", "start", "end", "due", "state", "reviewed_at"]
-    title = f"Reviews performed {cadence}"
-    controls = list(_CONTROLS[cadence])
-    if frame.empty and since is None:
-        return CadenceResult(
-            "review_cadence", title, "fail", controls,
-            f"no review recorded in the ledger {ledger.path}; {citation}",
-            pd.DataFrame(columns=columns),
-            {"cadence": cadence, "expected": None, "reviewed": 0, "missed": None, "late": 0})
-    if since is None:  # the first review at this cadence (or finer) starts the schedule
-        spans = frame["end"] - frame["start"]
-        fine = frame[spans <= timedelta(days={"day": 1, "week": 7, "month": 31}[kind],
-                                        hours=1)]
-        since = (fine if not fine.empty else frame)["start"].min().to_pydatetime()
-    start = since
-    zone = resolve_tz(tz)
-    rows, expected, reviewed_on_time = [], 0, 0
-    for period in periods_between(kind, start, until, tz):
-        due = period.end + grace
-        if due > until:
-            continue  # not yet due
-        expected += 1
-        covering = _covering_review(frame, period, zone)
-        if covering is None:
-            rows.append([period.label, period.start, period.end, due, "missed", None])
-        elif covering > due:
-            rows.append([period.label, period.start, period.end, due, "late", covering])
-        else:
-            reviewed_on_time += 1
-    findings = pd.DataFrame(rows, columns=columns)
-    missed = int((findings["state"] == "missed").sum())
-    late = int((findings["state"] == "late").sum())
-    status = "fail" if missed else "warn" if late else "pass"
-    summary = (f"{reviewed_on_time}/{expected} {kind}ly review(s) on time"
-               if kind != "day" else f"{reviewed_on_time}/{expected} daily review(s) on time")
-    if missed:
-        labels = findings.loc[findings["state"] == "missed", "period"].head(5).tolist()
-        summary += f"; {missed} missed ({', '.join(labels)}{', ...' if missed > 5 else ''})"
-    if late:
-        summary += f"; {late} late"
-    summary += f". {citation}"
-    return CadenceResult("review_cadence", title, status, controls, summary, findings,
-                         {"cadence": cadence, "grace_days": grace.days, "expected": expected,
-                          "reviewed": reviewed_on_time, "missed": missed, "late": late})
+def _legacy_files_problem(entry: dict, key: dict) -> str | None:
+    files = entry.get("files") or {}
+    if not isinstance(files, dict):
+        return "files is not a mapping"
+    primaries = 0
+    for fmt, info in files.items():
+        if not isinstance(info, dict) or not isinstance(info.get("path"), str):
+            return f"files[{fmt!r}] is not a file record"
+        if info.get("primary"):
+            primaries += 1
+        elif not _is_digest(info.get("sha256")):
+            return f"files[{fmt!r}] has no SHA-256 digest"
+    if files and primaries != 1:
+        return (f"{primaries} files are marked primary: the hashed sha256 must name exactly "
+                "one of them")
+    return None
 
 
-def _covering_review(frame: pd.DataFrame, period: Period, zone) -> datetime | None:
-    """When ``period`` was fully covered by reviews no coarser than it (else ``None``).
+def _recorded(entry: dict, key: dict) -> dict:
+    """``files`` (format -> path, sha256), ``status``, ``replaced`` of a well-formed entry."""
+    if "files" in key:
+        return {"files": key["files"], "status": key.get("status"),
+                "replaced": key.get("replaced")}
+    files = {str(fmt): {"path": info["path"],
+                        "sha256": key["sha256"] if info.get("primary") else info["sha256"]}
+             for fmt, info in (entry.get("files") or {}).items()}
+    return {"files": files, "status": entry.get("status"), "replaced": entry.get("replaced")}
 
-    Every calendar day of the period must lie in some review's period whose length does
-    not exceed the period's own; the answer is the latest of the earliest such reviews.
-    """
-    if frame.empty:
-        return None
-    span = period.end - period.start
-    fits = frame[(frame["end"] - frame["start"] <= span + timedelta(hours=1))
-                 & (frame["start"] < period.end) & (frame["end"] > period.start)]
-    if fits.empty:
-        return None
-    latest = None
-    day = period.start
-    while day < period.end:
-        covers = fits[(fits["start"] <= day) & (fits["end"] > day)]
-        if covers.empty:
-            return None
-        first = covers["timestamp"].min().to_pydatetime()
-        latest = first if latest is None or first > latest else latest
-        local = day.astimezone(zone)
-        day = datetime(local.year, local.month, local.day, tzinfo=zone) + timedelta(days=1)
-        day = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
-    return latest
+
+def _is_digest(value: object) -> bool:
+    return isinstance(value, str) and _DIGEST.fullmatch(value) is not None

@@ -147,3 +147,84 @@ def test_investigation_queries_and_checks_are_journaled(samples):
     check = entries[entries["action"] == "check"].iloc[-1]
     assert check["parameters"]["checks"] == ["required_fields"]
     assert Journal().verify().ok
+
+
+# --- damage never stops the record ---------------------------------------------------------
+@pytest.mark.parametrize("cut", ["mid_line", "newline_only", "garbage_tail"])
+def test_cli_damaged_last_line_keeps_journaling(cli, cut):
+    path = Path(os.environ["AUDIT_ANALYTICS_HOME"]) / "journal.jsonl"
+    assert cli("verify", CLEAN).returncode == 0  # open, verify
+    data = path.read_bytes()
+    if cut == "mid_line":  # a crash mid-append: a partial line without its newline
+        path.write_bytes(data[:-40])
+    elif cut == "newline_only":  # cut, then a newline: the partial line is closed
+        path.write_bytes(data[:-40] + b"\n")
+    else:  # bytes that are not an entry after the last one
+        path.write_bytes(data + b'{"hash": 5}\n\xff\xfe not json')
+    damaged = 1 if cut != "garbage_tail" else 2
+    before = len(path.read_bytes().split(b"\n"))
+    closed = path.read_bytes().endswith(b"\n")
+    first = cli("verify", CLEAN)
+    assert first.returncode == 0, first.stderr
+    assert "damaged line" in first.stderr and "access journal not written" not in first.stderr
+    second = cli("--actor", "later", "verify", CLEAN)
+    assert second.returncode == 0 and second.stderr == ""
+
+    checked = cli("journal", "verify", "--json", "-")
+    assert checked.returncode == 1, checked.stdout
+    doc = json.loads(checked.stdout)
+    assert {k: v for k, v in doc["counts"].items() if v} == {"malformed": damaged}
+    shown = [json.loads(x) for x in cli("journal", "show", "--json").stdout.splitlines()]
+    shown = [r for r in shown if r["action"]]  # a JSON object that is no entry is listed too
+    assert [r["action"] for r in shown] == (["open"] if cut != "garbage_tail"
+                                           else ["open", "verify"]) + ["open", "verify"] * 2
+    assert shown[-1]["actor_id"] == "later"
+    # every new entry is on a line of its own, chained from the last intact entry
+    lines = path.read_bytes().split(b"\n")
+    assert lines[-1] == b"" and len(lines) == before + 4 + (not closed)
+    intact = [json.loads(x) for x in lines if x.endswith(b"}") and x.startswith(b'{"id"')]
+    assert len(intact) == len(shown)
+    assert all(b["prev_hash"] == a["hash"] for a, b in zip(intact, intact[1:]))
+
+
+def test_damaged_ledger_line_keeps_recording(tmp_path):
+    from audit_analytics.ledger import Ledger
+    from audit_analytics.periods import parse_period
+
+    book = Ledger(tmp_path / "home")
+    for label in ("2024-01", "2024-02"):
+        book.record(period=parse_period(label), source="x.parquet", sha256="a" * 64, version=1)
+    book.path.write_bytes(book.path.read_bytes()[:-25])
+    book.record(period=parse_period("2024-03"), source="x.parquet", sha256="b" * 64,
+                version=1)
+    assert book.entries()["period"].tolist() == ["2024-01", "2024-03"]
+    outcome = book.verify()
+    assert not outcome.ok
+    assert {k: v for k, v in outcome.chain.counts.items() if v} == {"malformed": 1}
+    assert "line 2 (not an entry" in outcome.summary()
+
+
+def test_line_separators_inside_values_are_not_line_breaks():
+    book = Journal()
+    for actor in ("a\u2028b", "c\u2029d\x85e\x1cf"):
+        book.append("sql", CLEAN, actor=actor)
+    assert Journal().entries()["actor_id"].tolist() == ["a\u2028b", "c\u2029d\x85e\x1cf"]
+    result = book.verify()
+    assert result.ok and result.rows == 2, result.summary()
+
+
+def test_reserved_keys_make_a_line_damaged():
+    book = Journal()
+    book.append("sql", CLEAN)
+    entry = json.loads(book.path.read_text())
+    book.path.write_text(json.dumps({**entry, "__line_error": None}) + "\n")
+    result = book.verify()
+    assert result.counts["malformed"] == 1
+    assert "reserved key" in result.summary()
+
+
+def test_cli_journal_show_bad_arguments_exit_2(cli):
+    for args in (("--since", "garbage"), ("-n", "-3")):
+        done = cli("journal", "show", *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and "internal error" not in done.stderr

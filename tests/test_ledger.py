@@ -22,15 +22,15 @@ def _record(book, label, tmp_path=None, version=1):
     return book.record(**entry)
 
 
-def _ledger_with_history(tmp_path, reviews):
-    """Reviews as (period label, generated at) pairs, appended in order."""
+def _ledger_with_history(tmp_path, reviews, source="postgresql://app:***@db/prod"):
+    """Reviews of ``source`` as (period label, generated at) pairs, appended in order."""
     book = Ledger(tmp_path / "home")
     from audit_analytics._chainfile import ChainFile
     chain = ChainFile(book.path, "ledger")
     for label, at in reviews:
         period = parse_period(label)
         key = {"period": period.label, "kind": period.kind, "start": period.start.isoformat(),
-               "end": period.end.isoformat(), "source": "postgresql://app:***@db/prod",
+               "end": period.end.isoformat(), "source": source,
                "version": 1, "sha256": "a" * 64}
         chain.append({"timestamp": at.isoformat(), "actor_id": "alice",
                       "action": "review_report", "resource_type": "review_report",
@@ -165,11 +165,16 @@ def test_review_cadence_is_an_opt_in_checklist_row(tmp_path, monkeypatch, sample
         never = run_checks(log, policy, only=["review_cadence"],
                            until=datetime(2024, 5, 20, tzinfo=UTC))
         assert never.checks[0].status == "fail"
-        _ledger_with_history(tmp_path, [
-            ("2024-01", datetime(2024, 2, 5, tzinfo=UTC)),
-            ("2024-02", datetime(2024, 3, 4, tzinfo=UTC)),
-            ("2024-03", datetime(2024, 4, 2, tzinfo=UTC)),
-            ("2024-04", datetime(2024, 5, 3, tzinfo=UTC))])
+        history = [("2024-01", datetime(2024, 2, 5, tzinfo=UTC)),
+                   ("2024-02", datetime(2024, 3, 4, tzinfo=UTC)),
+                   ("2024-03", datetime(2024, 4, 2, tzinfo=UTC)),
+                   ("2024-04", datetime(2024, 5, 3, tzinfo=UTC))]
+        _ledger_with_history(tmp_path, history)  # reviews of another source do not count
+        other = run_checks(log, policy, only=["review_cadence"],
+                           until=datetime(2024, 5, 20, tzinfo=UTC))
+        assert other.checks[0].status == "fail"
+        assert f"no review of {log.source.label} recorded" in other.checks[0].summary
+        _ledger_with_history(tmp_path, history, source=log.source.label)
         kept = run_checks(log, policy, only=["review_cadence"],
                           since=datetime(2024, 1, 1, tzinfo=UTC),
                           until=datetime(2024, 5, 20, tzinfo=UTC))
@@ -177,3 +182,132 @@ def test_review_cadence_is_an_opt_in_checklist_row(tmp_path, monkeypatch, sample
     assert row.status == "pass", row.summary
     assert "PCI DSS 10.4.1" in row.controls
     assert row.to_dict()["name"] == "review_cadence"
+
+
+# --- every recorded file is covered by the entry's hash ------------------------------------
+CLEAN = "data_samples/python_seed/clean.parquet"
+
+
+def _reported(cli, tmp_path):
+    """One report written by the CLI: its ledger line (parsed) and the two files."""
+    import os
+    from pathlib import Path
+
+    out = tmp_path / "reports"
+    done = cli("report", CLEAN, "--period", "2024-01", "--out", out)
+    assert done.returncode == 0, done.stderr
+    ledger = Path(os.environ["AUDIT_ANALYTICS_HOME"]) / "ledger.jsonl"
+    return ledger, json.loads(ledger.read_text()), {
+        "html": out / "audit-report_2024-01.html", "json": out / "audit-report_2024-01.json"}
+
+
+def _put(ledger, entry):
+    ledger.write_text(json.dumps(entry) + "\n")
+
+
+def test_cli_clean_ledger_verifies_clean(cli, tmp_path):
+    ledger, entry, files = _reported(cli, tmp_path)
+    key = json.loads(entry["resource_id"])
+    assert {fmt: f["sha256"] for fmt, f in key["files"].items()} == {
+        fmt: sha256_file(p) for fmt, p in files.items()}
+    assert key["primary"] == "html" and key["sha256"] == key["files"]["html"]["sha256"]
+    assert not {"files", "status", "replaced"} & set(entry)  # all inside the hashed key
+    done = cli("ledger", "verify", "--json", "-")
+    assert done.returncode == 0, done.stdout
+    doc = json.loads(done.stdout)
+    assert doc["ok"] and doc["problems"] == [] and doc["warnings"] == []
+    assert doc["chain"]["unprotected_fields"] == ["tool"]
+
+
+@pytest.mark.parametrize("edited", ["html", "json"])
+def test_cli_edited_report_and_edited_files_detail_is_detected(cli, tmp_path, edited):
+    ledger, entry, files = _reported(cli, tmp_path)
+    files[edited].write_bytes(files[edited].read_bytes() + b"<!-- doctored -->")
+    new = sha256_file(files[edited])
+    attacks = {
+        "files emptied": {**entry, "files": {}},
+        "file marked non-primary with its new digest": {**entry, "files": {
+            edited: {"path": str(files[edited].resolve()), "sha256": new, "primary": False}}},
+        "files not a mapping": {**entry, "files": ["nothing", "to", "see"]},
+        "files a string": {**entry, "files": "none"},
+    }
+    for attack, forged in attacks.items():
+        _put(ledger, forged)
+        done = cli("ledger", "verify", "--json", "-")
+        assert done.returncode == 1, (attack, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+        kinds = {p["kind"] for p in json.loads(done.stdout)["problems"]}
+        assert kinds == {"bad_entry", "report_altered"}, (attack, kinds)
+    _put(ledger, entry)  # the genuine entry: the doctored file alone is found
+    done = cli("ledger", "verify")
+    assert done.returncode == 1
+    assert f"{files[edited]} ({edited}) no longer matches" in done.stdout
+
+
+def test_cli_malformed_entries_are_findings_never_a_crash(cli, tmp_path):
+    ledger, entry, _files = _reported(cli, tmp_path)
+    key = json.loads(entry["resource_id"])
+    forged_keys = [{**key, "files": []}, {**key, "files": {"html": "x"}},
+                   {**key, "version": "one"}, {**key, "start": "soon"},
+                   {**key, "sha256": None}, {k: v for k, v in key.items() if k != "end"}]
+    lines = [json.dumps({**entry, "resource_id": json.dumps(k)}) for k in forged_keys]
+    lines += [json.dumps({**entry, "resource_id": "not json"}),
+              json.dumps({**entry, "resource_id": 7}),
+              json.dumps({**entry, "resource_id": "[1]"}),
+              json.dumps({**entry, "action": "something_else"}),
+              json.dumps([entry]), json.dumps({**entry, "__line": "x"})]
+    ledger.write_text("\n".join(lines) + "\n")
+    for args in (("ledger", "verify", "--json", "-"), ("ledger", "show"),
+                 ("ledger", "cadence")):
+        done = cli(*args)
+        assert done.returncode in (0, 1), (args, done.stderr)
+        assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    done = cli("ledger", "verify", "--json", "-")
+    doc = json.loads(done.stdout)
+    assert done.returncode == 1 and not doc["ok"]
+    bad = sorted(p["line"] for p in doc["problems"] if p["kind"] == "bad_entry")
+    assert bad == list(range(1, 11))  # the last two are not entries: the chain's malformed
+    assert doc["chain"]["counts"]["malformed"] == 2
+
+
+def _legacy_ledger(home, files):
+    """A ledger line as written before the per-file details were hashed."""
+    from audit_analytics._chainfile import ChainFile
+
+    period = parse_period("2024-01")
+    primary = next(f for f in files.values() if f["primary"])
+    key = {"period": period.label, "kind": period.kind, "start": period.start.isoformat(),
+           "end": period.end.isoformat(), "source": "x.parquet", "version": 1,
+           "sha256": primary["sha256"]}
+    ChainFile(home / "ledger.jsonl", "ledger").append(
+        {"actor_id": "alice", "action": "review_report", "resource_type": "review_report",
+         "resource_id": json.dumps(key, sort_keys=True, separators=(",", ":")),
+         "result": "success"}, {"files": files, "status": "pass", "replaced": False})
+
+
+def test_cli_legacy_entries_verify_by_the_old_rule_with_a_warning(cli, tmp_path):
+    import os
+    from pathlib import Path
+
+    home = Path(os.environ["AUDIT_ANALYTICS_HOME"])
+    html, doc = tmp_path / "r.html", tmp_path / "r.json"
+    html.write_text("<p>report</p>")
+    doc.write_text("{}")
+    files = {"html": {"path": str(html), "sha256": sha256_file(html), "primary": True},
+             "json": {"path": str(doc), "sha256": sha256_file(doc), "primary": False}}
+    _legacy_ledger(home, files)
+    done = cli("ledger", "verify", "--json", "-")
+    assert done.returncode == 0, done.stdout
+    result = json.loads(done.stdout)
+    assert [w["kind"] for w in result["warnings"]] == ["legacy_entry"]
+    assert "warning: legacy_entry" in cli("ledger", "verify").stdout
+    assert Ledger(home).entries()["files"][0]["json"]["sha256"] == sha256_file(doc)
+
+    html.write_text("<p>doctored</p>")  # the primary file: its digest is hashed
+    assert cli("ledger", "verify").returncode == 1
+    line = json.loads((home / "ledger.jsonl").read_text())
+    line["files"]["html"].update(primary=False, sha256=sha256_file(html))  # demoted
+    (home / "ledger.jsonl").write_text(json.dumps(line) + "\n")
+    demoted = cli("ledger", "verify", "--json", "-")
+    assert demoted.returncode == 1
+    assert [p["kind"] for p in json.loads(demoted.stdout)["problems"]] == ["bad_entry"]

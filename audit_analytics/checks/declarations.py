@@ -69,6 +69,9 @@ class CheckSpec:
         The check learns each actor's habits from its history: actors with fewer than the
         check's ``min_history_days`` actor-days are not judged against a baseline, and the
         result lists them ("insufficient baseline (N days of the M needed)").
+    needs_events
+        ``False`` for a check that also runs over a window without events (it reads
+        records kept beside the log: the access journal, the review ledger).
     """
 
     name: str
@@ -83,6 +86,7 @@ class CheckSpec:
     default: bool = True
     identifiers: dict[str, str] = field(default_factory=dict)
     baseline: bool = False
+    needs_events: bool = True
 
 
 def _thresholds(name: str) -> Callable[[Policy], dict]:
@@ -186,7 +190,7 @@ _SPECS = (
         "log_access", "Access to the audit logs themselves",
         ("PCI DSS 10.2.1.3", "PCI DSS 10.3", "SOC 2 CC6.1", "HIPAA 164.312(b)"),
         "log_access", _log_access, on_findings="fail", post="log_access",
-        noun="unauthorized access",
+        noun="unauthorized access", needs_events=False,
     ),
     CheckSpec(
         "chain_integrity", "Hash chain intact (no alteration, deletion or insertion)",
@@ -199,6 +203,7 @@ _SPECS = (
         ("PCI DSS 10.4.1", "PCI DSS 10.4.2", "HIPAA 164.308(a)(1)(ii)(D)", "SOC 2 CC7.2",
          "SOC 2 CC4.1"),
         None, on_findings="fail", post="review_cadence", noun="missed review", default=False,
+        needs_events=False,
     ),
 )
 

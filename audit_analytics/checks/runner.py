@@ -8,7 +8,6 @@ rule. Preludes (shared temp tables) are built once per run and dropped afterward
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import ipaddress
 import re
 import time
@@ -22,6 +21,7 @@ from ..periods import parse_when
 from ..policy import Policy
 from ..schema import require_columns
 from .declarations import CHECKS, CheckSpec, load_sql, prelude_params
+from .records import post_log_access, post_review_cadence
 from .results import ChecklistResult, CheckResult
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ class _Context:
     profile: str | None = None
     anchors: Any = None
     extra_log_access: pd.DataFrame | None = None
+    events: int | None = None
     notes: dict = field(default_factory=dict)
 
     def run(self, sql: str, params: dict) -> pd.DataFrame:
@@ -86,15 +87,18 @@ def run_checks(
     profile, anchors
         Passed to :meth:`AuditLog.verify` by ``chain_integrity``.
     extra_log_access
-        Further reads of the audit log to review with ``log_access`` (for instance the
-        toolkit's own access journal): a DataFrame with ``actor_id`` and ``timestamp``,
-        optionally ``actor_type`` and ``action``.
+        Further reads of the audit log for ``log_access`` to review, beside the log's own
+        events and the toolkit's access journal for this source (which it always reads):
+        a DataFrame with ``actor_id`` and ``timestamp``, optionally ``actor_type``,
+        ``action`` and ``result``.
 
     Returns
     -------
     ChecklistResult
-        One result per check. A window without events gives every check the status
-        ``warn`` and the summary "no events in the window": never a silent pass.
+        One result per check. A window without events gives every check that reads
+        events the status ``warn`` and the summary "no events in the window": never a
+        silent pass (``log_access`` still reviews the journal's reads in the window, and
+        ``review_cadence`` reads the review ledger alone).
 
     Raises
     ------
@@ -117,15 +121,19 @@ def run_checks(
     if since_ts and until_ts and until_ts <= since_ts:
         raise PeriodError(f"--until ({until_ts.isoformat()}) must be after --since "
                           f"({since_ts.isoformat()})")
-    ctx = _Context(log, policy, since_ts, until_ts, profile, anchors, extra_log_access)
     base = {"tz": policy.timezone, "since": since_ts, "until": until_ts}
     window_sql = load_sql("window_events")
     in_window = int(log.engine.scalar(window_sql, _used(window_sql, base)) or 0)
+    ctx = _Context(log, policy, since_ts, until_ts, profile, anchors, extra_log_access,
+                   in_window)
 
     results: list[CheckResult] = []
     if in_window == 0:
         for name in names:
             spec = CHECKS[name]
+            if not spec.needs_events:
+                results.append(_run_one(spec, ctx, base))
+                continue
             results.append(CheckResult(
                 spec.name, spec.title, "warn", list(spec.controls), "no events in the window",
                 pd.DataFrame(), {"events": 0}))
@@ -254,61 +262,6 @@ def _post_failed_access_burst(ctx: _Context, findings: pd.DataFrame, params: dic
     return findings, metrics, None, "; ".join(parts)
 
 
-def _post_log_access(ctx: _Context, findings: pd.DataFrame, params: dict):
-    t = ctx.policy.thresholds("log_access")
-    findings = findings.assign(source="events")
-    extra = ctx.extra_log_access
-    if extra is not None and len(extra):
-        findings = pd.concat([findings, _journal_rows(extra, ctx)], ignore_index=True)
-
-    def authorized(actor_id, actor_type) -> bool:
-        if isinstance(actor_type, str) and actor_type in t["allowed_actor_types"]:
-            return True
-        return isinstance(actor_id, str) and any(
-            fnmatch.fnmatchcase(actor_id, pat) for pat in t["allowed_actors"])
-
-    ok = pd.Series([authorized(a, b) for a, b in zip(findings["actor_id"],
-                                                      findings["actor_type"])],
-                   index=findings.index, dtype=bool)
-    allowed = findings[ok]
-    flagged = findings[~ok].reset_index(drop=True)
-    metrics = {
-        "accesses": int(findings["value"].sum()) if len(findings) else 0,
-        "authorized_by_actor": {str(k): int(v) for k, v in
-                                allowed.groupby("actor_id", dropna=False)["value"].sum().items()},
-        "allowed_actors": t["allowed_actors"],
-        "allowed_actor_types": t["allowed_actor_types"],
-    }
-    if len(flagged):
-        who = ", ".join(sorted({str(a) for a in flagged["actor_id"]}))
-        summary = (f"{int(flagged['value'].sum())} read(s) of the audit log by actors not "
-                   f"allowed by the policy: {who}")
-    else:
-        summary = (f"{metrics['accesses']} read(s) of the audit log, all by allowed actors"
-                   if metrics["accesses"] else "no access to the audit log in the window")
-    return flagged, metrics, None, summary
-
-
-def _journal_rows(extra: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
-    """The toolkit's own access journal (or any list of reads) in log_access's shape."""
-    frame = extra.copy()
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-    if ctx.since is not None:
-        frame = frame[frame["timestamp"] >= ctx.since]
-    if ctx.until is not None:
-        frame = frame[frame["timestamp"] < ctx.until]
-    for col, default in (("actor_type", None), ("action", "journal"), ("result", "success")):
-        if col not in frame:
-            frame[col] = default
-    frame["local_day"] = frame["timestamp"].dt.tz_convert(ctx.policy.timezone).dt.date
-    grouped = frame.groupby(["actor_id", "local_day"], dropna=False)
-    out = grouped.agg(actor_type=("actor_type", "first"), window_start=("timestamp", "min"),
-                      window_end=("timestamp", "max"), value=("timestamp", "size"),
-                      actions=("action", lambda s: ",".join(sorted(set(map(str, s))))),
-                      results=("result", lambda s: ",".join(sorted(set(map(str, s))))))
-    return out.reset_index().assign(source="journal")
-
-
 def _post_retention(ctx: _Context, gaps: pd.DataFrame, params: dict):
     rule = ctx.policy.retention
     oldest, newest, events = ctx.log.engine.rows(load_sql("retention_span"))[0]
@@ -391,19 +344,11 @@ def _post_chain(ctx: _Context, findings: pd.DataFrame, params: dict):
     return frame, metrics, "pass" if result.ok else "fail", summary
 
 
-def _post_review_cadence(ctx: _Context, findings: pd.DataFrame, params: dict):
-    from ..ledger import review_cadence
-
-    until = ctx.until or dt.datetime.now(dt.UTC)
-    cadence = review_cadence(policy=ctx.policy, until=until, since=ctx.since)
-    return cadence.findings, cadence.metrics, cadence.status, cadence.summary
-
-
 _POST = {
     "required_fields": _post_required_fields,
     "failed_access_burst": _post_failed_access_burst,
-    "log_access": _post_log_access,
+    "log_access": post_log_access,
     "retention": _post_retention,
     "chain_integrity": _post_chain,
-    "review_cadence": _post_review_cadence,
+    "review_cadence": post_review_cadence,
 }

@@ -39,14 +39,15 @@ def journal() -> None:
 @journal.command("show")
 @click.option("--source", default=None, help="Only reads of this source.")
 @click.option("--since", default=None, metavar="ISO", help="Only entries at or after this time.")
-@click.option("-n", "--limit", type=int, default=50, show_default=True,
+@click.option("-n", "--limit", type=click.IntRange(min=0), default=50, show_default=True,
               help="Show the last N entries (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 def journal_show(source, since, limit, as_json) -> int:
     """List journal entries: when, who, what, which source, result."""
     from ..journal import Journal
+    from ..periods import parse_when
 
-    frame = Journal().access_rows(source, since=since)
+    frame = Journal().access_rows(source, since=parse_when(since, "UTC", what="--since"))
     _show(frame, ["timestamp", "actor_id", "action", "resource_id", "result", "command"],
           limit, as_json)
     return 0
@@ -80,7 +81,7 @@ def ledger() -> None:
 
 
 @ledger.command("show")
-@click.option("-n", "--limit", type=int, default=50, show_default=True,
+@click.option("-n", "--limit", type=click.IntRange(min=0), default=50, show_default=True,
               help="Show the last N entries (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 def ledger_show(limit, as_json) -> int:

@@ -211,10 +211,8 @@ def _build(log, period, policy, anchors, profile, now, actor, source_label, tz) 
     q = _Queries(log, period, tz)
     total, in_period, first, last = q.counts()
     verify = log.verify(profile=profile, anchors=anchors)
-    # the toolkit's own reads of this source in the period: reviewed by log_access, listed
-    access_rows = journal.Journal().access_rows(source_label, period.start, period.end)
-    checks = _run_checks(_VerifiedLog(log, verify), policy, period, profile, anchors,
-                         access_rows)
+    checks, cadence_check = _run_checks(_VerifiedLog(log, verify), policy, period, profile,
+                                        anchors)
     checklist = [_check_row(c) for c in _check_list(checks)]
     scope = {
         "source": source_label,
@@ -237,8 +235,8 @@ def _build(log, period, policy, anchors, profile, now, actor, source_label, tz) 
     aggregates = _period_aggregates(q, period, tz) if in_period else None
     chart_set = _charts(aggregates, period, tz) if in_period else {}
     retention = _retention(q, aggregates, checks, period, tz)
-    access = _access(checks, access_rows)
-    cadence = _cadence(policy, source_label, now)
+    access = _access(checks)
+    cadence = _cadence(cadence_check)
     return Report(period=period, generated_at=now, generated_by=journal.current_actor(actor),
                   scope=scope, integrity=integrity, checklist=checklist, checks=checks,
                   anomalies=anomalies, charts=chart_set, retention=retention, access=access,
@@ -306,12 +304,22 @@ class _VerifiedLog:
         return getattr(self._log, name)
 
 
-def _run_checks(log, policy, period: Period, profile, anchors, access_rows):
-    """Run the checklist over the period, the toolkit's journal passed to ``log_access``."""
+def _run_checks(log, policy, period: Period, profile, anchors):
+    """Run the checklist over the period; ``review_cadence`` runs for the cadence section.
+
+    Returns the checklist (``review_cadence`` in it only when the policy names it) and the
+    ``review_cadence`` result. ``log_access`` reviews the toolkit's access journal itself.
+    """
     from ..checks import run_checks
 
-    return run_checks(log, policy=policy, since=period.start, until=period.end,
-                      profile=profile, anchors=anchors, extra_log_access=access_rows)
+    names = list(policy.checks)
+    wanted = names if "review_cadence" in names else [*names, "review_cadence"]
+    result = run_checks(log, policy=policy, since=period.start, until=period.end,
+                        only=wanted, profile=profile, anchors=anchors)
+    cadence = _find_check(result, "review_cadence")
+    if "review_cadence" not in names:
+        result.checks = [c for c in result.checks if c.name != "review_cadence"]
+    return result, cadence
 
 
 def _check_list(checks) -> list:
@@ -575,29 +583,26 @@ def _retention(q: _Queries, aggregates: dict | None, checks, period: Period, tz:
     }
 
 
-def _access(checks, rows) -> dict:
+def _access(checks) -> dict:
+    """Who read the log: ``log_access``'s own result (the log's events and the journal)."""
     check = _find_check(checks, "log_access")
-    in_log = []
-    if check is not None and getattr(check, "findings", None) is not None:
-        in_log = [{k: _plain(v) for k, v in r.items()}
-                  for r in check.findings.head(MAX_FINDINGS_HTML).to_dict("records")]
-    toolkit = [{"timestamp": _iso(r.timestamp), "actor_id": r.actor_id, "action": r.action,
-                "result": r.result, "command": r.command}
-               for r in rows.head(MAX_FINDINGS_HTML).itertuples()]
+    in_log, toolkit, total = [], [], 0
+    if check is not None:
+        if getattr(check, "findings", None) is not None:
+            in_log = [{k: _plain(v) for k, v in r.items()}
+                      for r in check.findings.head(MAX_FINDINGS_HTML).to_dict("records")]
+        journal_facts = (getattr(check, "metrics", None) or {}).get("journal") or {}
+        toolkit = list(journal_facts.get("entries") or [])[:MAX_FINDINGS_HTML]
+        total = int(journal_facts.get("reads") or 0)
     return {"check": _check_brief(check), "in_log": in_log,
-            "toolkit_journal": toolkit, "toolkit_journal_total": len(rows)}
+            "toolkit_journal": toolkit, "toolkit_journal_total": total}
 
 
-def _cadence(policy, source_label: str, now: datetime) -> dict | None:
-    from ..ledger import Ledger, review_cadence
-
-    ledger = Ledger()
-    if not ledger.path.exists():
+def _cadence(check) -> dict | None:
+    """The ``review_cadence`` result; ``None`` when no review of this source is recorded."""
+    if check is None or (getattr(check, "metrics", None) or {}).get("expected") is None:
         return None
-    result = review_cadence(ledger, policy, now, source=source_label)
-    if result.metrics.get("expected") is None:
-        return None
-    return result.to_dict()
+    return _jsonable(check.to_dict())
 
 
 def _policy_summary(policy) -> dict:
