@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ._files import read_toml
 from .errors import PolicyError
 
 __all__ = ["BUILTIN_POLICIES", "DEFAULTS", "RETENTION_PRESETS", "Policy", "RetentionRule"]
@@ -294,17 +294,9 @@ class Policy:
         path = Path(text_source)
         if not path.exists() and text_source in BUILTIN_POLICIES:
             path = POLICY_DIR / f"{text_source}.toml"
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise PolicyError(f"policy file {text_source!r} not found (built-in policies: "
-                              f"{', '.join(BUILTIN_POLICIES)})", path=text_source) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PolicyError(f"cannot read policy {text_source!r}: {exc}",
-                              path=text_source) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise PolicyError(f"policy {text_source!r} is not valid TOML: {exc}",
-                              path=text_source) from None
+        data = read_toml(path, what="policy file", error=PolicyError,
+                         missing=f"policy file {text_source!r} not found (built-in policies: "
+                                 f"{', '.join(BUILTIN_POLICIES)})")
         try:
             return cls.from_dict(data, path=str(path))
         except PolicyError as exc:

@@ -282,7 +282,10 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
             log.warning("the latest loaded event is stamped in the future (%s); reading from "
                         "now instead", last.isoformat())
             last = now
-        since = last - overlap if last is not None else None
+        try:
+            since = last - overlap if last is not None else None
+        except OverflowError:  # an overlap reaching before year 1: read everything again
+            since = None
         own_since = parse_when(getattr(source, "since", None), what="since")
         if own_since is not None:
             since = own_since if since is None else max(since, own_since)
