@@ -241,6 +241,28 @@ def _coerce(path: str, value: Any, expected: Any) -> Any:
     raise AssertionError(expected)  # pragma: no cover
 
 
+#: The longest span a setting may name, by the unit its key ends with (about 100 years):
+#: anything longer is a typo, and would overflow the date arithmetic it feeds.
+_LONGEST_SPAN = {"_months": 1_200, "_days": 36_525, "_hours": 876_600,
+                 "_minutes": 52_596_000}
+#: The largest count or factor a setting may hold (it is bound as a 64-bit SQL value).
+_LARGEST = 2**53
+
+
+def _check_number(key: str, value: Any) -> None:
+    """Refuse a number that no real setting holds: NaN, infinite, huge, or a span too long."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if value != value or abs(value) > _LARGEST:  # NaN, inf, or past exact 64-bit floats
+        raise PolicyError(f"policy key {key!r} must be a finite number up to {_LARGEST}, got "
+                          f"{value}", key=key)
+    unit = next((u for u in _LONGEST_SPAN if key.endswith(u)), None)
+    if unit and value > _LONGEST_SPAN[unit]:
+        raise PolicyError(f"policy key {key!r} names {value} {unit[1:]}, more than the "
+                          f"{_LONGEST_SPAN[unit]} (about 100 years) such a setting can be",
+                          key=key)
+
+
 def _merge(base: dict, override: dict, prefix: str = "") -> dict:
     """Overlay ``override`` on ``base``; unknown keys and wrong types raise PolicyError."""
     out = copy.deepcopy(base)
@@ -353,6 +375,10 @@ class Policy:
             if value < 0:
                 raise PolicyError(f"policy key {key!r} must not be negative, got {value}",
                                   key=key)
+        spans = [*numbers, *((f"retention.{k}", v) for k, v in ret.items() if k.endswith(
+            "_months")), ("review.grace_days", s["review"]["grace_days"])]
+        for key, value in spans:
+            _check_number(key, value)
         if s["thresholds"]["failed_access_burst"]["window_hours"] <= 0:
             raise PolicyError("policy key 'thresholds.failed_access_burst.window_hours' must "
                               "be positive", key="thresholds.failed_access_burst.window_hours")
