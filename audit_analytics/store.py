@@ -28,6 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ._engine import Engine, EngineError, quote_ident
+from ._secrets import mask_secrets
 from .errors import OutputError, SourceError, first_line
 from .periods import parse_when
 from .sources import ScanPart, Source, open_source
@@ -241,7 +242,7 @@ def load_into(source, target_path: str | Path, *, table: str = "events",
         source = open_source(source, table=source_table, since=since, until=until)
     if hasattr(source, "progress") and progress is not None:
         source.progress = progress
-    label = getattr(source, "label", str(source))
+    label = mask_secrets(getattr(source, "label", source))
     target = Path(target_path)
     if target.exists() and not target.is_file():
         raise OutputError(f"cannot load into {target}: not a file", path=str(target))

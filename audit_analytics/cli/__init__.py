@@ -17,6 +17,7 @@ import click
 
 from .. import __version__
 from .._io import write_atomic
+from .._secrets import mask_secrets
 from ..errors import AuditAnalyticsError
 
 __all__ = ["PROFILE_HELP", "cli", "emit_json", "main"]
@@ -71,10 +72,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("audit-analytics: aborted", err=True)
         code = 130
     except click.ClickException as exc:
-        click.echo(f"audit-analytics: error: {exc.format_message()}", err=True)
+        click.echo(f"audit-analytics: error: {mask_secrets(exc.format_message())}", err=True)
         code = 2
     except AuditAnalyticsError as exc:
-        click.echo(f"audit-analytics: error: {exc}", err=True)
+        click.echo(f"audit-analytics: error: {mask_secrets(exc)}", err=True)
         code = exc.exit_code
     except KeyboardInterrupt:
         click.echo("audit-analytics: interrupted", err=True)
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> None:
         code = 141
     except Exception as exc:  # an internal error still gets one line, not a traceback
         log.debug("internal error", exc_info=True)
-        click.echo(f"audit-analytics: internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"audit-analytics: internal error: {type(exc).__name__}: {mask_secrets(exc)}",
+                   err=True)
         code = 3
     sys.exit(code or 0)
 
