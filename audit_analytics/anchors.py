@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._files import ANCHOR_LIMIT, read_small_file
 from .errors import AnchorError
 
 __all__ = ["Anchor", "load_anchors"]
@@ -30,14 +31,18 @@ class Anchor:
 
 
 def load_anchors(path: str | Path) -> list[Anchor]:
-    """Read an anchor file; blank lines and ``#`` comments are skipped."""
+    """Read an anchor file; blank lines and ``#`` comments are skipped.
+
+    The file is read through :func:`audit_analytics._files.read_small_file`: a regular
+    file of at most :data:`~audit_analytics._files.ANCHOR_LIMIT` bytes.
+
+    Raises
+    ------
+    AnchorError
+        The file cannot be read, is not a small regular file, or a line is malformed.
+    """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AnchorError(f"anchor file not found: {path}", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnchorError(f"cannot read anchor file {path}: {exc}", path=str(path)) from None
+    text = read_small_file(path, what="anchor file", limit=ANCHOR_LIMIT, error=AnchorError)
     anchors = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -47,6 +52,9 @@ def load_anchors(path: str | Path) -> list[Anchor]:
             obj = json.loads(line)
         except json.JSONDecodeError:
             raise AnchorError(f"{path} line {number}: not a JSON object", path=str(path)) from None
+        except RecursionError:
+            raise AnchorError(f"{path} line {number}: nests arrays or objects too deeply",
+                              path=str(path)) from None
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), str | int):
             raise AnchorError(f"{path} line {number}: needs an \"id\"", path=str(path))
         digest = obj.get("hash")

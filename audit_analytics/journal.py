@@ -122,7 +122,8 @@ class Journal:
                error: str | None = None) -> dict:
         """Append one access entry and return it."""
         details = {
-            "parameters": dict(parameters or {}),
+            "parameters": {k: mask_source(v) if isinstance(v, str) else v
+                           for k, v in (parameters or {}).items()},
             "command": _context["command"],
             "host": _HOST,
             "pid": os.getpid(),

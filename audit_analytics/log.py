@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from ._engine import Engine, EngineError
+from ._secrets import mask_secrets
 from .anchors import Anchor, load_anchors
 from .errors import AuditAnalyticsError, SourceError, first_line
 from .profiles import HashProfile
@@ -128,9 +129,9 @@ class AuditLog:
             out = run(query, params)
         except Exception as exc:
             self._record("sql", self.source.label, "failure", error=first_line(exc),
-                         query=query[:2000])
+                         query=mask_secrets(query)[:2000])
             raise
-        self._record("sql", self.source.label, "success", query=query[:2000])
+        self._record("sql", self.source.label, "success", query=mask_secrets(query)[:2000])
         return out
 
     def named_query(self, name: str, query: str, params: dict) -> pd.DataFrame:

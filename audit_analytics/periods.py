@@ -99,8 +99,29 @@ def _midnight(day: date, zone: tzinfo) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
 
 
+def _out_of_range(what: str, **fields: object) -> PeriodError:
+    return PeriodError(f"{what} is out of the supported range (UTC instants from "
+                       f"{datetime.min.year:04d}-01-01 to the end of {datetime.max.year:04d})",
+                       **fields)
+
+
 def period_of(day: date, kind: str, tz: str | tzinfo | None = None) -> Period:
-    """The day, ISO week or month (``kind``) holding the calendar date ``day``."""
+    """The day, ISO week or month (``kind``) holding the calendar date ``day``.
+
+    Raises
+    ------
+    PeriodError
+        An unknown ``kind``, or a period whose bounds fall outside the datetimes Python
+        can represent (the month after ``9999-12``, a midnight before ``0001-01-01`` UTC).
+    """
+    try:
+        return _period_of(day, kind, tz)
+    except OverflowError:
+        raise _out_of_range(f"the {kind} holding {day.isoformat()}", period=day.isoformat(),
+                            tz=_tz_name(tz)) from None
+
+
+def _period_of(day: date, kind: str, tz: str | tzinfo | None) -> Period:
     zone, name = resolve_tz(tz), _tz_name(tz)
     if kind == "day":
         first, after, label = day, day + timedelta(days=1), day.isoformat()
@@ -136,7 +157,8 @@ def parse_period(text: str, *, tz: str | tzinfo | None = None,
     Raises
     ------
     PeriodError
-        For any other text, or an impossible date (``2024-13``, ``2023-W53``).
+        For any other text, an impossible date (``2024-13``, ``2023-W53``) or a period
+        whose bounds Python cannot represent (``9999-12`` ends in year 10000).
     """
     if isinstance(text, Period):
         return text
@@ -145,10 +167,13 @@ def parse_period(text: str, *, tz: str | tzinfo | None = None,
     if raw.lower() in RELATIVE:
         moment = (now or datetime.now(UTC))
         moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        today = moment.astimezone(zone).date()
         kind = raw.lower().removeprefix("last-")
-        current = period_of(today, kind, tz)
-        before = current.start.astimezone(zone).date() - timedelta(days=1)
+        try:
+            today = moment.astimezone(zone).date()
+            current = period_of(today, kind, tz)
+            before = current.start.astimezone(zone).date() - timedelta(days=1)
+        except OverflowError:
+            raise _out_of_range(f"the {kind} before {moment.isoformat()}", period=raw) from None
         return period_of(before, kind, tz)
     try:
         if m := _MONTH.match(raw):
@@ -159,6 +184,8 @@ def parse_period(text: str, *, tz: str | tzinfo | None = None,
             return period_of(date.fromisocalendar(int(m[1]), int(m[2]), 1), "week", tz)
     except ValueError as exc:
         raise PeriodError(f"invalid period {raw!r}: {exc}", period=raw) from None
+    except PeriodError as exc:
+        raise PeriodError(f"period {raw!r}: {exc.message}", period=raw) from None
     raise PeriodError(f"unknown period {raw!r}: expected {_FORMS}", period=raw)
 
 
@@ -166,13 +193,17 @@ def periods_between(kind: str, since: datetime, until: datetime,
                     tz: str | tzinfo | None = None) -> Iterator[Period]:
     """Every whole period of ``kind`` from the one holding ``since`` up to ``until``.
 
-    Periods still running at ``until`` are left out.
+    Periods still running at ``until`` are left out, and so is a period whose end lies
+    past the last datetime Python can represent (it cannot end before ``until``).
     """
     zone = resolve_tz(tz)
     period = period_of(since.astimezone(zone).date(), kind, tz)
     while period.end <= until:
         yield period
-        period = period.next()
+        try:
+            period = period.next()
+        except PeriodError:
+            return
 
 
 def parse_when(value: object, tz: str = "UTC", *, what: str = "time") -> datetime | None:
@@ -183,7 +214,8 @@ def parse_when(value: object, tz: str = "UTC", *, what: str = "time") -> datetim
     Raises
     ------
     PeriodError
-        The text is not an ISO 8601 date or date-time.
+        The text is not an ISO 8601 date or date-time, or names an instant that has no
+        UTC datetime (``9999-12-31T23:59:59-01:00`` is in year 10000 in UTC).
     """
     if value is None or value == "":
         return None
@@ -201,5 +233,8 @@ def parse_when(value: object, tz: str = "UTC", *, what: str = "time") -> datetim
     if not isinstance(value, datetime):
         raise PeriodError(f"cannot use {value!r} as a {what}", value=str(value))
     if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(tz))
-    return value.astimezone(UTC)
+        value = value.replace(tzinfo=resolve_tz(tz))
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise _out_of_range(f"{what} {value.isoformat()}", value=value.isoformat()) from None

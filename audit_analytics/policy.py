@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ._files import read_toml
 from .errors import PolicyError
 
 __all__ = ["BUILTIN_POLICIES", "DEFAULTS", "RETENTION_PRESETS", "Policy", "RetentionRule"]
@@ -254,6 +254,28 @@ def _coerce(path: str, value: Any, expected: Any) -> Any:
     raise AssertionError(expected)  # pragma: no cover
 
 
+#: The longest span a setting may name, by the unit its key ends with (about 100 years):
+#: anything longer is a typo, and would overflow the date arithmetic it feeds.
+_LONGEST_SPAN = {"_months": 1_200, "_days": 36_525, "_hours": 876_600,
+                 "_minutes": 52_596_000}
+#: The largest count or factor a setting may hold (it is bound as a 64-bit SQL value).
+_LARGEST = 2**53
+
+
+def _check_number(key: str, value: Any) -> None:
+    """Refuse a number that no real setting holds: NaN, infinite, huge, or a span too long."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if value != value or abs(value) > _LARGEST:  # NaN, inf, or past exact 64-bit floats
+        raise PolicyError(f"policy key {key!r} must be a finite number up to {_LARGEST}, got "
+                          f"{value}", key=key)
+    unit = next((u for u in _LONGEST_SPAN if key.endswith(u)), None)
+    if unit and value > _LONGEST_SPAN[unit]:
+        raise PolicyError(f"policy key {key!r} names {value} {unit[1:]}, more than the "
+                          f"{_LONGEST_SPAN[unit]} (about 100 years) such a setting can be",
+                          key=key)
+
+
 def _merge(base: dict, override: dict, prefix: str = "") -> dict:
     """Overlay ``override`` on ``base``; unknown keys and wrong types raise PolicyError."""
     out = copy.deepcopy(base)
@@ -307,17 +329,9 @@ class Policy:
         path = Path(text_source)
         if not path.exists() and text_source in BUILTIN_POLICIES:
             path = POLICY_DIR / f"{text_source}.toml"
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise PolicyError(f"policy file {text_source!r} not found (built-in policies: "
-                              f"{', '.join(BUILTIN_POLICIES)})", path=text_source) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PolicyError(f"cannot read policy {text_source!r}: {exc}",
-                              path=text_source) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise PolicyError(f"policy {text_source!r} is not valid TOML: {exc}",
-                              path=text_source) from None
+        data = read_toml(path, what="policy file", error=PolicyError,
+                         missing=f"policy file {text_source!r} not found (built-in policies: "
+                                 f"{', '.join(BUILTIN_POLICIES)})")
         try:
             return cls.from_dict(data, path=str(path))
         except PolicyError as exc:
@@ -374,6 +388,10 @@ class Policy:
             if value < 0:
                 raise PolicyError(f"policy key {key!r} must not be negative, got {value}",
                                   key=key)
+        spans = [*numbers, *((f"retention.{k}", v) for k, v in ret.items() if k.endswith(
+            "_months")), ("review.grace_days", s["review"]["grace_days"])]
+        for key, value in spans:
+            _check_number(key, value)
         burst = s["thresholds"]["failed_access_burst"]
         if burst["rule"] not in BURST_RULES:
             raise PolicyError(f"policy key 'thresholds.failed_access_burst.rule' must be one of "

@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from ._engine import Engine, quote_ident
-from ._secrets import mask_secrets
+from ._secrets import mask_secrets, remember
 from .errors import ConnectionFailed, SchemaError, SourceError
 from .periods import parse_when
 from .progress import progress_bar
@@ -135,8 +135,32 @@ def _libpq_uri(url: str):
     query = dict(parsed.query)
     query.setdefault("connect_timeout", "10")
     query.setdefault("application_name", "audit_analytics")
-    libpq = parsed.set(drivername="postgresql", query=query)
-    return libpq.render_as_string(hide_password=False), mask_url(url), parsed
+    return _render_libpq(parsed, query), mask_url(url), parsed
+
+
+def _render_libpq(parsed, query: dict) -> str:
+    """A libpq URI with every part percent-encoded (libpq refuses raw spaces, reads no ``+``).
+
+    SQLAlchemy's own rendering leaves spaces raw and writes query spaces as ``+``: a
+    password holding a space could not log in.
+    """
+    from urllib.parse import quote
+
+    def enc(text) -> str:
+        return quote(str(text), safe="")
+
+    auth = ""
+    if parsed.username is not None:
+        secret = f":{enc(parsed.password)}" if parsed.password is not None else ""
+        auth = f"{enc(parsed.username)}{secret}@"
+    host = parsed.host or ""
+    host = f"[{host}]" if ":" in host else host
+    port = f":{parsed.port}" if parsed.port else ""
+    database = f"/{enc(parsed.database)}" if parsed.database else ""
+    pairs = [(key, value) for key, values in query.items()
+             for value in (values if isinstance(values, list | tuple) else [values])]
+    tail = "&".join(f"{enc(key)}={enc(value)}" for key, value in pairs)
+    return f"postgresql://{auth}{host}{port}{database}" + (f"?{tail}" if tail else "")
 
 
 def connect(url: str):
@@ -239,6 +263,8 @@ class PostgresSource(Source):
         self.masked_url = masked
         self.database = parsed.database
         self._secret = parsed.password or parsed.query.get("password")
+        for secret in (parsed.password, parsed.query.get("password")):
+            remember(secret if isinstance(secret, str) else None)
         self.since = _as_utc_text(since)
         self.until = _as_utc_text(until)
         self.statement_timeout = statement_timeout

@@ -19,10 +19,10 @@ A custom profile is a TOML file with the same knobs (see :func:`load_profile`).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ._files import read_toml
 from .errors import ProfileError
 
 __all__ = ["BUILTIN_PROFILES", "HashProfile", "load_profile"]
@@ -190,16 +190,7 @@ def load_profile(spec: str | Path | HashProfile) -> HashProfile:
     if path.suffix.lower() != ".toml":
         known = ", ".join(["auto", *BUILTIN_PROFILES])
         raise ProfileError(f"unknown profile {text!r}: use one of {known} or a .toml file")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ProfileError(f"profile file not found: {path}", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"cannot read profile file {path}: {exc}", path=str(path)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(
-            f"profile file {path} is not valid TOML: {exc}", path=str(path)
-        ) from None
+    data = read_toml(path, what="profile file", error=ProfileError)
     return _profile_from_mapping(data, str(path))
 
 

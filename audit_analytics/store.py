@@ -41,6 +41,7 @@ import pyarrow as pa
 
 from ._engine import Engine, EngineError, quote_ident
 from ._io import exclusive_lock
+from ._secrets import mask_secrets
 from ._text import shown
 from .errors import OutputError, SourceError, first_line
 from .periods import parse_when
@@ -279,7 +280,7 @@ def load_into(source, target_path: str | Path, *, table: str = "events",
         source = open_source(source, table=source_table, since=since, until=until)
     if hasattr(source, "progress") and progress is not None:
         source.progress = progress
-    label = getattr(source, "label", str(source))
+    label = mask_secrets(getattr(source, "label", source))
     target = _load_target(target)
     with exclusive_lock(target.with_name(f".{target.name}.lock"), wait=wait,
                         busy=f"{target} is being loaded"):
@@ -416,7 +417,10 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
             log.warning("the latest loaded event is stamped in the future (%s); reading from "
                         "now instead", last.isoformat())
             last = now
-        since = last - overlap if last is not None else None
+        try:
+            since = last - overlap if last is not None else None
+        except OverflowError:  # an overlap reaching before year 1: read everything again
+            since = None
         own_since = parse_when(getattr(source, "since", None), what="since")
         if own_since is not None:
             since = own_since if since is None else max(since, own_since)

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from audit_analytics.errors import PeriodError
-from audit_analytics.periods import parse_period, periods_between
+from audit_analytics.periods import parse_period, parse_when, periods_between
 
 NOW = datetime(2024, 3, 6, 10, 30, tzinfo=UTC)  # a Wednesday
 
@@ -63,3 +63,78 @@ def test_periods_between():
     months = list(periods_between("month", datetime(2023, 11, 5, tzinfo=UTC),
                                   datetime(2024, 2, 1, tzinfo=UTC)))
     assert [m.label for m in months] == ["2023-11", "2023-12", "2024-01"]
+
+
+@pytest.mark.parametrize("text, tz", [
+    ("9999-12", None), ("9999-W52", None), ("9999-12-31", None),
+    ("9999-12-31", "America/New_York"), ("9999-12-31", "Pacific/Kiritimati"),
+    ("0001-01-01", "Asia/Tokyo"), ("0001-01", "Asia/Tokyo"), ("0001-W01", "Asia/Tokyo"),
+])
+def test_periods_past_the_datetime_range_are_period_errors(text, tz):
+    with pytest.raises(PeriodError, match="out of the supported range") as info:
+        parse_period(text, tz=tz)
+    assert text in str(info.value) and "\n" not in str(info.value)
+
+
+def test_periods_at_the_edges_of_the_range_still_work():
+    assert parse_period("9999-11").end == datetime(9999, 12, 1, tzinfo=UTC)
+    assert parse_period("0001-01").start == datetime(1, 1, 1, tzinfo=UTC)
+    assert parse_period("0001-W01", tz="America/New_York").kind == "week"
+    assert parse_period("9999-12-30", tz="Asia/Tokyo").label == "9999-12-30"
+
+
+@pytest.mark.parametrize("kind", ["last-day", "last-week", "last-month"])
+@pytest.mark.parametrize("now", [datetime(1, 1, 1, tzinfo=UTC), datetime(1, 1, 3, tzinfo=UTC),
+                                 datetime.max.replace(tzinfo=UTC)])
+@pytest.mark.parametrize("tz", [None, "Asia/Tokyo", "America/New_York"])
+def test_relative_periods_near_the_range_never_overflow(kind, now, tz):
+    try:
+        period = parse_period(kind, tz=tz, now=now)
+    except PeriodError as exc:
+        assert "out of the supported range" in str(exc)
+    else:
+        assert period.end <= now
+
+
+@pytest.mark.parametrize("text, tz", [
+    ("9999-12-31T23:59:59-01:00", "UTC"), ("0001-01-01T00:00:00+01:00", "UTC"),
+    ("0001-01-01", "Asia/Tokyo"), ("9999-12-31T23:00", "America/New_York"),
+])
+def test_times_past_the_datetime_range_are_period_errors(text, tz):
+    with pytest.raises(PeriodError, match="--since .* out of the supported range"):
+        parse_when(text, tz, what="--since")
+
+
+def test_periods_between_stops_at_the_end_of_the_range():
+    days = list(periods_between("day", datetime(9999, 12, 29, tzinfo=UTC),
+                                datetime.max.replace(tzinfo=UTC)))
+    assert [p.label for p in days] == ["9999-12-29", "9999-12-30"]
+
+
+@pytest.mark.parametrize("args", [
+    ("report", "--period", "9999-12"), ("report", "--period", "9999-W52"),
+    ("report", "--period", "9999-12-31"), ("report", "--period", "0000-01"),
+    ("check", "--since", "9999-12-31T23:59:59-01:00"),
+    ("check", "--until", "0001-01-01T00:00:00+01:00"),
+    ("verify", "--since", "9999-12-31T23:59:59-01:00"),
+])
+def test_cli_dates_past_the_range_are_bad_input(cli, samples, tmp_path, args):
+    command, *rest = args
+    source = samples / "python_seed" / "clean.parquet"
+    extra = ["--out", tmp_path] if command == "report" else []
+    if command == "verify":  # a time window needs a database URL; it is parsed first
+        source = "postgresql://auditor@127.0.0.1:1/app"
+    proc = cli(command, source, *rest, *extra)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "OverflowError" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_cli_huge_load_overlap_reads_everything_again(cli, samples, tmp_path):
+    target = tmp_path / "events.duckdb"
+    source = samples / "python_seed" / "clean.parquet"
+    assert cli("load", source, "--into", target).returncode == 0
+    for overlap in ("99999999999999", "1500000000"):
+        proc = cli("load", source, "--into", target, "--overlap", overlap)
+        assert proc.returncode == 0, proc.stderr
+        assert "appended 0 of" in proc.stdout

@@ -86,3 +86,21 @@ def test_invalid_policies_raise_one_line_errors(tmp_path, text, message):
 def test_missing_file():
     with pytest.raises(PolicyError, match="not found"):
         Policy.load("/nonexistent/policy.toml")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[retention]\nregime = \"custom\"\nrequired_months = 999999999999", "about 100 years"),
+    ("[review]\ngrace_days = 99999999999", "'review.grace_days' names 99999999999 days"),
+    ("[thresholds.failed_access_burst]\nwindow_hours = 99999999999999", "about 100 years"),
+    ("[thresholds.retention_coverage]\nmax_gap_minutes = 99999999999999", "minutes"),
+    ("[thresholds.volume_spike]\nk = nan", "finite number"),
+    ("[thresholds.volume_spike]\nk = inf", "finite number"),
+    ("[thresholds.failed_access_burst]\nmax_failures = 99999999999999999999", "finite number"),
+])
+def test_numbers_no_setting_can_hold_are_refused(tmp_path, cli, samples, text, message):
+    with pytest.raises(PolicyError, match=message):
+        Policy.load(_write(tmp_path, text))
+    proc = cli("check", samples / "python_seed" / "clean.parquet", "--policy",
+               tmp_path / "policy.toml")
+    assert proc.returncode == 2 and message.split("'")[0] in proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr

@@ -22,6 +22,7 @@ import click
 
 from .. import __version__
 from .._io import write_atomic
+from .._secrets import mask_secrets
 from .._text import escape_json, shown, terminal_text
 from ..errors import AuditAnalyticsError
 
@@ -109,10 +110,10 @@ def main(argv: list[str] | None = None) -> None:
         echo("audit-analytics: aborted", err=True)
         code = 130
     except click.ClickException as exc:
-        echo(f"audit-analytics: error: {_line(exc.format_message())}", err=True)
+        echo(f"audit-analytics: error: {_line(mask_secrets(exc.format_message()))}", err=True)
         code = 2
     except AuditAnalyticsError as exc:
-        echo(f"audit-analytics: error: {_line(str(exc))}", err=True)
+        echo(f"audit-analytics: error: {_line(mask_secrets(exc))}", err=True)
         code = exc.exit_code
     except KeyboardInterrupt:
         echo("audit-analytics: interrupted", err=True)
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         code = 141
     except Exception as exc:  # an internal error still gets one line, not a traceback
         log.debug("internal error", exc_info=True)
-        echo(f"audit-analytics: internal error: {type(exc).__name__}: {_line(str(exc))}",
+        echo(f"audit-analytics: internal error: {type(exc).__name__}: {_line(mask_secrets(exc))}",
              err=True)
         code = 3
     sys.exit(code or 0)

@@ -32,9 +32,10 @@ def load(ctx, source, target, table, since, until, overlap, wait, json_target) -
 
     from ..store import load_into
 
+    longest = timedelta.max // timedelta(minutes=1)  # a larger overlap re-reads everything too
     result = load_into(source, target, source_table=table, since=since, until=until,
-                       progress=ctx.obj["progress"], overlap=timedelta(minutes=overlap),
-                       wait=wait)
+                       progress=ctx.obj["progress"],
+                       overlap=timedelta(minutes=min(overlap, longest)), wait=wait)
     if json_target:
         emit_json(result.to_dict(), json_target)
     if json_target != "-":

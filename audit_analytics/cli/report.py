@@ -42,6 +42,7 @@ def report(ctx, source, period, policy, out_dir, formats, profile, anchor, table
     from ..log import AuditLog
     from ..periods import parse_period
     from ..policy import Policy
+    from ..profiles import load_profile
     from ..report import build_report, check_formats
     from ..report.write import probe_out_dir
 
@@ -50,6 +51,8 @@ def report(ctx, source, period, policy, out_dir, formats, profile, anchor, table
     loaded = Policy.load(policy)
     span = parse_period(period, tz=loaded.timezone)
     anchors = load_anchors(anchor) if anchor else None
+    if profile != "auto":
+        load_profile(profile)
     probe_out_dir(out_dir)
     with AuditLog(source, table=table, progress=ctx.obj["progress"]) as audit:
         built = build_report(audit, span, policy=loaded, anchors=anchors, profile=profile)
