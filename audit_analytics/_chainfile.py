@@ -118,7 +118,8 @@ class ChainFile:
                     + "\n").encode("utf-8")
             # a line cut short by an earlier crash must not swallow this one
             _write_all(fd, data if tail.ends_with_newline else b"\n" + data)
-            os.fsync(fd)
+            if stat.S_ISREG(os.fstat(fd).st_mode):  # a device (/dev/null) has nothing to sync
+                os.fsync(fd)
             return line
         except OSError as exc:
             raise LedgerError(f"cannot append to the {self.what} {self.path}: "
