@@ -107,30 +107,38 @@ class TextForm:
         """The text of every row of ``columns`` (one sequence of values per key)."""
         if len(columns) != len(self.keys):
             raise ValueError(f"{len(self.keys)} keys but {len(columns)} columns")
-        cut = len(self.item_separator)
-        items = [self._items(key, values) for key, values in zip(self.keys, columns)]
-        if not items:
+        if not self.keys:
             return []
-        # every item starts with the item separator: the row drops its first one
-        return [("{" + "".join(parts)[cut:] + "}").encode("utf-8", "surrogateescape")
-                for parts in zip(*items)]
+        values = [self._json(column) for column in columns]  # None for a null
+        # a row with every value present fills one template; the others list their items
+        leads = [f'"{key}"{self.key_separator}' for key in self.keys]
+        template = "{" + self.item_separator.replace("%", "%%").join(
+            lead.replace("%", "%%") + "%s" for lead in leads) + "}"
+        null = None if self.omit_nulls else "null"
+        out = []
+        for row in zip(*values):
+            if None in row:
+                items = [lead + (null if v is None else v)
+                         for lead, v in zip(leads, row) if v is not None or null]
+                text = "{" + self.item_separator.join(items) + "}"
+            else:
+                text = template % row
+            out.append(text.encode("utf-8", "surrogateescape"))
+        return out
 
-    def _items(self, key: str, values: Sequence) -> list[str]:
-        """Each row's item for ``key``, separator first ("" for an omitted null)."""
-        lead = f'{self.item_separator}"{key}"{self.key_separator}'
-        null = "" if self.omit_nulls else lead + "null"
+    def _json(self, values: Sequence) -> list[str | None]:
+        """Each value's JSON text, None for a null."""
         kinds = set(map(type, values)) - {type(None)}
         if kinds == {str}:  # what JSONEncoder.encode does for a str, without its dispatch
             quote = encode_basestring_ascii if self.ascii else encode_basestring
-            return [null if v is None else lead + quote(v) for v in values]
+            return [None if v is None else quote(v) for v in values]
         if kinds == {datetime}:
             style = self.timestamp
             quote = encode_basestring_ascii if self.ascii else encode_basestring
-            return [null if v is None else lead + quote(format_timestamp(v, style))
-                    for v in values]
+            return [None if v is None else quote(format_timestamp(v, style)) for v in values]
         if kinds == {int}:
-            return [null if v is None else lead + int.__repr__(v) for v in values]
-        return [null if v is None else lead + self.value(v) for v in values]
+            return [None if v is None else int.__repr__(v) for v in values]
+        return [None if v is None else self.value(v) for v in values]
 
     def text(self, values: Sequence) -> bytes:
         """The text of one row (its values in key order)."""

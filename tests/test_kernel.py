@@ -137,3 +137,15 @@ def test_field_names_are_written_as_the_producer_escapes_them(running, escape):
     assert text == want == canonical_text(profile, row)
     (digest,) = kernel.digests(profile, cols)
     assert digest.tobytes() == hashlib.sha256(want).digest()
+
+
+def test_both_kernels_agree_on_percent_signs_and_nulls():
+    # the Python kernel fills a %-template for rows without nulls: % in keys or separators
+    # must come out as written
+    from audit_analytics import _native
+
+    spec = ((b"a%s", b"%%b"), b"%d,", b"%:", 0, 0, 1)
+    cols = [kernel._describe(pa.array(["x%s", None, "z"])),
+            kernel._describe(pa.array([1, 2, None], pa.int64()))]
+    want = [b'{"a%s"%:"x%s"%d,"%%b"%:1}', b'{"%%b"%:2}', b'{"a%s"%:"z"}']
+    assert _native.canonical(spec, cols) == _pykernel.canonical(spec, cols) == want
