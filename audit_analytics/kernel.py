@@ -75,7 +75,16 @@ def kernel_info() -> dict:
     return {"implementation": "python", "isa": None, "threads": 1, "reason": _fallback_reason}
 
 
-logger.debug("kernel: %s", kernel_info())
+_announced = False
+
+
+def _kernel() -> ModuleType:
+    """The running kernel; its first use logs which one it is (at debug level)."""
+    global _announced
+    if not _announced:
+        _announced = True
+        logger.debug("kernel: %s", kernel_info())
+    return _impl
 
 
 def _describe(arr: pa.Array) -> tuple:
@@ -113,7 +122,7 @@ def _describe(arr: pa.Array) -> tuple:
 def canonical_texts(profile: HashProfile, columns: list[pa.Array], *, omit_nulls=None):
     """The hashed text of each row, as bytes (for diagnostics and tests)."""
     spec = profile.native_spec(omit_nulls=omit_nulls)
-    return _impl.canonical(spec, [_describe(c) for c in columns])
+    return _kernel().canonical(spec, [_describe(c) for c in columns])
 
 
 def digests(
@@ -124,7 +133,7 @@ def digests(
     ``columns`` are the hashed fields in ``profile.ordered_fields`` order.
     """
     spec = profile.native_spec(omit_nulls=omit_nulls)
-    raw = _impl.digest(spec, [_describe(c) for c in columns], threads)
+    raw = _kernel().digest(spec, [_describe(c) for c in columns], threads)
     return np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32)
 
 
@@ -133,7 +142,7 @@ def unhex(column: pa.Array, genesis: str) -> tuple[np.ndarray, np.ndarray]:
 
     Flags: 0 valid, 1 null, 2 not 64 lowercase hex characters, 3 the genesis marker.
     """
-    raw, flags = _impl.unhex(_describe(column), genesis.encode())
+    raw, flags = _kernel().unhex(_describe(column), genesis.encode())
     return (
         np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32),
         np.frombuffer(flags, dtype=np.uint8),
@@ -142,7 +151,7 @@ def unhex(column: pa.Array, genesis: str) -> tuple[np.ndarray, np.ndarray]:
 
 def hash64(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """A 64-bit hash of each value of a text column (0 for null) and the null mask."""
-    raw, nulls = _impl.hash64(_describe(column))
+    raw, nulls = _kernel().hash64(_describe(column))
     return (np.frombuffer(raw, dtype=np.uint64),
             np.frombuffer(nulls, dtype=np.uint8).astype(bool))
 
@@ -150,7 +159,7 @@ def hash64(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 def segments(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Split the link graph into paths: each row's path start and its depth in the path."""
     parent = np.ascontiguousarray(parent, dtype=np.int64)
-    root, depth = _impl.segments(parent)
+    root, depth = _kernel().segments(parent)
     return np.frombuffer(root, dtype=np.int64), np.frombuffer(depth, dtype=np.int64)
 
 

@@ -106,15 +106,14 @@ def test_kernel_env_var(value, want):
                    for ln in lines)
 
 
-def test_kernel_info_logged_once_at_debug():
-    code = ("import logging, sys\n"
-            "logging.basicConfig(stream=sys.stdout, level=logging.DEBUG, format='%(message)s')\n"
-            "import audit_analytics, audit_analytics.kernel, audit_analytics.verify\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, kernel.KERNEL_ENV: "python"})
+def test_kernel_logged_once_at_debug(cli, samples):
+    proc = cli("-vv", "--no-progress", "verify", samples / "python_seed" / "clean.parquet",
+               env={kernel.KERNEL_ENV: "python"})
     assert proc.returncode == 0, proc.stderr
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("kernel: ")]
-    assert len(lines) == 1 and "'implementation': 'python'" in lines[0]
+    lines = [ln for ln in proc.stderr.splitlines() if "kernel: " in ln]
+    assert len(lines) == 1 and "'implementation': 'python'" in lines[0], proc.stderr
+    quiet = cli("--no-progress", "verify", samples / "python_seed" / "clean.parquet")
+    assert "kernel: " not in quiet.stderr
 
 
 @pytest.fixture(params=["native", "python"])
