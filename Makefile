@@ -54,4 +54,4 @@ pg-samples: $(STAMP)
 	$(PY) -m audit_analytics.samples.load_postgres "$(PG_URL)" --samples data_samples
 
 clean:
-	rm -rf $(VENV) build *.egg-info audit_analytics/*.so audit_analytics/native/*.o
+	rm -rf $(VENV) build *.egg-info audit_analytics/*.so
