@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test lint samples bench bench-pg bench-checks bench-report pg-samples clean
 
-$(STAMP): pyproject.toml setup.py audit_analytics/_native.c
+$(STAMP): pyproject.toml setup.py $(wildcard audit_analytics/native/*.c audit_analytics/native/*.h)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,notebooks]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null

@@ -1,4 +1,10 @@
-"""Build the native kernel (canonical JSON text, multi-lane SHA-256, chain segments)."""
+"""Build the native kernel (canonical JSON text, multi-lane SHA-256, chain segments).
+
+The extension is optional: without a C compiler the package installs anyway and runs its
+pure-Python kernel (``audit_analytics._pykernel``), slower, with the same results.
+"""
+
+from glob import glob
 
 from setuptools import Extension, setup
 
@@ -6,9 +12,12 @@ setup(
     ext_modules=[
         Extension(
             "audit_analytics._native",
-            sources=["audit_analytics/_native.c"],
+            sources=sorted(glob("audit_analytics/native/*.c")),
+            depends=sorted(glob("audit_analytics/native/*.h")),
+            include_dirs=["audit_analytics/native"],
             extra_compile_args=["-O3", "-std=c11", "-Wall", "-Wno-unused-function"],
             extra_link_args=["-lpthread"],
+            optional=True,
         )
     ]
 )

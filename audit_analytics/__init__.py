@@ -19,6 +19,7 @@ from .errors import (
     SchemaError,
     SourceError,
 )
+from .kernel import kernel_info
 from .log import AuditLog, open
 from .profiles import BUILTIN_PROFILES, HashProfile, load_profile
 from .results import FINDING_KINDS, VerifyResult
@@ -43,6 +44,7 @@ __all__ = [
     "SourceError",
     "VerifyResult",
     "__version__",
+    "kernel_info",
     "load_anchors",
     "load_profile",
     "open",

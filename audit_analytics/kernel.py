@@ -1,26 +1,90 @@
 """Vectorised hashing: Arrow columns in, one SHA-256 per row out, no Python per row.
 
-A thin layer over the native kernel (``_native.c``), which renders each row's hashed
-text exactly as the profile's producer did and hashes eight rows at a time with AVX2
-(one at a time without it), on every core.
+A thin layer over one of two kernels with the same interface, chosen once at import:
+
+* the native kernel (``native/*.c``, the extension ``_native``), which renders each row's
+  hashed text exactly as the profile's producer did and hashes 16 or 8 rows at a time
+  with AVX-512 or AVX2 (one at a time without them), on every core;
+* the pure-Python kernel (``_pykernel``: the row-wise reference, hashlib and numpy), used
+  when the extension cannot be imported or when ``AUDIT_ANALYTICS_KERNEL=python`` asks for
+  it. Same results, several times slower, one thread.
+
+:func:`kernel_info` says which one runs.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from types import ModuleType
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import _native
 from .profiles import HashProfile
 
-__all__ = ["THREADS", "canonical_texts", "digests", "hash64", "segments", "unhex"]
+__all__ = ["THREADS", "any_null", "canonical_texts", "digests", "hash64", "kernel_info",
+           "segments", "unhex"]
+
+logger = logging.getLogger("audit_analytics")
 
 THREADS = max(1, min(8, os.cpu_count() or 1))
+KERNEL_ENV = "AUDIT_ANALYTICS_KERNEL"
 
 _KIND_STRING, _KIND_LARGE_STRING, _KIND_TIMESTAMP, _KIND_INT64 = 0, 1, 2, 3
+
+
+def _load() -> tuple[ModuleType, str | None]:
+    """The kernel module to run, and why it is the Python one (None for the native one)."""
+    wanted = os.environ.get(KERNEL_ENV, "").strip().lower()
+    if wanted == "python":
+        reason = f"{KERNEL_ENV}=python"
+    else:
+        if wanted not in ("", "auto", "native"):
+            logger.warning("%s=%s is not one of auto, native, python: using auto",
+                           KERNEL_ENV, wanted)
+        try:
+            from . import _native
+        except ImportError as exc:
+            reason = f"the compiled kernel is not importable ({exc})"
+        else:
+            return _native, None
+    from . import _pykernel
+
+    return _pykernel, reason
+
+
+_impl, _fallback_reason = _load()
+
+
+def kernel_info() -> dict:
+    """Which kernel runs.
+
+    Returns
+    -------
+    dict
+        ``implementation``: ``"native"`` (the compiled extension) or ``"python"``;
+        ``isa``: the native SHA-256 path a digest takes now (``"avx512"``, ``"avx2"`` or
+        ``"scalar"``), None for the Python kernel; ``threads``: the threads a digest runs
+        on; ``reason``: why the Python kernel runs (None for the native one).
+    """
+    if _fallback_reason is None:
+        return {"implementation": "native", "isa": _impl._resolve_isa(), "threads": THREADS,
+                "reason": None}
+    return {"implementation": "python", "isa": None, "threads": 1, "reason": _fallback_reason}
+
+
+_announced = False
+
+
+def _kernel() -> ModuleType:
+    """The running kernel; its first use logs which one it is (at debug level)."""
+    global _announced
+    if not _announced:
+        _announced = True
+        logger.debug("kernel: %s", kernel_info())
+    return _impl
 
 
 def _describe(arr: pa.Array) -> tuple:
@@ -58,7 +122,7 @@ def _describe(arr: pa.Array) -> tuple:
 def canonical_texts(profile: HashProfile, columns: list[pa.Array], *, omit_nulls=None):
     """The hashed text of each row, as bytes (for diagnostics and tests)."""
     spec = profile.native_spec(omit_nulls=omit_nulls)
-    return _native.canonical(spec, [_describe(c) for c in columns])
+    return _kernel().canonical(spec, [_describe(c) for c in columns])
 
 
 def digests(
@@ -69,7 +133,7 @@ def digests(
     ``columns`` are the hashed fields in ``profile.ordered_fields`` order.
     """
     spec = profile.native_spec(omit_nulls=omit_nulls)
-    raw = _native.digest(spec, [_describe(c) for c in columns], threads)
+    raw = _kernel().digest(spec, [_describe(c) for c in columns], threads)
     return np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32)
 
 
@@ -78,7 +142,7 @@ def unhex(column: pa.Array, genesis: str) -> tuple[np.ndarray, np.ndarray]:
 
     Flags: 0 valid, 1 null, 2 not 64 lowercase hex characters, 3 the genesis marker.
     """
-    raw, flags = _native.unhex(_describe(column), genesis.encode())
+    raw, flags = _kernel().unhex(_describe(column), genesis.encode())
     return (
         np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32),
         np.frombuffer(flags, dtype=np.uint8),
@@ -87,7 +151,7 @@ def unhex(column: pa.Array, genesis: str) -> tuple[np.ndarray, np.ndarray]:
 
 def hash64(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """A 64-bit hash of each value of a text column (0 for null) and the null mask."""
-    raw, nulls = _native.hash64(_describe(column))
+    raw, nulls = _kernel().hash64(_describe(column))
     return (np.frombuffer(raw, dtype=np.uint64),
             np.frombuffer(nulls, dtype=np.uint8).astype(bool))
 
@@ -95,7 +159,7 @@ def hash64(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 def segments(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Split the link graph into paths: each row's path start and its depth in the path."""
     parent = np.ascontiguousarray(parent, dtype=np.int64)
-    root, depth = _native.segments(parent)
+    root, depth = _kernel().segments(parent)
     return np.frombuffer(root, dtype=np.int64), np.frombuffer(depth, dtype=np.int64)
 
 

@@ -19,6 +19,7 @@ A custom profile is a TOML file with the same knobs (see :func:`load_profile`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -113,10 +114,15 @@ class HashProfile:
         return tuple(sorted(self.fields)) if self.key_order == "sorted" else self.fields
 
     def native_spec(self, *, omit_nulls: bool | None = None) -> tuple:
-        """The spec tuple the native kernel takes (keys, separators, modes)."""
+        """The spec tuple the kernel takes (keys, separators, modes).
+
+        Each key is given as the producer wrote it between its quotes (JSON-escaped).
+        """
         null_mode = _NULLS[self.null] if omit_nulls is None else int(omit_nulls)
+        ascii_only = self.escape == "ascii"
+        keys = (json.dumps(f, ensure_ascii=ascii_only)[1:-1] for f in self.ordered_fields)
         return (
-            tuple(f.encode() for f in self.ordered_fields),
+            tuple(k.encode() for k in keys),
             self.item_separator.encode(),
             self.key_separator.encode(),
             _ESCAPES[self.escape],

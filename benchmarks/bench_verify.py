@@ -9,7 +9,11 @@ Builds python-seed archives (cached under benchmarks/_data/), then measures:
 * ``audit-analytics verify`` end to end as a subprocess (start-up included), its
   rows/s, the ratio to the baseline and its peak RSS;
 * the digest options side by side on the same texts: hashlib in a loop, DuckDB's
-  ``sha256()``, the native kernel's scalar SHA-256 and its 8-lane AVX2 SHA-256.
+  ``sha256()``, the native kernel's scalar SHA-256 and its SIMD SHA-256 (AVX-512 16 lanes
+  or AVX2 8 lanes), and the running kernel's text + digest.
+
+The kernel that runs (``audit_analytics.kernel_info()``) is printed first;
+``AUDIT_ANALYTICS_KERNEL=python`` measures the pure-Python kernel.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audit_analytics import _native, kernel
+from audit_analytics import kernel
 from audit_analytics._engine import Engine
 from audit_analytics.profiles import BUILTIN_PROFILES
 from audit_analytics.samples.python_seed import seed_verify_chain
@@ -158,15 +162,20 @@ def digest_options(path: Path, rows: int = 1_000_000) -> dict[str, float]:
     out["DuckDB sha256() (all threads)"] = n / (time.perf_counter() - t)
     engine.close()
 
-    for simd, label in ((False, "native scalar SHA-256 (1 thread)"),
-                        (True, "native AVX2 8-lane SHA-256 (1 thread)")):
-        t = time.perf_counter()
-        _native._sha256_batch(data, offsets.tobytes(), simd=simd)
-        out[label] = n / (time.perf_counter() - t)
-    for threads in (1, 2):
+    info = kernel.kernel_info()
+    if info["implementation"] == "native":
+        from audit_analytics import _native
+
+        for simd, label in ((False, "native scalar SHA-256 (1 thread)"),
+                            (True, f"native {info['isa']} SHA-256 (1 thread)")):
+            t = time.perf_counter()
+            _native._sha256_batch(data, offsets.tobytes(), simd=simd)
+            out[label] = n / (time.perf_counter() - t)
+    for threads in sorted({1, info["threads"]}):
         t = time.perf_counter()
         kernel.digests(PROFILE, cols, threads=threads)
-        out[f"native text + digest, {threads} thread(s)"] = n / (time.perf_counter() - t)
+        out[f"{info['implementation']} text + digest, {threads} thread(s)"] = (
+            n / (time.perf_counter() - t))
     return out
 
 
@@ -177,8 +186,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="rows the (slow) seed baseline verifies")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
-          f"AVX2 kernel: {_native.SIMD_AVAILABLE}")
+    info = kernel.kernel_info()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, kernel: "
+          f"{info['implementation']} (SHA-256 path {info['isa']}, {info['threads']} thread(s))"
+          + (f", because {info['reason']}" if info["reason"] else ""))
     archives = {}
     for n in sizes:
         t = time.perf_counter()

@@ -8,7 +8,7 @@ def test_public_names_are_locked():
         "BUILTIN_PROFILES", "FINDING_KINDS", "Anchor", "AnchorError", "AuditAnalyticsError",
         "AuditLog", "ConnectionFailed", "HashProfile", "LedgerError", "OutputError",
         "PeriodError", "PolicyError", "ProfileError", "SchemaError", "SourceError",
-        "VerifyResult", "__version__", "load_anchors", "load_profile", "open",
+        "VerifyResult", "__version__", "kernel_info", "load_anchors", "load_profile", "open",
     ])
     for name in audit_analytics.__all__:
         assert hasattr(audit_analytics, name), name

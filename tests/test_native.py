@@ -1,4 +1,9 @@
-"""Tests of the native kernel ``audit_analytics._native`` against pure-Python references."""
+"""Tests of the kernels against pure-Python references.
+
+Every test of the interface runs on both kernels, the compiled ``audit_analytics._native``
+and the pure-Python ``audit_analytics._pykernel`` (the ``N`` parameter); the tests of the
+native SHA-256 paths (ISA selection, lane groups) run on the native one only.
+"""
 
 from __future__ import annotations
 
@@ -48,7 +53,9 @@ def _load_native():
         return mod
 
 
-N = _load_native()
+NATIVE = N = _load_native()
+PYTHON = importlib.import_module("audit_analytics._pykernel")
+both = pytest.mark.parametrize("N", [NATIVE, PYTHON], ids=["native", "python"])
 
 UTC = dt.UTC
 PA_TYPE = {
@@ -192,7 +199,8 @@ def tables(draw):
 # --------------------------------------------------------------------------- canonical
 
 
-def test_examples_from_the_brief():
+@both
+def test_examples_from_the_brief(N):
     ts = dt.datetime(2026, 10, 1, 12, 0, 0, 123, tzinfo=UTC)
     row = {
         "id": "e1",
@@ -218,9 +226,10 @@ def test_examples_from_the_brief():
     assert text.startswith(b'{"id":"e1","timestamp":"2026-10-01T12:00:00.000Z","actor_id":"u1",')
 
 
+@both
 @HSET
 @given(tables())
-def test_python_seed_matches_json_dumps_sorted(table):
+def test_python_seed_matches_json_dumps_sorted(N, table):
     keys, cols, rows = table
     order = sorted(range(len(keys)), key=lambda k: keys[k])
     skeys = [keys[k] for k in order]
@@ -233,9 +242,10 @@ def test_python_seed_matches_json_dumps_sorted(table):
     assert got == want
 
 
+@both
 @HSET
 @given(tables())
-def test_node_seed_matches_json_stringify(table):
+def test_node_seed_matches_json_stringify(N, table):
     keys, cols, rows = table
     got = N.canonical(make_spec(keys, b",", b":", 1, 1, 1), cols)
     want = []
@@ -246,6 +256,7 @@ def test_node_seed_matches_json_stringify(table):
     assert got == want
 
 
+@both
 @HSET
 @given(
     tables(),
@@ -254,7 +265,7 @@ def test_node_seed_matches_json_stringify(table):
     st.integers(0, 1),
     st.integers(0, 1),
 )
-def test_all_mode_combinations(table, seps, esc, ts_mode, null_mode):
+def test_all_mode_combinations(N, table, seps, esc, ts_mode, null_mode):
     keys, cols, rows = table
     item_sep, kv_sep = seps
     spec = make_spec(keys, item_sep, kv_sep, esc, ts_mode, null_mode)
@@ -262,9 +273,10 @@ def test_all_mode_combinations(table, seps, esc, ts_mode, null_mode):
     assert N.canonical(spec, cols) == reference(keys, rows, modes)
 
 
+@both
 @HSET
 @given(tables(), st.integers(0, 1), st.integers(0, 1), st.integers(1, 3), st.booleans())
-def test_digest_matches_hashlib_on_random_tables(table, esc, null_mode, nthreads, simd):
+def test_digest_matches_hashlib_on_random_tables(N, table, esc, null_mode, nthreads, simd):
     keys, cols, rows = table
     spec = make_spec(keys, b", ", b": ", esc, esc, null_mode)
     texts = N.canonical(spec, cols)
@@ -272,7 +284,8 @@ def test_digest_matches_hashlib_on_random_tables(table, esc, null_mode, nthreads
     assert got == b"".join(hashlib.sha256(t).digest() for t in texts)
 
 
-def test_escape_table_every_code_point_class():
+@both
+def test_escape_table_every_code_point_class(N):
     chars = [chr(c) for c in range(0, 0x800)] + [
         "\u2028", "\u2029", "\ud7ff", "\ue000", "\ufeff", "\uffff",
         "\U00010000", "\U0001f600", "\U0010ffff",
@@ -288,7 +301,8 @@ def test_escape_table_every_code_point_class():
     ]
 
 
-def test_invalid_utf8():
+@both
+def test_invalid_utf8(N):
     data = b"a\xffb\xc3(\xe2\x82\xed\xa0\x80\xf0\x9f\x98\xc0\xaf\xf5z"
     col = (0, 1, 0, None, struct.pack("<2i", 0, len(data)), data)
     spec = ((b"k",), b",", b":", 0, 0, 0)
@@ -301,7 +315,8 @@ def test_invalid_utf8():
     assert raw_text == b'{"k":"' + data + b'"}'
 
 
-def test_timestamps_edges_and_modes():
+@both
+def test_timestamps_edges_and_modes(N):
     vals = [
         dt.datetime(2026, 10, 1, 12, 0, 0, tzinfo=UTC),
         dt.datetime(2026, 10, 1, 12, 0, 0, 999, tzinfo=UTC),
@@ -329,7 +344,8 @@ def test_timestamps_edges_and_modes():
         assert j == json.dumps({"t": js_ts(v)}, separators=(",", ":")).encode()
 
 
-def test_null_mode_separators():
+@both
+def test_null_mode_separators(N):
     a = pa.array([None, "x", None, None])
     b = pa.array([1, None, None, 2])
     c = pa.array([None, None, None, "z"])
@@ -340,13 +356,15 @@ def test_null_mode_separators():
     assert got[2] == b'{"a": null, "b": null, "c": null}'
 
 
-def test_int64_extremes():
+@both
+def test_int64_extremes(N):
     vals = [0, -1, 42, -7, 2**63 - 1, -(2**63), 10**18, None]
     got = N.canonical(((b"n",), b",", b":", 0, 0, 0), [describe(pa.array(vals, pa.int64()))])
     assert got == [json.dumps({"n": v}, separators=(",", ":")).encode() for v in vals]
 
 
-def test_sliced_and_large_string_columns():
+@both
+def test_sliced_and_large_string_columns(N):
     base = pa.array(["zero", None, "two", "thr\"ee", "four", None, "six\u2028", "seven"])
     for off in range(0, 8):
         for ln in range(0, 8 - off):
@@ -356,7 +374,8 @@ def test_sliced_and_large_string_columns():
                 assert got == want
 
 
-def test_zero_rows_and_empty_strings():
+@both
+def test_zero_rows_and_empty_strings(N):
     assert N.canonical(((b"a",), b",", b":", 0, 0, 0), [describe(pa.array([], pa.string()))]) == []
     assert N.digest(((b"a",), b",", b":", 0, 0, 0), [describe(pa.array([], pa.string()))], 2) == b""
     arr = pa.array(["", "", None])
@@ -416,9 +435,10 @@ def _text_column(lengths):
     return values
 
 
+@both
 @pytest.mark.parametrize("simd", [True, False])
 @pytest.mark.parametrize("nthreads", [1, 2, 3])
-def test_digest_block_boundaries(simd, nthreads):
+def test_digest_block_boundaries(N, simd, nthreads):
     lengths = [n for n in BOUNDARY_LENGTHS if n == 2 or n >= 6] + [4096, 9000]
     rnd = random.Random(nthreads)
     rnd.shuffle(lengths)
@@ -434,8 +454,9 @@ def test_digest_block_boundaries(simd, nthreads):
     assert got == b"".join(hashlib.sha256(t).digest() for t in texts)
 
 
+@both
 @pytest.mark.parametrize("n", [1, 7, 9, 4095, 4097, 10_003])
-def test_digest_multi_chunk_python_seed(n):
+def test_digest_multi_chunk_python_seed(N, n):
     rnd = random.Random(n)
     keys = ["action", "actor_id", "id", "prev_hash", "result", "timestamp"]
     cols = [
@@ -702,13 +723,14 @@ def ref_hash64(s: bytes) -> int:
     return _mix(lo ^ HP0 ^ n, hi ^ HP1)
 
 
-def h64(arr, nthreads=1):
+def h64(N, arr, nthreads=1):
     hashes, nulls = N.hash64(describe(arr), nthreads=nthreads)
     assert len(hashes) == 8 * len(arr) and len(nulls) == len(arr)
     return np.frombuffer(hashes, np.uint64).tolist(), list(nulls)
 
 
-def test_hash64_matches_reference_every_length():
+@both
+def test_hash64_matches_reference_every_length(N):
     rnd = random.Random(3)
     vals = [rnd.randbytes(n) for n in list(range(0, 200)) + [255, 256, 1000, 4097]]
     vals += [bytes(n) for n in range(0, 70)] + [b"\xff" * n for n in range(0, 70)]
@@ -727,7 +749,8 @@ def test_hash64_matches_reference_every_length():
         assert len(set(hs.tolist())) == len(flipped) + 1, n
 
 
-def test_hash64_equal_strings_across_layouts():
+@both
+def test_hash64_equal_strings_across_layouts(N):
     rnd = random.Random(9)
     pool = ["", "a", "ab", "event-1", "é", str(uuid.UUID(int=rnd.getrandbits(128))), "x" * 100]
     vals = [rnd.choice(pool + [None]) for _ in range(300)]
@@ -736,7 +759,7 @@ def test_hash64_equal_strings_across_layouts():
     for arr in (base, base.cast(pa.large_string())):
         for off, ln in ((3, 300), (0, 305), (5, 100), (17, 250), (3, 0), (304, 1)):
             sl = arr.slice(off, ln)
-            hashes, nulls = h64(sl)
+            hashes, nulls = h64(N, sl)
             for v, h, f in zip(sl.to_pylist(), hashes, nulls):
                 if v is None:
                     assert (h, f) == (0, 1)
@@ -747,13 +770,14 @@ def test_hash64_equal_strings_across_layouts():
     assert len(set(seen.values())) == len(seen) == len(pool) + 3  # + "pad", "pad2", "tail"
 
 
-def test_hash64_nulls_and_edge_columns():
+@both
+def test_hash64_nulls_and_edge_columns(N):
     arr = pa.array([None, "x", None, "", None])
-    hashes, nulls = h64(arr)
+    hashes, nulls = h64(N, arr)
     assert nulls == [1, 0, 1, 0, 1]
     assert hashes[0] == hashes[2] == hashes[4] == 0
     assert hashes[1] == ref_hash64(b"x") and hashes[3] == ref_hash64(b"")
-    assert h64(pa.array([None] * 20, pa.string())) == ([0] * 20, [1] * 20)
+    assert h64(N, pa.array([None] * 20, pa.string())) == ([0] * 20, [1] * 20)
     assert N.hash64(describe(pa.array([], pa.string()))) == (b"", b"")
     assert N.hash64((0, 0, 0, None, None, None)) == (b"", b"")
     # empty strings only: no data buffer at all
@@ -767,7 +791,8 @@ def test_hash64_nulls_and_edge_columns():
         N.hash64(describe(arr), nthreads=0)
 
 
-def test_hash64_million_uuids_no_collisions_and_threads():
+@both
+def test_hash64_million_uuids_no_collisions_and_threads(N):
     rnd = random.Random(2026)
     n = 1_000_000
     ids = [str(uuid.UUID(int=rnd.getrandbits(128), version=4)) for _ in range(n)]
@@ -788,9 +813,10 @@ def test_hash64_million_uuids_no_collisions_and_threads():
     assert N.hash64(describe(arr.cast(pa.large_string())), nthreads=2) == (hashes, nulls)
 
 
-def test_hash64_bits_well_mixed():
+@both
+def test_hash64_bits_well_mixed(N):
     ids = pa.array([f"e{i}" for i in range(1 << 16)])  # highly regular keys
-    h = np.array(h64(ids)[0], dtype=np.uint64)
+    h = np.array(h64(N, ids)[0], dtype=np.uint64)
     bits = (h[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)
     assert np.abs(bits.mean(axis=0) - 0.5).max() < 0.02  # every bit set about half the time
     for shift in (0, 24, 48):  # 2^16 keys into 2^16 buckets: ~63.2% occupied if uniform
@@ -801,7 +827,8 @@ def test_hash64_bits_well_mixed():
 # --------------------------------------------------------------------------- unhex
 
 
-def test_unhex_flags_and_values():
+@both
+def test_unhex_flags_and_values(N):
     good = hashlib.sha256(b"a").hexdigest()
     good2 = hashlib.sha256(b"b").hexdigest()
     vals = [
@@ -835,16 +862,18 @@ def test_unhex_flags_and_values():
         assert raw2 == raw[64:320]
 
 
-def test_unhex_empty_genesis_and_errors():
+@both
+def test_unhex_empty_genesis_and_errors(N):
     raw, flags = N.unhex(describe(pa.array(["", "x"])), b"")
     assert list(flags) == [3, 2]
     with pytest.raises(TypeError):
         N.unhex(describe(pa.array([1, 2], pa.int64())), b"GENESIS")
 
 
+@both
 @HSET
 @given(st.lists(st.one_of(st.none(), st.binary(min_size=32, max_size=32), st.text(max_size=70))))
-def test_unhex_random(items):
+def test_unhex_random(N, items):
     vals = [x.hex() if isinstance(x, bytes) else x for x in items]
     raw, flags = N.unhex(describe(pa.array(vals, pa.string())), b"GENESIS")
     for i, v in enumerate(vals):
@@ -863,7 +892,7 @@ def test_unhex_random(items):
 # --------------------------------------------------------------------------- segments
 
 
-def seg(parent):
+def seg(N, parent):
     root, depth = N.segments(np.asarray(parent, dtype=np.int64))
     return np.frombuffer(root, np.int64).tolist(), np.frombuffer(depth, np.int64).tolist()
 
@@ -890,76 +919,83 @@ def ref_segments(parent):
     return root, depth
 
 
-def test_segments_clean_chain_shuffled():
+@both
+def test_segments_clean_chain_shuffled(N):
     n = 1000
     perm = list(range(n))
     random.Random(3).shuffle(perm)
     parent = [-1] * n
     for k in range(1, n):
         parent[perm[k]] = perm[k - 1]
-    root, depth = seg(parent)
+    root, depth = seg(N, parent)
     assert root == [perm[0]] * n
     for k in range(n):
         assert depth[perm[k]] == k
 
 
-def test_segments_fork_and_missing_predecessor():
+@both
+def test_segments_fork_and_missing_predecessor(N):
     #   0 <- 1 <- 3 <- 4       (fork: 1 and 2 both point at 0)
     #   0 <- 2
     #   5 (parent -1: predecessor missing) <- 6
     parent = [-1, 0, 0, 1, 3, -1, 5]
-    root, depth = seg(parent)
+    root, depth = seg(N, parent)
     assert root == [0, 1, 2, 1, 1, 5, 5]
     assert depth == [0, 0, 0, 1, 2, 0, 1]
     assert (root, depth) == ref_segments(parent)
 
 
-def test_segments_cycle_broken_at_lowest_index():
+@both
+def test_segments_cycle_broken_at_lowest_index(N):
     # cycle 5 -> 3 -> 7 -> 5 (parent links), plus an unrelated chain 0 <- 1
     parent = [-1, 0, -1, 7, -1, 3, -1, 5]
-    root, depth = seg(parent)
+    root, depth = seg(N, parent)
     assert root[3] == root[5] == root[7] == 3
     # 3 is the root; its child is 5 (parent[5] == 3), then 7
     assert (depth[3], depth[5], depth[7]) == (0, 1, 2)
     assert root[:2] == [0, 0] and depth[:2] == [0, 1]
     assert (root, depth) == ref_segments(parent)
     # self loop
-    assert seg([0]) == ([0], [0])
+    assert seg(N, [0]) == ([0], [0])
 
 
-def test_segments_empty_and_errors():
-    assert seg([]) == ([], [])
+@both
+def test_segments_empty_and_errors(N):
+    assert seg(N, []) == ([], [])
     with pytest.raises(ValueError):
-        seg([5, -1])
+        seg(N, [5, -1])
     with pytest.raises(ValueError):
-        seg([-2, -1])
+        seg(N, [-2, -1])
     with pytest.raises(ValueError):
         N.segments(b"\x00" * 12)
 
 
+@both
 @HSET
 @given(
     st.integers(0, 40).flatmap(
         lambda n: st.lists(st.integers(-1, n - 1), min_size=n, max_size=n)
     )
 )
-def test_segments_random(parent):
-    assert seg(parent) == ref_segments(parent)
+def test_segments_random(N, parent):
+    assert seg(N, parent) == ref_segments(parent)
 
 
+@both
 @HSET
 @given(st.integers(1, 60), st.randoms(use_true_random=False))
-def test_segments_random_chains_with_cycles(n, rnd):
+def test_segments_random_chains_with_cycles(N, n, rnd):
     # mostly-unique parents so that many links are kept, including cycles
     perm = list(range(n))
     rnd.shuffle(perm)
     parent = [perm[(perm.index(i) + 1) % n] for i in range(n)]
     for i in rnd.sample(range(n), k=rnd.randrange(0, n + 1) // 3):
         parent[i] = rnd.choice([-1, rnd.randrange(n)])
-    assert seg(parent) == ref_segments(parent)
+    assert seg(N, parent) == ref_segments(parent)
 
 
-def test_segments_two_million_chain():
+@both
+def test_segments_two_million_chain(N):
     n = 2_000_000
     parent = np.arange(-1, n - 1, dtype=np.int64)  # parent[i] = i - 1
     root, depth = N.segments(parent)
@@ -984,7 +1020,8 @@ def test_segments_two_million_chain():
 SPEC1 = ((b"a",), b",", b":", 0, 0, 0)
 
 
-def test_bad_descriptors():
+@both
+def test_bad_descriptors(N):
     good = describe(pa.array(["x", "y"]))
     with pytest.raises(ValueError, match="unknown kind"):
         N.canonical(SPEC1, [(9,) + good[1:]])
@@ -1034,7 +1071,8 @@ def test_bad_descriptors():
     assert text == b'{"a":null}'
 
 
-def test_buffers_are_released():
+@both
+def test_buffers_are_released(N):
     arr = pa.array(["x", "y"])
     buf = bytearray(arr.buffers()[2].to_pybytes())
     col = (0, 2, 0, None, arr.buffers()[1], buf)

@@ -1,0 +1,150 @@
+"""Which kernel runs, and that the pure-Python one gives the native one's results end to end."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+import audit_analytics as aa
+from audit_analytics import _pykernel, kernel
+from audit_analytics.canonical import canonical_text
+from audit_analytics.profiles import HashProfile
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Runs ``audit-analytics verify`` (its console entry point) on every sample in one process
+# and writes each run's exit code and JSON document. argv: mode, samples JSON, output path.
+VERIFY_ALL = r"""
+import json, sys
+mode, samples, target = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+if mode == "blocked":
+    sys.modules["audit_analytics._native"] = None  # the compiled kernel cannot be imported
+import audit_analytics as aa
+import audit_analytics.periods
+from audit_analytics.cli import main
+native = sys.modules.get("audit_analytics._native")
+out = {"kernel": aa.kernel_info(), "native_loaded": native is not None, "runs": {}}
+for rel, anchor, doc_path in samples:
+    try:
+        main(["--no-progress", "verify", rel, "--anchor", anchor, "--json", doc_path])
+    except SystemExit as exc:
+        code = exc.code
+    with open(doc_path) as f:
+        doc = json.load(f)
+    doc.pop("seconds")
+    out["runs"][rel] = {"exit": code, "doc": doc}
+with open(target, "w") as f:
+    json.dump(out, f)
+"""
+
+
+def _verify_all(mode: str, expected: dict, tmp_path: Path) -> dict:
+    samples = [[f"data_samples/{rel}", f"data_samples/{spec['anchor']}",
+                str(tmp_path / f"{mode}-{k}.json")]
+               for k, (rel, spec) in enumerate(expected.items())]
+    target = tmp_path / f"{mode}.json"
+    env = {k: v for k, v in os.environ.items() if k != kernel.KERNEL_ENV}
+    if mode == "env":
+        env[kernel.KERNEL_ENV] = "python"
+    proc = subprocess.run([sys.executable, "-c", VERIFY_ALL, mode, json.dumps(samples),
+                           str(target)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(target.read_text())
+
+
+def test_python_kernel_verifies_every_sample_as_the_native_one(expected, tmp_path):
+    native = _verify_all("native", expected, tmp_path)
+    assert native["kernel"]["implementation"] == "native" and native["native_loaded"]
+    for rel, spec in expected.items():
+        run = native["runs"][f"data_samples/{rel}"]
+        assert run["exit"] == (0 if spec["ok"] else 1), rel
+        got = sorted((f["kind"], f["id"]) for f in run["doc"]["findings"])
+        assert got == sorted((f["kind"], f["id"]) for f in spec["findings"]), rel
+    for mode in ("blocked", "env"):
+        python = _verify_all(mode, expected, tmp_path)
+        assert python["kernel"]["implementation"] == "python", mode
+        assert python["kernel"]["isa"] is None and python["kernel"]["threads"] == 1
+        assert not python["native_loaded"], mode  # not even imported
+        assert python["runs"] == native["runs"], mode
+
+
+def test_kernel_info_names_the_running_kernel():
+    info = aa.kernel_info()
+    assert set(info) == {"implementation", "isa", "threads", "reason"}
+    assert info["implementation"] == "native"  # the suite runs on a built extension
+    assert info["isa"] in ("avx512", "avx2", "scalar")
+    assert info["threads"] == kernel.THREADS and info["reason"] is None
+
+
+@pytest.mark.parametrize("value,want", [("python", "python"), ("auto", "native"),
+                                        ("native", "native"), ("", "native"),
+                                        ("pyhton", "native")])
+def test_kernel_env_var(value, want):
+    code = ("import json, logging, sys\n"
+            "logging.basicConfig(stream=sys.stdout, format='%(levelname)s %(message)s')\n"
+            "import audit_analytics as aa\n"
+            "print(json.dumps(aa.kernel_info()))\n"
+            "print('audit_analytics._native' in sys.modules)\n")
+    env = {**os.environ, kernel.KERNEL_ENV: value}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    info = json.loads(lines[-2])
+    assert info["implementation"] == want
+    assert lines[-1] == str(want == "native")
+    if want == "python":
+        assert info["reason"] == "AUDIT_ANALYTICS_KERNEL=python"
+    if value == "pyhton":  # a typo is said once, not silently ignored
+        assert any(ln.startswith("WARNING AUDIT_ANALYTICS_KERNEL=pyhton is not one of")
+                   for ln in lines)
+
+
+def test_kernel_logged_once_at_debug(cli, samples):
+    proc = cli("-vv", "--no-progress", "verify", samples / "python_seed" / "clean.parquet",
+               env={kernel.KERNEL_ENV: "python"})
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if "kernel: " in ln]
+    assert len(lines) == 1 and "'implementation': 'python'" in lines[0], proc.stderr
+    quiet = cli("--no-progress", "verify", samples / "python_seed" / "clean.parquet")
+    assert "kernel: " not in quiet.stderr
+
+
+@pytest.fixture(params=["native", "python"])
+def running(request, monkeypatch):
+    if request.param == "python":
+        monkeypatch.setattr(kernel, "_impl", _pykernel)
+    return request.param
+
+
+@pytest.mark.parametrize("escape", ["ascii", "raw"])
+def test_field_names_are_written_as_the_producer_escapes_them(running, escape):
+    # json.dumps and JSON.stringify escape keys like values: a field named "naïve" is
+    # written "na\u00efve" by an ASCII-escaping producer
+    fields = ("id", "na\u00efve", 'quo"te', "prev_hash")
+    profile = HashProfile(name="odd", fields=fields, key_order="insertion", escape=escape)
+    row = {"id": "e1", "na\u00efve": "x", 'quo"te': "y", "prev_hash": "GENESIS"}
+    cols = [pa.array([row[f]]) for f in fields]
+    (text,) = kernel.canonical_texts(profile, cols)
+    want = json.dumps(row, ensure_ascii=escape == "ascii").encode()
+    assert text == want == canonical_text(profile, row)
+    (digest,) = kernel.digests(profile, cols)
+    assert digest.tobytes() == hashlib.sha256(want).digest()
+
+
+def test_both_kernels_agree_on_percent_signs_and_nulls():
+    # the Python kernel fills a %-template for rows without nulls: % in keys or separators
+    # must come out as written
+    from audit_analytics import _native
+
+    spec = ((b"a%s", b"%%b"), b"%d,", b"%:", 0, 0, 1)
+    cols = [kernel._describe(pa.array(["x%s", None, "z"])),
+            kernel._describe(pa.array([1, 2, None], pa.int64()))]
+    want = [b'{"a%s"%:"x%s"%d,"%%b"%:1}', b'{"%%b"%:2}', b'{"a%s"%:"z"}']
+    assert _native.canonical(spec, cols) == _pykernel.canonical(spec, cols) == want
