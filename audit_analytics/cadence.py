@@ -31,6 +31,11 @@ CADENCE_RULES: dict[str, tuple[str, int, str]] = {
                 "system activity is reviewed regularly; monthly by this policy"),
 }
 _REGIME_CADENCE = {"pci_dss": "daily"}
+#: How far back the schedule is evaluated: the longest retention any built-in regime asks
+#: for (HIPAA 164.316(b)(2)(i), six years) and one more. Reviews of older periods are
+#: counted as reviews but no schedule is drawn before it, so a report recorded for a
+#: period centuries ago cannot make every later evaluation walk millions of days.
+LOOKBACK = timedelta(days=7 * 366)
 _CONTROLS = {"daily": ["PCI DSS 10.4.1"], "weekly": ["SOC 2 CC4.1"],
              "monthly": ["SOC 2 CC4.1", "SOC 2 CC7.2", "HIPAA 164.308(a)(1)(ii)(D)"]}
 
@@ -145,7 +150,8 @@ def review_cadence(ledger: Ledger | None = None, policy=None, until: datetime | 
         fine = frame[spans <= timedelta(days={"day": 1, "week": 7, "month": 31}[kind],
                                         hours=1)]
         since = (fine if not fine.empty else frame)["start"].min().to_pydatetime()
-    start = since
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    start = max(since, until - LOOKBACK)
     zone = resolve_tz(tz)
     rows, expected, reviewed_on_time = [], 0, 0
     for period in periods_between(kind, start, until, tz):
@@ -171,10 +177,14 @@ def review_cadence(ledger: Ledger | None = None, policy=None, until: datetime | 
         summary += f"; {missed} missed ({', '.join(labels)}{', ...' if missed > 5 else ''})"
     if late:
         summary += f"; {late} late"
+    if start > since:
+        summary += (f" (evaluated from {start.date().isoformat()}: earlier periods are outside "
+                    f"the {LOOKBACK.days // 366}-year lookback)")
     summary += f". {citation}"
     return CadenceResult("review_cadence", title, status, controls, summary, findings,
                          {"cadence": cadence, "grace_days": grace.days, "expected": expected,
-                          "reviewed": reviewed_on_time, "missed": missed, "late": late})
+                          "reviewed": reviewed_on_time, "missed": missed, "late": late,
+                          "schedule_start": start.isoformat()})
 
 
 def _covering_review(frame: pd.DataFrame, period: Period, zone) -> datetime | None:

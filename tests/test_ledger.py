@@ -311,3 +311,18 @@ def test_cli_legacy_entries_verify_by_the_old_rule_with_a_warning(cli, tmp_path)
     demoted = cli("ledger", "verify", "--json", "-")
     assert demoted.returncode == 1
     assert [p["kind"] for p in json.loads(demoted.stdout)["problems"]] == ["bad_entry"]
+
+
+def test_cadence_of_an_ancient_review_is_evaluated_quickly_over_a_bounded_lookback(tmp_path):
+    from audit_analytics.cadence import LOOKBACK
+
+    # a report recorded for a period in year 2 must not make every later evaluation walk
+    # two thousand years of days
+    book = _ledger_with_history(tmp_path, [("0002-01-01", datetime(2024, 1, 2, tzinfo=UTC)),
+                                           ("2024-01-01", datetime(2024, 1, 2, tzinfo=UTC))])
+    until = datetime(2024, 1, 10, tzinfo=UTC)
+    result = review_cadence(book, Policy.load("pci_dss"), until)
+    assert result.status == "fail"
+    assert result.metrics["expected"] <= LOOKBACK.days + 1
+    assert datetime.fromisoformat(result.metrics["schedule_start"]) >= until - LOOKBACK
+    assert "lookback" in result.summary
