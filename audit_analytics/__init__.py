@@ -6,7 +6,11 @@
 >>> result.ok, result.findings                                 # doctest: +SKIP
 """
 
-from .anchors import Anchor, load_anchors
+from ._version import __version__
+from .chain.anchors import Anchor, load_anchors
+from .chain.kernel import kernel_info
+from .chain.profiles import BUILTIN_PROFILES, HashProfile, load_profile
+from .chain.results import FINDING_KINDS, VerifyResult
 from .errors import (
     AnchorError,
     AuditAnalyticsError,
@@ -19,12 +23,7 @@ from .errors import (
     SchemaError,
     SourceError,
 )
-from .kernel import kernel_info
-from .log import AuditLog, open
-from .profiles import BUILTIN_PROFILES, HashProfile, load_profile
-from .results import FINDING_KINDS, VerifyResult
-
-__version__ = "0.1.0"
+from .session import AuditLog, open
 
 __all__ = [
     "BUILTIN_PROFILES",

@@ -45,7 +45,7 @@ from ._secrets import mask_secrets
 from ._text import shown
 from .errors import OutputError, SourceError, first_line
 from .periods import parse_when
-from .sources import ScanPart, Source, open_source
+from .sources.parquet import ScanPart, Source, open_source
 
 __all__ = ["DuckDBFileSource", "LoadResult", "load_into"]
 
@@ -203,7 +203,7 @@ def _previous_run(engine: Engine) -> dict | None:
 
 def _stream_source(source: Source, engine: Engine, since: datetime | None):
     """``(schema, batches, cleanup)`` for any source; PostgreSQL filters in the database."""
-    from .postgres import PostgresSource
+    from .sources.postgres import PostgresSource
 
     if isinstance(source, PostgresSource):
         ctx = source.batches(since=since, desc="loading")
@@ -217,7 +217,7 @@ def _stream_source(source: Source, engine: Engine, since: datetime | None):
 
 def _staging(engine: Engine, schema: pa.Schema, batches) -> int:
     """Copy the batches into the temp table ``__incoming``; return the row count."""
-    from .postgres import arrow_into
+    from .sources.postgres import arrow_into
 
     arrow_into(engine, "__incoming", schema, batches)
     return int(engine.scalar("SELECT count(*) FROM __incoming"))

@@ -21,7 +21,7 @@ from .errors import PeriodError
 from .policy import Policy
 
 if TYPE_CHECKING:
-    from .log import AuditLog
+    from .session import AuditLog
 
 __all__ = ["activity", "actor_history", "failed_attempts", "resource_access"]
 

@@ -11,13 +11,13 @@ import pyarrow as pa
 
 from ._engine import Engine, EngineError
 from ._secrets import mask_secrets
-from .anchors import Anchor, load_anchors
+from .chain.anchors import Anchor, load_anchors
+from .chain.profiles import HashProfile
+from .chain.results import VerifyResult
+from .chain.schema import check_event_columns, events_view_sql
+from .chain.verify import verify_source
 from .errors import AuditAnalyticsError, SourceError, first_line
-from .profiles import HashProfile
-from .results import VerifyResult
-from .schema import check_event_columns, events_view_sql
-from .sources import Source, open_source
-from .verify import verify_source
+from .sources.parquet import Source, open_source
 
 if TYPE_CHECKING:  # pandas loads lazily: the CLI starts faster without it
     import pandas as pd
@@ -148,7 +148,7 @@ class AuditLog:
                  error: str | None = None) -> None:
         """Append one entry for this source to the access journal (unless turned off)."""
         if self.journal:
-            from . import journal
+            from .trail import journal
 
             journal.record(action, self.source.label, result=result, parameters=parameters,
                            error=error)
@@ -157,7 +157,7 @@ class AuditLog:
                 **parameters) -> None:
         """Append to the access journal (a no-op with ``journal=False``)."""
         if self.journal:
-            from . import journal
+            from .trail import journal
 
             journal.record(action, source, result=result, parameters=parameters, error=error)
 

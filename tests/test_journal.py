@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 import audit_analytics as aa
-from audit_analytics import journal
-from audit_analytics.journal import Journal, mask_source
+from audit_analytics.trail import journal
+from audit_analytics.trail.journal import Journal, mask_source
 
 CLEAN = "data_samples/python_seed/clean.parquet"
 
@@ -134,7 +134,7 @@ def test_cli_journal_commands(cli):
 
 def test_investigation_queries_and_checks_are_journaled(samples):
     import audit_analytics as aa
-    from audit_analytics.journal import Journal
+    from audit_analytics.trail.journal import Journal
 
     with aa.open(samples / "python_seed" / "clean.parquet") as log:
         log.actor_history("u-0001", since="2024-01-01")
@@ -188,8 +188,8 @@ def test_cli_damaged_last_line_keeps_journaling(cli, cut):
 
 
 def test_damaged_ledger_line_keeps_recording(tmp_path):
-    from audit_analytics.ledger import Ledger
     from audit_analytics.periods import parse_period
+    from audit_analytics.trail.ledger import Ledger
 
     book = Ledger(tmp_path / "home")
     for label in ("2024-01", "2024-02"):

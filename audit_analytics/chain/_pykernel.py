@@ -1,7 +1,7 @@
 r"""The pure-Python kernel: the native kernel's interface in hashlib, numpy and pyarrow.
 
 :mod:`audit_analytics.kernel` runs this module when the compiled extension
-(``audit_analytics._native``) cannot be imported, or when ``AUDIT_ANALYTICS_KERNEL=python``
+(``audit_analytics.chain._native``) cannot be imported, or when ``AUDIT_ANALYTICS_KERNEL=python``
 asks for it. It takes the same column descriptors and spec tuples, validates them with the
 same messages and returns the same bytes:
 

@@ -23,8 +23,8 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ._files import read_toml
-from .errors import ProfileError
+from .._files import read_toml
+from ..errors import ProfileError
 
 __all__ = ["BUILTIN_PROFILES", "HashProfile", "load_profile"]
 

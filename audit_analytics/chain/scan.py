@@ -13,12 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 
+from .._engine import Engine
+from ..progress import progress_bar
+from ..sources.parquet import ScanPart, Source
 from . import kernel
-from ._engine import Engine
 from .profiles import HashProfile
-from .progress import progress_bar
 from .schema import scan_column, scan_select
-from .sources import ScanPart, Source
 
 __all__ = ["BATCH_ROWS", "MAX_DIGEST_DETAILS", "NO_TS", "Scan", "row_integrity", "scan_source"]
 

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..chain.schema import require_columns
 from ..errors import PeriodError, PolicyError
 from ..periods import parse_when
 from ..policy import Policy
-from ..schema import require_columns
 from .declarations import CHECKS, CheckSpec, load_sql, prelude_params
 from .records import post_log_access, post_review_cadence
 from .results import ChecklistResult, CheckResult
 
 if TYPE_CHECKING:
-    from ..log import AuditLog
+    from ..session import AuditLog
 
 __all__ = ["parse_when", "run_checks"]
 

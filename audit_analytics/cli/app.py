@@ -1,6 +1,7 @@
 """The ``audit-analytics`` command: parse arguments, call the API, format the answer.
 
-One module per subcommand; each only parses, calls the Python API and formats.
+The group and the error handling; the subcommands (one module each, registered by the
+package, which imports them) only parse, call the Python API and format.
 
 Exit codes: 0 success (verify: intact), 1 findings (verify: evidence of tampering;
 check/report: only with ``--fail-on``), 2 bad input, usage error or unreadable source,
@@ -20,10 +21,10 @@ import sys
 
 import click
 
-from .. import __version__
 from .._io import write_atomic
 from .._secrets import mask_secrets
 from .._text import escape_json, shown, terminal_text
+from .._version import __version__
 from ..errors import AuditAnalyticsError
 
 __all__ = ["PROFILE_HELP", "cli", "echo", "emit_json", "main"]
@@ -95,7 +96,7 @@ def cli(ctx: click.Context, verbose: int, no_progress: bool, actor: str | None,
     handler.setFormatter(_MessageFormatter("audit-analytics: %(message)s"))
     logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), handlers=[handler])
     ctx.obj = {"progress": False if no_progress else None}
-    from ..journal import set_context
+    from ..trail.journal import set_context
 
     set_context(actor=actor, home=home, command=ctx.invoked_subcommand)
 
@@ -126,15 +127,3 @@ def main(argv: list[str] | None = None) -> None:
              err=True)
         code = 3
     sys.exit(code or 0)
-
-
-# Subcommands register themselves on ``cli`` when imported.
-from . import check as _check  # noqa: E402,F401
-from . import journal as _journal  # noqa: E402,F401
-from . import load as _load  # noqa: E402,F401
-from . import protections as _protections  # noqa: E402,F401
-from . import report as _report  # noqa: E402,F401
-from . import verify as _verify  # noqa: E402,F401
-
-if __name__ == "__main__":
-    main()

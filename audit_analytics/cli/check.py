@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from . import PROFILE_HELP, cli, echo, emit_json
+from .app import PROFILE_HELP, cli, echo, emit_json
 
 
 @cli.command()
@@ -36,12 +36,12 @@ from . import PROFILE_HELP, cli, echo, emit_json
 def check(ctx, source, policy, since, until, only, json_target, fail_on, profile, anchor,
           table) -> int:
     """Run the compliance checklist over SOURCE."""
-    from ..anchors import load_anchors
+    from ..chain.anchors import load_anchors
     from ..checks import CHECKS, STATUSES, run_checks
     from ..checks.runner import parse_when
     from ..errors import PeriodError, PolicyError
-    from ..log import AuditLog
     from ..policy import Policy
+    from ..session import AuditLog
 
     loaded = Policy.load(policy)  # validate everything before opening the source
     start = parse_when(since, loaded.timezone, what="--since")

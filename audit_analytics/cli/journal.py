@@ -10,7 +10,7 @@ import json
 import click
 
 from .._text import escape_json, shown
-from . import cli, echo, emit_json
+from .app import cli, echo, emit_json
 
 #: Characters of one value shown in a table column before it is clipped.
 COLUMN_WIDTH = 60
@@ -44,8 +44,8 @@ def journal() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 def journal_show(source, since, limit, as_json) -> int:
     """List journal entries: when, who, what, which source, result."""
-    from ..journal import Journal
     from ..periods import parse_when
+    from ..trail.journal import Journal
 
     frame = Journal().access_rows(source, since=parse_when(since, "UTC", what="--since"))
     _show(frame, ["timestamp", "actor_id", "action", "resource_id", "result", "command"],
@@ -58,7 +58,7 @@ def journal_show(source, since, limit, as_json) -> int:
               help="Write the verification result as JSON to PATH, or to stdout with '-'.")
 def journal_verify(json_target) -> int:
     """Re-verify the journal's hash chain; exit 1 on any evidence of tampering."""
-    from ..journal import Journal
+    from ..trail.journal import Journal
 
     book = Journal()
     result = book.verify()
@@ -86,7 +86,7 @@ def ledger() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 def ledger_show(limit, as_json) -> int:
     """List recorded reports: period, source, version, who, when, SHA-256."""
-    from ..ledger import Ledger
+    from ..trail.ledger import Ledger
 
     frame = Ledger().entries()
     _show(frame, ["timestamp", "actor_id", "period", "source", "version", "status", "sha256"],
@@ -100,7 +100,7 @@ def ledger_show(limit, as_json) -> int:
               help="Write the verification result as JSON to PATH, or to stdout with '-'.")
 def ledger_verify(no_files, json_target) -> int:
     """Re-verify the ledger's chain and the recorded reports; exit 1 on tampering."""
-    from ..ledger import Ledger
+    from ..trail.ledger import Ledger
 
     outcome = Ledger().verify(check_files=not no_files)
     if json_target:
@@ -122,8 +122,8 @@ def ledger_verify(no_files, json_target) -> int:
 def ledger_cadence(policy, cadence, source, since, as_json) -> int:
     """Were reviews done on schedule? Exit 1 when a due period was missed."""
     from ..checks import parse_when
-    from ..ledger import Ledger, review_cadence
     from ..policy import Policy
+    from ..trail.ledger import Ledger, review_cadence
 
     loaded = Policy.load(policy)
     result = review_cadence(Ledger(), loaded, source=source, cadence=cadence,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import cli, echo, emit_json
+from .app import cli, echo, emit_json
 
 
 @cli.command()
@@ -30,7 +30,7 @@ def load(ctx, source, target, table, since, until, overlap, wait, json_target) -
     """Append SOURCE's new events to FILE.duckdb; a failed load leaves it unchanged."""
     from datetime import timedelta
 
-    from ..store import load_into
+    from ..load import load_into
 
     longest = timedelta.max // timedelta(minutes=1)  # a larger overlap re-reads everything too
     result = load_into(source, target, source_table=table, since=since, until=until,

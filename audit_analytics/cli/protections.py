@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import cli, echo, emit_json
+from .app import cli, echo, emit_json
 
 
 @cli.command()
@@ -18,7 +18,7 @@ def protections(source, table, json_target) -> int:
     import re
 
     from ..errors import SourceError
-    from ..protections import inspect_protections
+    from ..sources.protections import inspect_protections
 
     if not re.match(r"^postgres(ql)?(\+\w+)?://", source):
         raise SourceError("protections needs a postgresql:// URL", source=source)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import PROFILE_HELP, cli, echo
+from .app import PROFILE_HELP, cli, echo
 
 FAIL_ON = {"fail": ("fail",), "warn": ("warn", "fail")}
 
@@ -38,13 +38,13 @@ def report(ctx, source, period, policy, out_dir, formats, profile, anchor, table
     (--replace overwrites instead). Prints the written paths. Exit 0 on success, 1 only
     with --fail-on when a check reached that status, 2 on bad input or unwritable output.
     """
-    from ..anchors import load_anchors
-    from ..log import AuditLog
+    from ..chain.anchors import load_anchors
+    from ..chain.profiles import load_profile
     from ..periods import parse_period
     from ..policy import Policy
-    from ..profiles import load_profile
     from ..report import build_report, check_formats
     from ..report.write import probe_out_dir
+    from ..session import AuditLog
 
     # Everything that can be refused is refused before the work starts.
     chosen = check_formats(formats)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import PROFILE_HELP, cli, echo, emit_json
+from .app import PROFILE_HELP, cli, echo, emit_json
 
 
 @cli.command()
@@ -23,8 +23,8 @@ from . import PROFILE_HELP, cli, echo, emit_json
 @click.pass_context
 def verify(ctx, source, profile, anchor, json_target, table, since, until) -> int:
     """Re-verify SOURCE's hash chain; exit 1 on any evidence of tampering."""
-    from ..anchors import load_anchors
-    from ..log import AuditLog
+    from ..chain.anchors import load_anchors
+    from ..session import AuditLog
 
     anchors = load_anchors(anchor) if anchor else None
     window = {k: v for k, v in (("since", since), ("until", until)) if v is not None}

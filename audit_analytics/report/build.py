@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import __version__, journal
-from ..anchors import Anchor, load_anchors
+from .._version import __version__
+from ..chain.anchors import Anchor, load_anchors
 from ..checks.results import worst_status
-from ..journal import mask_source
 from ..periods import Period, parse_period
+from ..trail import journal
+from ..trail.journal import mask_source
 from . import charts
 
 __all__ = ["Report", "build_report"]

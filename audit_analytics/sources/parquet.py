@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from ._engine import Engine
-from .errors import SourceError, first_line
+from .._engine import Engine
+from ..errors import SourceError, first_line
 
 __all__ = ["ParquetSource", "ScanPart", "Source", "open_source"]
 
@@ -197,7 +197,7 @@ def open_source(spec, *, table: str | None = None, since=None, until=None) -> So
     if since is not None or until is not None:
         raise SourceError("--since/--until apply to PostgreSQL sources only", source=text)
     if text.endswith(".duckdb") and Path(text).is_file():
-        from .store import DuckDBFileSource
+        from ..load import DuckDBFileSource
 
         return DuckDBFileSource(text, table=table or "events")
     return ParquetSource(text)

@@ -31,12 +31,12 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from ._engine import Engine, quote_ident
-from ._secrets import mask_secrets, remember
-from .errors import ConnectionFailed, SchemaError, SourceError
-from .periods import parse_when
-from .progress import progress_bar
-from .sources import ScanPart, Source
+from .._engine import Engine, quote_ident
+from .._secrets import mask_secrets, remember
+from ..errors import ConnectionFailed, SchemaError, SourceError
+from ..periods import parse_when
+from ..progress import progress_bar
+from .parquet import ScanPart, Source
 
 __all__ = ["PostgresSource", "TableName", "arrow_into", "connect", "mask_url", "parse_table"]
 

@@ -15,9 +15,9 @@ import html
 import re
 from dataclasses import dataclass, field
 
-from ._text import shown
-from .checks.results import worst_status
-from .errors import SourceError
+from .._text import shown
+from ..checks.results import worst_status
+from ..errors import SourceError
 
 __all__ = ["ProtectionItem", "ProtectionsReport", "inspect_protections"]
 

@@ -35,11 +35,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ._engine import Engine
-from .canonical import row_digest
-from .errors import LedgerError
-from .profiles import BUILTIN_PROFILES, SEED_FIELDS
-from .sources import ScanPart, Source
+from .._engine import Engine
+from ..chain.canonical import row_digest
+from ..chain.profiles import BUILTIN_PROFILES, SEED_FIELDS
+from ..errors import LedgerError
+from ..sources.parquet import ScanPart, Source
 
 __all__ = ["ChainFile", "JsonLinesSource", "default_home"]
 
@@ -168,7 +168,7 @@ class ChainFile:
         Returns a :class:`~audit_analytics.results.VerifyResult`, or ``None`` when the
         file is absent or empty (nothing to verify). Unparsable lines are ``malformed``.
         """
-        from .verify import verify_source
+        from ..chain.verify import verify_source
 
         entries = self.read()
         if not entries:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ..periods import Period, periods_between, resolve_tz
 from .journal import mask_source
-from .periods import Period, periods_between, resolve_tz
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -75,7 +75,7 @@ def _policy_review(policy) -> tuple[str, int | None]:
         regime = (settings.get("retention") or {}).get("regime")
         cadence = _REGIME_CADENCE.get(regime, "monthly")
     if cadence not in CADENCE_RULES:
-        from .errors import PolicyError
+        from ..errors import PolicyError
 
         raise PolicyError(f"unknown review cadence {cadence!r} (expected "
                           f"{', '.join(CADENCE_RULES)})", key="review.cadence")
@@ -115,7 +115,7 @@ def review_cadence(ledger: Ledger | None = None, policy=None, until: datetime | 
 
         ledger = Ledger()
     if cadence is not None and cadence not in CADENCE_RULES:
-        from .errors import PolicyError
+        from ..errors import PolicyError
 
         raise PolicyError(f"unknown review cadence {cadence!r} (expected "
                           f"{', '.join(CADENCE_RULES)})", key="review.cadence")

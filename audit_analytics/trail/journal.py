@@ -35,9 +35,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from .._secrets import mask_secrets
+from ..errors import LedgerError
 from ._chainfile import ChainFile, default_home
-from ._secrets import mask_secrets
-from .errors import LedgerError
 
 if TYPE_CHECKING:  # pandas loads lazily: opening a log stays cheap
     import pandas as pd

@@ -42,11 +42,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__
+from .._version import __version__
+from ..periods import Period
 from ._chainfile import ChainFile, default_home
 from .cadence import CADENCE_RULES, CadenceResult, review_cadence
 from .journal import current_actor, mask_source
-from .periods import Period
 
 __all__ = ["CADENCE_RULES", "CadenceResult", "Ledger", "LedgerVerification", "review_cadence",
            "sha256_file"]
