@@ -17,7 +17,7 @@ from .chain.results import VerifyResult
 from .chain.schema import check_event_columns, events_view_sql
 from .chain.verify import verify_source
 from .errors import AuditAnalyticsError, SourceError, first_line
-from .sources.parquet import Source, open_source
+from .sources import PROGRESS, PROTECTIONS, Source, open_source
 
 if TYPE_CHECKING:  # pandas loads lazily: the CLI starts faster without it
     import pandas as pd
@@ -73,7 +73,7 @@ class AuditLog:
         self._owns_engine = engine is None
         self.engine = (engine or Engine()).scope()
         self.progress = progress
-        if progress is not None and hasattr(self.source, "progress"):
+        if progress is not None and self.source.supports(PROGRESS):
             self.source.progress = progress  # a source that loads rows shows its own bar
         try:
             self.source.attach(self.engine)
@@ -106,14 +106,15 @@ class AuditLog:
     def protections(self):
         """Inspect what really protects a PostgreSQL table from changes (triggers, grants).
 
-        Returns a :class:`~audit_analytics.protections.ProtectionsReport`; other sources
-        raise :class:`~audit_analytics.errors.SourceError`.
+        Returns a :class:`~audit_analytics.sources.protections.ProtectionsReport`; other
+        sources raise :class:`~audit_analytics.errors.SourceError`.
         """
-        inspect = getattr(self.source, "protections", None)
-        if inspect is None:
+        if not self.source.supports(PROTECTIONS):
             raise SourceError(f"protections apply to PostgreSQL sources only, not "
                               f"{self.source.label}", source=self.source.label)
-        return inspect()
+        from .sources.protections import inspect_protections
+
+        return inspect_protections(self.source)
 
     # --- queries ----------------------------------------------------------------------
     def sql(self, query: str, params=None) -> pd.DataFrame:

@@ -104,7 +104,7 @@ def test_unwritable_journal_never_stops_analysis(monkeypatch, tmp_path, caplog):
     blocked = tmp_path / "file"
     blocked.write_text("x")
     monkeypatch.setenv("AUDIT_ANALYTICS_HOME", str(blocked / "home"))
-    monkeypatch.setitem(journal._state, "warned", False)
+    monkeypatch.setattr(journal.RECORDER, "warned", False)
     with aa.open(CLEAN) as log:
         assert len(log.sql("SELECT 1 AS x")) == 1
     assert "access journal not written" in caplog.text

@@ -6,7 +6,8 @@ import pytest
 from audit_analytics.errors import PolicyError
 from audit_analytics.periods import parse_period
 from audit_analytics.policy import Policy
-from audit_analytics.trail.ledger import Ledger, review_cadence, sha256_file
+from audit_analytics.trail.cadence import review_cadence
+from audit_analytics.trail.ledger import Ledger, sha256_file
 
 SRC = "postgresql://app:hunter2@db/prod"
 

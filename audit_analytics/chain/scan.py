@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from .._engine import Engine
 from ..progress import progress_bar
-from ..sources.parquet import ScanPart, Source
+from ..sources import ScanPart, Source
 from . import kernel
 from .profiles import HashProfile
 from .schema import scan_column, scan_select

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from .._engine import Engine
 from ..errors import ProfileError, SchemaError, SourceError
-from ..sources.parquet import Source
+from ..sources import Source
 from . import kernel
 from .anchors import Anchor
 from .profiles import BUILTIN_PROFILES, HashProfile, load_profile

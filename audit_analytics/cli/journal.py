@@ -123,7 +123,8 @@ def ledger_cadence(policy, cadence, source, since, as_json) -> int:
     """Were reviews done on schedule? Exit 1 when a due period was missed."""
     from ..checks import parse_when
     from ..policy import Policy
-    from ..trail.ledger import Ledger, review_cadence
+    from ..trail.cadence import review_cadence
+    from ..trail.ledger import Ledger
 
     loaded = Policy.load(policy)
     result = review_cadence(Ledger(), loaded, source=source, cadence=cadence,

@@ -20,7 +20,7 @@ from markupsafe import Markup, escape
 
 from .._text import LIMIT, shown
 from .._version import __version__
-from .build import MAX_ANOMALIES, MAX_FINDINGS_HTML, _plain
+from .values import MAX_ANOMALIES, MAX_FINDINGS_HTML, _plain
 
 __all__ = ["render_html", "table"]
 
