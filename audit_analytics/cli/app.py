@@ -27,11 +27,10 @@ from .._text import escape_json, shown, terminal_text
 from .._version import __version__
 from ..errors import AuditAnalyticsError
 
-__all__ = ["PROFILE_HELP", "cli", "echo", "emit_json", "main"]
+__all__ = ["cli", "echo", "emit_json", "main"]
 
 log = logging.getLogger("audit_analytics")
 
-PROFILE_HELP = "Hash profile: auto, python-seed, node-seed or a FILE.toml (default: auto)."
 #: Characters of an error or log message shown before it is clipped.
 MESSAGE_LIMIT = 2000
 
