@@ -20,6 +20,7 @@ from .errors import (
     PeriodError,
     PolicyError,
     ProfileError,
+    QueryError,
     SchemaError,
     SourceError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "PeriodError",
     "PolicyError",
     "ProfileError",
+    "QueryError",
     "SchemaError",
     "SourceError",
     "VerifyResult",

@@ -43,7 +43,7 @@ from ._engine import Engine, EngineError, quote_ident
 from ._io import exclusive_lock
 from ._secrets import mask_secrets
 from ._text import shown
-from .errors import OutputError, first_line
+from .errors import OutputError, SourceError, first_line
 from .periods import parse_when
 from .sources import PROGRESS, STREAM, TABLE, WINDOW, Source, open_source
 
@@ -376,17 +376,26 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
         own_since = parse_when(source.since if source.supports(WINDOW) else None, what="since")
         if own_since is not None:
             since = own_since if since is None else max(since, own_since)
-        schema, batches, cleanup = _stream_source(source, engine, since)
+        try:
+            schema, batches, cleanup = _stream_source(source, engine, since)
+        except EngineError as exc:
+            raise SourceError(f"cannot read {label}: {first_line(exc)}", source=label) from None
         try:
             rows_read = _staging(engine, schema, batches)
+        except EngineError as exc:
+            raise SourceError(f"cannot read {label}: {first_line(exc)}", source=label) from None
         finally:
             if isinstance(cleanup, Engine):
                 cleanup.close()
             else:
                 cleanup.__exit__(None, None, None)
         source_table = str(source.table) if source.supports(TABLE) else None
-        return _append(engine, label, source_table, target, table, previous, since,
-                       parse_when(until, what="--until"), rows_read)
+        try:
+            return _append(engine, label, source_table, target, table, previous, since,
+                           parse_when(until, what="--until"), rows_read)
+        except EngineError as exc:
+            raise OutputError(f"cannot append the rows of {label} to {target} table {table}: "
+                              f"{first_line(exc)}", path=str(target)) from None
     finally:
         engine.close()
 
