@@ -107,7 +107,7 @@ DEFAULTS: dict[str, Any] = {
         "source": None,
         "logging_started": None,
     },
-    "review": {  # periodic log review (read by audit_analytics.ledger)
+    "review": {  # periodic log review (read by audit_analytics.trail.ledger)
         "cadence": None,  # daily | weekly | monthly; default from the retention regime
         "grace_days": None,
     },

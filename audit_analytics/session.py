@@ -49,7 +49,7 @@ class AuditLog:
         leaves it open).
     journal
         Record ``open``, ``verify`` and ``sql`` in the toolkit's access journal
-        (:mod:`audit_analytics.journal`); ``False`` for the toolkit's internal reads.
+        (:mod:`audit_analytics.trail.journal`); ``False`` for the toolkit's internal reads.
     """
 
     def __init__(self, source, *, table: str | None = None, engine: Engine | None = None,
@@ -88,7 +88,7 @@ class AuditLog:
     def verify(self, profile: str | HashProfile = "auto",
                anchors: str | Path | list[Anchor] | None = None,
                progress: bool | None = None) -> VerifyResult:
-        """Re-verify every row's hash and every link; see :mod:`audit_analytics.verify`."""
+        """Re-verify every row's hash and every link; see :mod:`audit_analytics.chain.verify`."""
         if anchors is not None and not isinstance(anchors, list):
             anchors = load_anchors(anchors)
         name = profile if isinstance(profile, str) else profile.name

@@ -3,7 +3,7 @@
 Each batch's rows are rehashed by the native kernel and compared with the stored
 ``hash`` (row integrity); each row's ``prev_hash`` is compared in full with the digest of
 the row read just before it (the in-order links). What is kept per row is small and
-fixed (see :class:`Scan`); :mod:`audit_analytics.verify` resolves the rest.
+fixed (see :class:`Scan`); :mod:`audit_analytics.chain.verify` resolves the rest.
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ def verify_source(
     profile
         ``"auto"``, a built-in profile name, a TOML path or a :class:`HashProfile`.
     anchors
-        Trusted ``{id, hash}`` checkpoints (see :mod:`audit_analytics.anchors`).
+        Trusted ``{id, hash}`` checkpoints (see :mod:`audit_analytics.chain.anchors`).
     progress
         Show a progress bar (``None``: only on a terminal).
     """

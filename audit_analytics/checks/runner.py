@@ -1,4 +1,4 @@
-"""Run the declared checks over an :class:`~audit_analytics.log.AuditLog`.
+"""Run the declared checks over an :class:`~audit_analytics.session.AuditLog`.
 
 One runner for every check: bind the policy's parameters to the check's SQL, run it on
 the log's engine, apply the check's Python step if it declares one, then its status
@@ -74,7 +74,7 @@ def run_checks(
     Parameters
     ----------
     log
-        An opened :class:`~audit_analytics.log.AuditLog`.
+        An opened :class:`~audit_analytics.session.AuditLog`.
     policy
         A :class:`~audit_analytics.policy.Policy`, a TOML path or built-in name, or ``None``
         for the defaults.

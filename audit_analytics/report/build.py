@@ -156,7 +156,7 @@ def build_report(log, period: str | Period, policy=None,
     Parameters
     ----------
     log
-        An :class:`~audit_analytics.log.AuditLog`.
+        An :class:`~audit_analytics.session.AuditLog`.
     period
         A :class:`~audit_analytics.periods.Period` or its text (``2024-01``, ``last-month``;
         see :func:`~audit_analytics.periods.parse_period`), in the policy's time zone.

@@ -4,7 +4,7 @@ The review ledger and the access journal are both such files. Each line is one J
 object holding the seed's hashed fields (``id``, ``timestamp``, ``actor_id``, ``action``,
 ``resource_type``, ``resource_id``, ``result``, ``prev_hash``) plus details, and a
 ``hash`` computed with the ``python-seed`` profile (the row-wise reference,
-:func:`audit_analytics.canonical.row_digest`). Appends take an exclusive ``flock`` on the
+:func:`audit_analytics.chain.canonical.row_digest`). Appends take an exclusive ``flock`` on the
 file, read the last entry's hash and write one line, so concurrent writers (cron and an
 analyst's notebook) never fork the chain.
 
@@ -164,7 +164,7 @@ class ChainFile:
     def verify(self, engine: Engine | None = None):
         """Verify the file with the toolkit's verifier (python-seed profile).
 
-        Returns a :class:`~audit_analytics.results.VerifyResult`, or ``None`` when the
+        Returns a :class:`~audit_analytics.chain.results.VerifyResult`, or ``None`` when the
         file is absent or empty (nothing to verify). Unparsable lines are ``malformed``.
         """
         from ..chain.verify import verify_source

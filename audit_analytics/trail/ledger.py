@@ -71,7 +71,7 @@ class LedgerVerification:
     Attributes
     ----------
     chain
-        The toolkit's :class:`~audit_analytics.results.VerifyResult` for the ledger file
+        The toolkit's :class:`~audit_analytics.chain.results.VerifyResult` for the ledger file
         (``None`` when the ledger is empty).
     entries
         Entries read.
