@@ -10,6 +10,7 @@ is first used.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from pathlib import Path
 from types import MappingProxyType
@@ -32,15 +33,21 @@ __all__ = ["CAPABILITIES", "PROGRESS", "PROTECTIONS", "STREAM", "TABLE", "WINDOW
 
 
 class SourceKind(NamedTuple):
-    """Where a kind of source is implemented, and what to install when it cannot load."""
+    """Where a kind of source is implemented, and what to install when it cannot load.
+
+    ``requires`` names the modules the class needs beyond the package's own (its driver);
+    when one is missing, opening such a source fails at once with ``hint``.
+    """
 
     path: str
     hint: str | None = None
+    requires: tuple[str, ...] = ()
 
 
 _KNOWN = {
     "postgresql": SourceKind("audit_analytics.sources.postgres.PostgresSource",
-                             "pip install adbc-driver-postgresql adbc-driver-manager"),
+                             "pip install adbc-driver-postgresql adbc-driver-manager",
+                             ("adbc_driver_postgresql", "adbc_driver_manager")),
     "duckdb": SourceKind("audit_analytics.sources.duckdb_file.DuckDBFileSource"),
     "parquet": SourceKind("audit_analytics.sources.parquet.ParquetSource"),
 }
@@ -64,11 +71,19 @@ def source_class(kind: str) -> type[Source]:
     except KeyError:
         raise SourceError(f"unknown kind of source: {kind!r} "
                           f"(known: {', '.join(sorted(registry))})", source=kind) from None
+    hint = f"; install it with: {entry.hint}" if entry.hint else ""
+    for required in entry.requires:
+        try:
+            found = importlib.util.find_spec(required) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise SourceError(f"{kind} sources need the {required} package{hint}",
+                              source=kind)
     module, _, name = entry.path.rpartition(".")
     try:
         return getattr(importlib.import_module(module), name)
     except ImportError as exc:
-        hint = f"; install it with: {entry.hint}" if entry.hint else ""
         raise SourceError(f"{kind} sources need {exc.name or 'a missing package'}{hint}",
                           source=kind) from None
 
