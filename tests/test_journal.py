@@ -228,3 +228,23 @@ def test_cli_journal_show_bad_arguments_exit_2(cli):
         done = cli("journal", "show", *args)
         assert done.returncode == 2, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and "internal error" not in done.stderr
+
+
+def test_an_explicit_recorder_carries_who_and_where_to_journal_and_ledger(tmp_path):
+    from audit_analytics.periods import parse_period
+    from audit_analytics.trail.journal import Recorder
+    from audit_analytics.trail.ledger import Ledger
+
+    recorder = Recorder(actor="svc-review", home=str(tmp_path / "home"), command="report")
+    entry = recorder.record("verify", "postgresql://app:secret@db/prod")
+    assert entry["actor_id"] == "svc-review" and entry["command"] == "report"
+    assert "secret" not in entry["resource_id"]
+    assert Journal(recorder=recorder).path == tmp_path / "home" / "journal.jsonl"
+    with recorder.suspended():
+        assert recorder.record("sql", "x") is None
+    book = Ledger(recorder=recorder)
+    assert book.path == tmp_path / "home" / "ledger.jsonl"
+    written = book.record(period=parse_period("2024-01"), source="x.parquet", sha256="0" * 64,
+                          version=1)
+    assert written["actor_id"] == "svc-review"
+    assert journal.RECORDER.actor != "svc-review"  # the process's recorder is untouched
