@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test lint samples bench bench-pg bench-checks bench-report pg-samples clean
 
-$(STAMP): pyproject.toml setup.py $(wildcard audit_analytics/native/*.c audit_analytics/native/*.h)
+$(STAMP): pyproject.toml setup.py $(wildcard audit_analytics/chain/native/*.c audit_analytics/chain/native/*.h)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,notebooks]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
@@ -54,4 +54,4 @@ pg-samples: $(STAMP)
 	$(PY) -m audit_analytics.samples.load_postgres "$(PG_URL)" --samples data_samples
 
 clean:
-	rm -rf $(VENV) build *.egg-info audit_analytics/*.so
+	rm -rf $(VENV) build *.egg-info audit_analytics/*.so audit_analytics/chain/*.so

@@ -4,9 +4,23 @@
 >>> log = aa.open("data_samples/python_seed/clean.parquet")   # doctest: +SKIP
 >>> result = log.verify()                                      # doctest: +SKIP
 >>> result.ok, result.findings                                 # doctest: +SKIP
+>>> aa.run_checks(log, policy="hipaa")                         # doctest: +SKIP
+>>> aa.build_report(log, aa.parse_period("2024-01")).write()   # doctest: +SKIP
+
+The names below are the public API; the checklist, the report, the loader, the ledger and
+the journal are imported on first use (``import audit_analytics`` stays cheap).
 """
 
-from .anchors import Anchor, load_anchors
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from ._version import __version__
+from .chain.anchors import Anchor, load_anchors
+from .chain.kernel import kernel_info
+from .chain.profiles import BUILTIN_PROFILES, HashProfile, load_profile
+from .chain.results import FINDING_KINDS, VerifyResult
 from .errors import (
     AnchorError,
     AuditAnalyticsError,
@@ -16,15 +30,38 @@ from .errors import (
     PeriodError,
     PolicyError,
     ProfileError,
+    QueryError,
     SchemaError,
     SourceError,
 )
-from .kernel import kernel_info
-from .log import AuditLog, open
-from .profiles import BUILTIN_PROFILES, HashProfile, load_profile
-from .results import FINDING_KINDS, VerifyResult
+from .periods import Period, parse_period
+from .session import AuditLog, open
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from ._engine import Engine
+    from .checks import ChecklistResult, CheckResult, run_checks
+    from .load import LoadResult, load_into
+    from .policy import Policy
+    from .report import Report, build_report
+    from .trail.cadence import review_cadence
+    from .trail.journal import Journal
+    from .trail.ledger import Ledger
+
+#: Public names whose modules load on first use: name -> module.
+_LAZY = {
+    "Engine": "._engine",
+    "CheckResult": ".checks",
+    "ChecklistResult": ".checks",
+    "run_checks": ".checks",
+    "LoadResult": ".load",
+    "load_into": ".load",
+    "Policy": ".policy",
+    "Report": ".report",
+    "build_report": ".report",
+    "review_cadence": ".trail.cadence",
+    "Journal": ".trail.journal",
+    "Ledger": ".trail.ledger",
+}
 
 __all__ = [
     "BUILTIN_PROFILES",
@@ -33,19 +70,47 @@ __all__ = [
     "AnchorError",
     "AuditAnalyticsError",
     "AuditLog",
+    "CheckResult",
+    "ChecklistResult",
     "ConnectionFailed",
+    "Engine",
     "HashProfile",
+    "Journal",
+    "Ledger",
     "LedgerError",
+    "LoadResult",
     "OutputError",
+    "Period",
     "PeriodError",
+    "Policy",
     "PolicyError",
     "ProfileError",
+    "QueryError",
+    "Report",
     "SchemaError",
     "SourceError",
     "VerifyResult",
     "__version__",
+    "build_report",
     "kernel_info",
     "load_anchors",
+    "load_into",
     "load_profile",
     "open",
+    "parse_period",
+    "review_cadence",
+    "run_checks",
 ]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

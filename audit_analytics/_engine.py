@@ -15,6 +15,7 @@ logs share the connection. Every log's views stay reachable by their qualified n
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,11 +23,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from .errors import QueryError, first_line
+
 __all__ = ["SCOPES", "Engine", "EngineError", "quote_ident"]
 
 log = logging.getLogger("audit_analytics")
 
-EngineError = duckdb.Error
+#: What the engine raises for a statement that fails (DuckDB's own errors never escape).
+EngineError = QueryError
 SCOPES = "aa_logs"  # the in-memory catalog holding each scope's schema
 
 
@@ -140,7 +144,8 @@ class Engine:
         self, sql: str, params: Sequence | dict | None = None, batch_size: int = 131_072
     ) -> pa.RecordBatchReader:
         """Run a query and stream its result as Arrow record batches."""
-        return self._con.sql(sql, params=params).to_arrow_reader(batch_size)
+        reader = self._con.sql(sql, params=params).to_arrow_reader(batch_size)
+        return pa.RecordBatchReader.from_batches(reader.schema, _translated_batches(reader))
 
     def df(self, sql: str, params: Sequence | dict | None = None):
         """Run a query and return a pandas DataFrame."""
@@ -195,3 +200,45 @@ class Engine:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _query_error(exc: Exception) -> QueryError:
+    return QueryError(first_line(exc), kind=type(exc).__name__)
+
+
+def _translated(method):
+    """``method`` raising :class:`QueryError` where DuckDB raises (interrupts stay as they are)."""
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:
+            raise _query_error(exc) from exc
+    return call
+
+
+def _translated_batches(reader: pa.RecordBatchReader):
+    """The reader's batches; a statement failing mid-stream raises :class:`QueryError`.
+
+    DuckDB's error then crosses the Arrow C stream interface, which hands it over as a
+    plain ``OSError`` carrying DuckDB's message.
+    """
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except duckdb.InterruptException:
+            raise
+        except (duckdb.Error, OSError) as exc:
+            raise _query_error(exc) from exc
+        yield batch
+
+
+# The adapter boundary: every public method of Engine translates DuckDB's errors.
+for _name, _member in list(vars(Engine).items()):
+    if callable(_member) and (not _name.startswith("_") or _name == "__init__"):
+        setattr(Engine, _name, _translated(_member))
+del _name, _member

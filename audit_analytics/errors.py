@@ -11,7 +11,8 @@ Every error derives from one base, so callers can catch the family at once::
     ├── PolicyError                     an invalid policy file or an unknown check name
     ├── PeriodError                     an unknown or malformed report period
     ├── OutputError                     an output path that cannot be written
-    └── LedgerError                     a ledger or journal that cannot be read or appended
+    ├── LedgerError                     a ledger or journal that cannot be read or appended
+    └── QueryError                      the engine (DuckDB) refused or failed a statement
 
 Each error carries the fields an analyst needs (``source``, ``column``, ``path``...) and a
 one-line message that never contains credentials.
@@ -28,6 +29,7 @@ __all__ = [
     "PeriodError",
     "PolicyError",
     "ProfileError",
+    "QueryError",
     "SchemaError",
     "SourceError",
     "first_line",
@@ -97,3 +99,11 @@ class OutputError(AuditAnalyticsError):
 
 class LedgerError(AuditAnalyticsError):
     """A review ledger or access journal that cannot be read or appended to."""
+
+
+class QueryError(AuditAnalyticsError):
+    """A statement the engine refused or could not finish.
+
+    Bad SQL, a value it cannot convert, a file it cannot decode. ``kind`` names DuckDB's
+    error class (``ParserException``, ``ConversionException``...).
+    """

@@ -107,7 +107,7 @@ DEFAULTS: dict[str, Any] = {
         "source": None,
         "logging_started": None,
     },
-    "review": {  # periodic log review (read by audit_analytics.ledger)
+    "review": {  # periodic log review (read by audit_analytics.trail.ledger)
         "cadence": None,  # daily | weekly | monthly; default from the retention regime
         "grace_days": None,
     },
@@ -375,7 +375,7 @@ class Policy:
             if ret[key] is not None and ret[key] < 0:
                 raise PolicyError(f"retention.{key} must not be negative",
                                   key=f"retention.{key}")
-        from .checks import CHECKS  # the registry; imported late (checks import policy)
+        from .checks.declarations import CHECKS  # declared apart from how they run
 
         for name in s["checks"]:
             if name not in CHECKS:
@@ -417,7 +417,7 @@ class Policy:
     @property
     def checks(self) -> list[str]:
         """Checks to run (every declared check when the policy names none)."""
-        from .checks import CHECKS
+        from .checks.declarations import CHECKS
 
         return list(self.settings["checks"]) or [n for n, s in CHECKS.items() if s.default]
 

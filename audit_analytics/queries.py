@@ -3,7 +3,7 @@
 An actor's history, who touched a resource, failed attempts, activity over time. Each
 returns a pandas DataFrame; every value is a bound parameter.
 
-Also available as methods of :class:`~audit_analytics.log.AuditLog`::
+Also available as methods of :class:`~audit_analytics.session.AuditLog`::
 
     log.actor_history("rn-052", since="2024-03-18")
     log.resource_access(resource_id="MRN-04711")
@@ -21,7 +21,7 @@ from .errors import PeriodError
 from .policy import Policy
 
 if TYPE_CHECKING:
-    from .log import AuditLog
+    from .session import AuditLog
 
 __all__ = ["activity", "actor_history", "failed_attempts", "resource_access"]
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from pgserver import start_server  # noqa: E402
 
 from audit_analytics._engine import Engine  # noqa: E402
-from audit_analytics.postgres import PostgresSource  # noqa: E402
+from audit_analytics.sources.postgres import PostgresSource  # noqa: E402
 
 FILL = """
 INSERT INTO audit_logs

@@ -33,9 +33,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audit_analytics import kernel
 from audit_analytics._engine import Engine
-from audit_analytics.profiles import BUILTIN_PROFILES
+from audit_analytics.chain import kernel
+from audit_analytics.chain.profiles import BUILTIN_PROFILES
 from audit_analytics.samples.python_seed import seed_verify_chain
 
 DATA = Path(__file__).resolve().parent / "_data"
@@ -164,7 +164,7 @@ def digest_options(path: Path, rows: int = 1_000_000) -> dict[str, float]:
 
     info = kernel.kernel_info()
     if info["implementation"] == "native":
-        from audit_analytics import _native
+        from audit_analytics.chain import _native
 
         for simd, label in ((False, "native scalar SHA-256 (1 thread)"),
                             (True, f"native {info['isa']} SHA-256 (1 thread)")):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from audit_analytics.results import FINDING_KINDS
+from audit_analytics.chain.results import FINDING_KINDS
 
 
 def _one_line_error(proc):

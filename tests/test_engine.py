@@ -6,9 +6,9 @@ import pytest
 
 import audit_analytics as aa
 from audit_analytics._engine import Engine
+from audit_analytics.load import load_into
 from audit_analytics.samples import events, node_seed, python_seed
-from audit_analytics.sources import ParquetSource
-from audit_analytics.store import load_into
+from audit_analytics.sources.parquet import ParquetSource
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ import pytest
 from conftest import ROOT, SAMPLES
 
 from audit_analytics import _io
-from audit_analytics.cli import emit_json
+from audit_analytics.cli.app import emit_json
 from audit_analytics.errors import LedgerError, OutputError
-from audit_analytics.ledger import Ledger
+from audit_analytics.trail.ledger import Ledger
 
 CLEAN = SAMPLES / "python_seed" / "clean.parquet"
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="making device nodes needs root")

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 import audit_analytics as aa
-from audit_analytics import journal
-from audit_analytics.journal import Journal, mask_source
+from audit_analytics.trail import journal
+from audit_analytics.trail.journal import Journal, mask_source
 
 CLEAN = "data_samples/python_seed/clean.parquet"
 
@@ -104,7 +104,7 @@ def test_unwritable_journal_never_stops_analysis(monkeypatch, tmp_path, caplog):
     blocked = tmp_path / "file"
     blocked.write_text("x")
     monkeypatch.setenv("AUDIT_ANALYTICS_HOME", str(blocked / "home"))
-    monkeypatch.setitem(journal._state, "warned", False)
+    monkeypatch.setattr(journal.RECORDER, "warned", False)
     with aa.open(CLEAN) as log:
         assert len(log.sql("SELECT 1 AS x")) == 1
     assert "access journal not written" in caplog.text
@@ -134,7 +134,7 @@ def test_cli_journal_commands(cli):
 
 def test_investigation_queries_and_checks_are_journaled(samples):
     import audit_analytics as aa
-    from audit_analytics.journal import Journal
+    from audit_analytics.trail.journal import Journal
 
     with aa.open(samples / "python_seed" / "clean.parquet") as log:
         log.actor_history("u-0001", since="2024-01-01")
@@ -188,8 +188,8 @@ def test_cli_damaged_last_line_keeps_journaling(cli, cut):
 
 
 def test_damaged_ledger_line_keeps_recording(tmp_path):
-    from audit_analytics.ledger import Ledger
     from audit_analytics.periods import parse_period
+    from audit_analytics.trail.ledger import Ledger
 
     book = Ledger(tmp_path / "home")
     for label in ("2024-01", "2024-02"):
@@ -228,3 +228,23 @@ def test_cli_journal_show_bad_arguments_exit_2(cli):
         done = cli("journal", "show", *args)
         assert done.returncode == 2, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and "internal error" not in done.stderr
+
+
+def test_an_explicit_recorder_carries_who_and_where_to_journal_and_ledger(tmp_path):
+    from audit_analytics.periods import parse_period
+    from audit_analytics.trail.journal import Recorder
+    from audit_analytics.trail.ledger import Ledger
+
+    recorder = Recorder(actor="svc-review", home=str(tmp_path / "home"), command="report")
+    entry = recorder.record("verify", "postgresql://app:secret@db/prod")
+    assert entry["actor_id"] == "svc-review" and entry["command"] == "report"
+    assert "secret" not in entry["resource_id"]
+    assert Journal(recorder=recorder).path == tmp_path / "home" / "journal.jsonl"
+    with recorder.suspended():
+        assert recorder.record("sql", "x") is None
+    book = Ledger(recorder=recorder)
+    assert book.path == tmp_path / "home" / "ledger.jsonl"
+    written = book.record(period=parse_period("2024-01"), source="x.parquet", sha256="0" * 64,
+                          version=1)
+    assert written["actor_id"] == "svc-review"
+    assert journal.RECORDER.actor != "svc-review"  # the process's recorder is untouched

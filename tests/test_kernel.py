@@ -11,9 +11,9 @@ import pyarrow as pa
 import pytest
 
 import audit_analytics as aa
-from audit_analytics import _pykernel, kernel
-from audit_analytics.canonical import canonical_text
-from audit_analytics.profiles import HashProfile
+from audit_analytics.chain import _pykernel, kernel
+from audit_analytics.chain.canonical import canonical_text
+from audit_analytics.chain.profiles import HashProfile
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,11 +23,11 @@ VERIFY_ALL = r"""
 import json, sys
 mode, samples, target = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 if mode == "blocked":
-    sys.modules["audit_analytics._native"] = None  # the compiled kernel cannot be imported
+    sys.modules["audit_analytics.chain._native"] = None  # the compiled kernel cannot be imported
 import audit_analytics as aa
 import audit_analytics.periods
 from audit_analytics.cli import main
-native = sys.modules.get("audit_analytics._native")
+native = sys.modules.get("audit_analytics.chain._native")
 out = {"kernel": aa.kernel_info(), "native_loaded": native is not None, "runs": {}}
 for rel, anchor, doc_path in samples:
     try:
@@ -90,7 +90,7 @@ def test_kernel_env_var(value, want):
             "logging.basicConfig(stream=sys.stdout, format='%(levelname)s %(message)s')\n"
             "import audit_analytics as aa\n"
             "print(json.dumps(aa.kernel_info()))\n"
-            "print('audit_analytics._native' in sys.modules)\n")
+            "print('audit_analytics.chain._native' in sys.modules)\n")
     env = {**os.environ, kernel.KERNEL_ENV: value}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, timeout=120)
@@ -141,7 +141,7 @@ def test_field_names_are_written_as_the_producer_escapes_them(running, escape):
 def test_both_kernels_agree_on_percent_signs_and_nulls():
     # the Python kernel fills a %-template for rows without nulls: % in keys or separators
     # must come out as written
-    from audit_analytics import _native
+    from audit_analytics.chain import _native
 
     spec = ((b"a%s", b"%%b"), b"%d,", b"%:", 0, 0, 1)
     cols = [kernel._describe(pa.array(["x%s", None, "z"])),

@@ -4,9 +4,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from audit_analytics.errors import PolicyError
-from audit_analytics.ledger import Ledger, review_cadence, sha256_file
 from audit_analytics.periods import parse_period
 from audit_analytics.policy import Policy
+from audit_analytics.trail.cadence import review_cadence
+from audit_analytics.trail.ledger import Ledger, sha256_file
 
 SRC = "postgresql://app:hunter2@db/prod"
 
@@ -25,7 +26,7 @@ def _record(book, label, tmp_path=None, version=1):
 def _ledger_with_history(tmp_path, reviews, source="postgresql://app:***@db/prod"):
     """Reviews of ``source`` as (period label, generated at) pairs, appended in order."""
     book = Ledger(tmp_path / "home")
-    from audit_analytics._chainfile import ChainFile
+    from audit_analytics.trail._chainfile import ChainFile
     chain = ChainFile(book.path, "ledger")
     for label, at in reviews:
         period = parse_period(label)
@@ -272,7 +273,7 @@ def test_cli_malformed_entries_are_findings_never_a_crash(cli, tmp_path):
 
 def _legacy_ledger(home, files):
     """A ledger line as written before the per-file details were hashed."""
-    from audit_analytics._chainfile import ChainFile
+    from audit_analytics.trail._chainfile import ChainFile
 
     period = parse_period("2024-01")
     primary = next(f for f in files.values() if f["primary"])

@@ -16,7 +16,7 @@ from conftest import ROOT, SAMPLES
 
 from audit_analytics._engine import Engine
 from audit_analytics.errors import OutputError
-from audit_analytics.store import load_into
+from audit_analytics.load import load_into
 
 PY_CLEAN = SAMPLES / "python_seed" / "clean.parquet"
 NODE_CLEAN = SAMPLES / "node_seed" / "clean.parquet"

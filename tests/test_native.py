@@ -1,7 +1,7 @@
 """Tests of the kernels against pure-Python references.
 
-Every test of the interface runs on both kernels, the compiled ``audit_analytics._native``
-and the pure-Python ``audit_analytics._pykernel`` (the ``N`` parameter); the tests of the
+Every test of the interface runs on both kernels, the compiled ``audit_analytics.chain._native``
+and the pure-Python ``audit_analytics.chain._pykernel`` (the ``N`` parameter); the tests of the
 native SHA-256 paths (ISA selection, lane groups) run on the native one only.
 """
 
@@ -28,14 +28,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-PKG_DIR = Path(__file__).resolve().parents[1] / "audit_analytics"
+PKG_DIR = Path(__file__).resolve().parents[1] / "audit_analytics" / "chain"
 
 
 def _native_path() -> str:
     found = sorted(glob.glob(str(PKG_DIR / "_native*.so")))
     found += sorted(glob.glob(str(PKG_DIR / "_native*.pyd")))
     if not found:
-        raise ImportError("audit_analytics._native is not built (run setup.py build_ext --inplace)")
+        raise ImportError("audit_analytics.chain._native is not built "
+                          "(run setup.py build_ext --inplace)")
     return found[0]
 
 
@@ -45,16 +46,17 @@ def _load_native():
     (The package ``__init__`` pulls in optional heavy dependencies; the kernel needs none.)
     """
     try:
-        return importlib.import_module("audit_analytics._native")
+        return importlib.import_module("audit_analytics.chain._native")
     except ImportError:
-        spec = importlib.util.spec_from_file_location("audit_analytics._native", _native_path())
+        spec = importlib.util.spec_from_file_location("audit_analytics.chain._native",
+                                                      _native_path())
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         return mod
 
 
 NATIVE = N = _load_native()
-PYTHON = importlib.import_module("audit_analytics._pykernel")
+PYTHON = importlib.import_module("audit_analytics.chain._pykernel")
 both = pytest.mark.parametrize("N", [NATIVE, PYTHON], ids=["native", "python"])
 
 UTC = dt.UTC
@@ -485,7 +487,8 @@ def test_digest_multi_chunk_python_seed(N, n):
 def test_env_var_forces_scalar_in_subprocess():
     code = (
         "import importlib.util, hashlib, sys\n"
-        "spec = importlib.util.spec_from_file_location('audit_analytics._native', sys.argv[1])\n"
+        "spec = importlib.util.spec_from_file_location("
+        "'audit_analytics.chain._native', sys.argv[1])\n"
         "N = importlib.util.module_from_spec(spec); spec.loader.exec_module(N)\n"
         "assert N.SIMD_AVAILABLE is False, N.SIMD_AVAILABLE\n"
         "assert N.SIMD_ISA == 'scalar', N.SIMD_ISA\n"
@@ -653,7 +656,8 @@ def test_all_isas_identical_on_random_batches(texts):
 def test_no_avx512_env_in_subprocess():
     code = (
         "import importlib.util, sys\n"
-        "spec = importlib.util.spec_from_file_location('audit_analytics._native', sys.argv[1])\n"
+        "spec = importlib.util.spec_from_file_location("
+        "'audit_analytics.chain._native', sys.argv[1])\n"
         "N = importlib.util.module_from_spec(spec); spec.loader.exec_module(N)\n"
         "print(N.SIMD_ISA, N.SIMD_AVAILABLE, N._resolve_isa())\n"
     )

@@ -12,10 +12,10 @@ from pgserver import free_port, start_server
 
 import audit_analytics as aa
 from audit_analytics.cli import main as cli_main
-from audit_analytics.postgres import PostgresSource, mask_url, parse_table
+from audit_analytics.load import load_into
 from audit_analytics.samples.load_postgres import load_samples
 from audit_analytics.samples.python_seed import compute_hash
-from audit_analytics.store import load_into
+from audit_analytics.sources.postgres import PostgresSource, mask_url, parse_table
 
 pytestmark = pytest.mark.postgres
 

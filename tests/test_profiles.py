@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import audit_analytics as aa
-from audit_analytics import kernel
-from audit_analytics.canonical import canonical_text, row_digest
-from audit_analytics.profiles import BUILTIN_PROFILES, SEED_FIELDS
+from audit_analytics.chain import kernel
+from audit_analytics.chain.canonical import canonical_text, row_digest
+from audit_analytics.chain.profiles import BUILTIN_PROFILES, SEED_FIELDS
 from audit_analytics.samples import node_seed, python_seed
 
 # Any Unicode scalar value (no lone surrogates: they cannot be stored as UTF-8).

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import audit_analytics as aa
-from audit_analytics._chainfile import ChainFile
 from audit_analytics.checks import run_checks
 from audit_analytics.periods import parse_period
+from audit_analytics.trail._chainfile import ChainFile
 
 CLEAN = "data_samples/python_seed/clean.parquet"
 OTHER = "postgresql://app:***@db/prod"

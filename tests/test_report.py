@@ -10,8 +10,8 @@ import pytest
 import audit_analytics as aa
 from audit_analytics.checks import run_checks
 from audit_analytics.errors import OutputError
-from audit_analytics.ledger import Ledger
 from audit_analytics.report import build_report
+from audit_analytics.trail.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 CLEAN = "data_samples/python_seed/clean.parquet"

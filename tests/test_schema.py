@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import audit_analytics as aa
+from audit_analytics.chain.schema import classify
 from audit_analytics.samples import events, python_seed
-from audit_analytics.schema import classify
 
 
 @pytest.fixture(scope="module")

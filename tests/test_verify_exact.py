@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import audit_analytics as aa
-from audit_analytics import scan as scan_module
+from audit_analytics.chain import scan as scan_module
 from audit_analytics.samples import events, python_seed
 
 ROWS = 60

@@ -16,8 +16,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..policy import Policy
+if TYPE_CHECKING:
+    from ..policy import Policy
 
 __all__ = ["CHECKS", "CheckSpec", "load_sql"]
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..errors import LedgerError
-from ..journal import Journal, mask_source
+from ..trail.journal import Journal, mask_source
 
 if TYPE_CHECKING:
     from .runner import _Context
@@ -137,7 +137,7 @@ def post_review_cadence(ctx: _Context, findings: pd.DataFrame, params: dict):
     window count, like the baselines of the anomaly checks); periods due after the
     window's end, or after now, are not yet due.
     """
-    from ..cadence import review_cadence
+    from ..trail.cadence import review_cadence
 
     now = dt.datetime.now(dt.UTC)
     until = min(ctx.until, now) if ctx.until is not None else now

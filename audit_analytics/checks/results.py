@@ -16,20 +16,12 @@ import numpy as np
 import pandas as pd
 
 from .._text import shown
+from ..status import STATUSES, worst_status
 
 __all__ = ["STATUSES", "CheckResult", "ChecklistResult"]
 
 #: Characters of a check's summary sentence shown on a terminal before it is clipped.
 SUMMARY_LIMIT = 2000
-
-#: Statuses from best to worst.
-STATUSES = ("pass", "warn", "fail")
-
-
-def worst_status(statuses) -> str:
-    """The worst of ``statuses`` (``pass`` when there are none)."""
-    return max(statuses, key=STATUSES.index, default="pass")
-
 
 def _plain(value: Any) -> Any:
     """A JSON-able Python value for one cell or metric."""

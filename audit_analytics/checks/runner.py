@@ -1,4 +1,4 @@
-"""Run the declared checks over an :class:`~audit_analytics.log.AuditLog`.
+"""Run the declared checks over an :class:`~audit_analytics.session.AuditLog`.
 
 One runner for every check: bind the policy's parameters to the check's SQL, run it on
 the log's engine, apply the check's Python step if it declares one, then its status
@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..chain.schema import require_columns
 from ..errors import PeriodError, PolicyError
 from ..periods import parse_when
 from ..policy import Policy
-from ..schema import require_columns
 from .declarations import CHECKS, CheckSpec, load_sql, prelude_params
 from .records import post_log_access, post_review_cadence
 from .results import ChecklistResult, CheckResult
 
 if TYPE_CHECKING:
-    from ..log import AuditLog
+    from ..session import AuditLog
 
 __all__ = ["parse_when", "run_checks"]
 
@@ -74,7 +74,7 @@ def run_checks(
     Parameters
     ----------
     log
-        An opened :class:`~audit_analytics.log.AuditLog`.
+        An opened :class:`~audit_analytics.session.AuditLog`.
     policy
         A :class:`~audit_analytics.policy.Policy`, a TOML path or built-in name, or ``None``
         for the defaults.

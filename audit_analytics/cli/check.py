@@ -10,38 +10,43 @@ from __future__ import annotations
 
 import click
 
-from . import PROFILE_HELP, cli, echo, emit_json
+from .app import cli, echo, emit_json
+from .options import (
+    PROFILE_HELP,
+    anchor_option,
+    fail_on_option,
+    json_option,
+    policy_option,
+    profile_option,
+    since_option,
+    table_option,
+    until_option,
+)
 
 
 @cli.command()
 @click.argument("source")
-@click.option("--policy", "policy", default=None, metavar="FILE.toml|NAME",
-              help="Policy file, or a built-in policy: default, hipaa, pci_dss, soc2.")
-@click.option("--since", default=None, metavar="ISO",
-              help="Start of the checked window (inclusive); naive times are in the "
-                   "policy's time zone.")
-@click.option("--until", default=None, metavar="ISO",
-              help="End of the checked window (exclusive).")
+@policy_option("Policy file, or a built-in policy: default, hipaa, pci_dss, soc2.")
+@since_option("Start of the checked window (inclusive); naive times are in the "
+              "policy's time zone.")
+@until_option("End of the checked window (exclusive).")
 @click.option("--only", "only", multiple=True, metavar="CHECK",
               help="Run only this check (repeatable).")
-@click.option("--json", "json_target", default=None, metavar="PATH|-",
-              help="Write the result as JSON to PATH, or to stdout with '-'.")
-@click.option("--fail-on", "fail_on", type=click.Choice(["warn", "fail"]), default=None,
-              help="Exit 1 when any check ends with this status or worse.")
-@click.option("--profile", default=None, help="chain_integrity: " + PROFILE_HELP)
-@click.option("--anchor", "anchor", type=click.Path(dir_okay=False), default=None,
-              help="chain_integrity: trusted anchors, JSON lines of {\"id\", \"hash\"}.")
-@click.option("--table", default=None, help="Database table (default audit_logs).")
+@json_option()
+@fail_on_option(("warn", "fail"), "Exit 1 when any check ends with this status or worse.")
+@profile_option(None, "chain_integrity: " + PROFILE_HELP)
+@anchor_option("chain_integrity: trusted anchors, JSON lines of {\"id\", \"hash\"}.")
+@table_option()
 @click.pass_context
 def check(ctx, source, policy, since, until, only, json_target, fail_on, profile, anchor,
           table) -> int:
     """Run the compliance checklist over SOURCE."""
-    from ..anchors import load_anchors
+    from ..chain.anchors import load_anchors
     from ..checks import CHECKS, STATUSES, run_checks
     from ..checks.runner import parse_when
     from ..errors import PeriodError, PolicyError
-    from ..log import AuditLog
     from ..policy import Policy
+    from ..session import AuditLog
 
     loaded = Policy.load(policy)  # validate everything before opening the source
     start = parse_when(since, loaded.timezone, what="--since")

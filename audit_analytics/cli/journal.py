@@ -10,7 +10,8 @@ import json
 import click
 
 from .._text import escape_json, shown
-from . import cli, echo, emit_json
+from .app import cli, echo, emit_json
+from .options import json_option, policy_option, since_option
 
 #: Characters of one value shown in a table column before it is clipped.
 COLUMN_WIDTH = 60
@@ -38,14 +39,14 @@ def journal() -> None:
 
 @journal.command("show")
 @click.option("--source", default=None, help="Only reads of this source.")
-@click.option("--since", default=None, metavar="ISO", help="Only entries at or after this time.")
+@since_option("Only entries at or after this time.")
 @click.option("-n", "--limit", type=click.IntRange(min=0), default=50, show_default=True,
               help="Show the last N entries (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 def journal_show(source, since, limit, as_json) -> int:
     """List journal entries: when, who, what, which source, result."""
-    from ..journal import Journal
     from ..periods import parse_when
+    from ..trail.journal import Journal
 
     frame = Journal().access_rows(source, since=parse_when(since, "UTC", what="--since"))
     _show(frame, ["timestamp", "actor_id", "action", "resource_id", "result", "command"],
@@ -54,11 +55,10 @@ def journal_show(source, since, limit, as_json) -> int:
 
 
 @journal.command("verify")
-@click.option("--json", "json_target", default=None, metavar="PATH|-",
-              help="Write the verification result as JSON to PATH, or to stdout with '-'.")
+@json_option("verification result")
 def journal_verify(json_target) -> int:
     """Re-verify the journal's hash chain; exit 1 on any evidence of tampering."""
-    from ..journal import Journal
+    from ..trail.journal import Journal
 
     book = Journal()
     result = book.verify()
@@ -86,7 +86,7 @@ def ledger() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 def ledger_show(limit, as_json) -> int:
     """List recorded reports: period, source, version, who, when, SHA-256."""
-    from ..ledger import Ledger
+    from ..trail.ledger import Ledger
 
     frame = Ledger().entries()
     _show(frame, ["timestamp", "actor_id", "period", "source", "version", "status", "sha256"],
@@ -96,11 +96,10 @@ def ledger_show(limit, as_json) -> int:
 
 @ledger.command("verify")
 @click.option("--no-files", is_flag=True, help="Do not re-hash the recorded report files.")
-@click.option("--json", "json_target", default=None, metavar="PATH|-",
-              help="Write the verification result as JSON to PATH, or to stdout with '-'.")
+@json_option("verification result")
 def ledger_verify(no_files, json_target) -> int:
     """Re-verify the ledger's chain and the recorded reports; exit 1 on tampering."""
-    from ..ledger import Ledger
+    from ..trail.ledger import Ledger
 
     outcome = Ledger().verify(check_files=not no_files)
     if json_target:
@@ -111,19 +110,18 @@ def ledger_verify(no_files, json_target) -> int:
 
 
 @ledger.command("cadence")
-@click.option("--policy", "policy", default=None, metavar="FILE.toml|NAME",
-              help="Policy (PCI DSS: daily reviews; otherwise monthly).")
+@policy_option("Policy (PCI DSS: daily reviews; otherwise monthly).")
 @click.option("--cadence", type=click.Choice(["daily", "weekly", "monthly"]), default=None,
               help="Override the policy's review cadence.")
 @click.option("--source", default=None, help="Only reviews of this source.")
-@click.option("--since", default=None, metavar="ISO",
-              help="First period expected (default: the first recorded review).")
+@since_option("First period expected (default: the first recorded review).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def ledger_cadence(policy, cadence, source, since, as_json) -> int:
     """Were reviews done on schedule? Exit 1 when a due period was missed."""
     from ..checks import parse_when
-    from ..ledger import Ledger, review_cadence
     from ..policy import Policy
+    from ..trail.cadence import review_cadence
+    from ..trail.ledger import Ledger
 
     loaded = Policy.load(policy)
     result = review_cadence(Ledger(), loaded, source=source, cadence=cadence,

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import click
 
-from . import cli, echo, emit_json
+from .app import cli, echo, emit_json
+from .options import json_option, since_option, table_option, until_option
 
 
 @cli.command()
 @click.argument("source")
 @click.option("--into", "target", required=True, metavar="FILE.duckdb",
               help="The DuckDB file to append to (created when absent).")
-@click.option("--table", default=None, help="Source table (default audit_logs).")
-@click.option("--since", default=None, metavar="ISO",
-              help="Only events at or after this time (PostgreSQL sources).")
-@click.option("--until", default=None, metavar="ISO",
-              help="Only events before this time (PostgreSQL sources).")
+@table_option("Source table (default audit_logs).")
+@since_option("Only events at or after this time (PostgreSQL sources).")
+@until_option("Only events before this time (PostgreSQL sources).")
 @click.option("--overlap", default=60, show_default=True, type=click.IntRange(min=0),
               metavar="MINUTES",
               help="Re-read this far before the last loaded event (late writers); "
@@ -23,14 +22,13 @@ from . import cli, echo, emit_json
 @click.option("--wait", default=300, show_default=True, type=click.FloatRange(min=0),
               metavar="SECONDS",
               help="Wait this long for another load of FILE.duckdb to finish, then exit 2.")
-@click.option("--json", "json_target", default=None, metavar="PATH|-",
-              help="Write the result as JSON to PATH, or to stdout with '-'.")
+@json_option()
 @click.pass_context
 def load(ctx, source, target, table, since, until, overlap, wait, json_target) -> int:
     """Append SOURCE's new events to FILE.duckdb; a failed load leaves it unchanged."""
     from datetime import timedelta
 
-    from ..store import load_into
+    from ..load import load_into
 
     longest = timedelta.max // timedelta(minutes=1)  # a larger overlap re-reads everything too
     result = load_into(source, target, source_table=table, since=since, until=until,

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import click
 
-from . import cli, echo, emit_json
+from .app import cli, echo, emit_json
+from .options import json_option, table_option
 
 
 @cli.command()
 @click.argument("source")
-@click.option("--table", default="audit_logs", show_default=True,
-              help="The audit table, optionally schema-qualified.")
-@click.option("--json", "json_target", default=None, metavar="PATH|-",
-              help="Write the report as JSON to PATH, or to stdout with '-'.")
+@table_option("The audit table, optionally schema-qualified.", default="audit_logs")
+@json_option("report")
 def protections(source, table, json_target) -> int:
     """Inspect triggers, grants and roles of SOURCE's table; exit 1 if any item fails."""
     import re
 
     from ..errors import SourceError
-    from ..protections import inspect_protections
+    from ..sources.protections import inspect_protections
 
     if not re.match(r"^postgres(ql)?(\+\w+)?://", source):
         raise SourceError("protections needs a postgresql:// URL", source=source)

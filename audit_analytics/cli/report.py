@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from . import PROFILE_HELP, cli, echo
+from .app import cli, echo
+from .options import anchor_option, fail_on_option, policy_option, profile_option, table_option
 
 FAIL_ON = {"fail": ("fail",), "warn": ("warn", "fail")}
 
@@ -14,18 +15,16 @@ FAIL_ON = {"fail": ("fail",), "warn": ("warn", "fail")}
 @click.option("--period", required=True, metavar="PERIOD",
               help="YYYY-MM, YYYY-Www (ISO week), YYYY-MM-DD, last-day, last-week or "
                    "last-month (calendar of the policy's time zone).")
-@click.option("--policy", "policy", default=None, metavar="FILE.toml|NAME",
-              help="Policy file or built-in name (default, hipaa, pci_dss, soc2).")
+@policy_option("Policy file or built-in name (default, hipaa, pci_dss, soc2).")
 @click.option("--out", "out_dir", default="reports", show_default=True, metavar="DIR",
               help="Folder to write the report into (created if needed).")
 @click.option("--format", "formats", default="html,json", show_default=True,
               metavar="html,json,pdf", help="Comma-separated output formats.")
-@click.option("--profile", default="auto", show_default=True, help=PROFILE_HELP)
-@click.option("--anchor", "anchor", type=click.Path(dir_okay=False), default=None,
-              help="Trusted anchors: JSON lines of {\"id\", \"hash\"}.")
-@click.option("--table", default=None, help="Database table (default audit_logs).")
-@click.option("--fail-on", "fail_on", type=click.Choice(["fail", "warn"]), default=None,
-              help="Exit 1 when a check of the period ended in this status (or worse).")
+@profile_option()
+@anchor_option()
+@table_option()
+@fail_on_option(("fail", "warn"),
+                "Exit 1 when a check of the period ended in this status (or worse).")
 @click.option("--replace", is_flag=True,
               help="Overwrite the period's latest report instead of writing a new version.")
 @click.pass_context
@@ -38,13 +37,13 @@ def report(ctx, source, period, policy, out_dir, formats, profile, anchor, table
     (--replace overwrites instead). Prints the written paths. Exit 0 on success, 1 only
     with --fail-on when a check reached that status, 2 on bad input or unwritable output.
     """
-    from ..anchors import load_anchors
-    from ..log import AuditLog
+    from ..chain.anchors import load_anchors
+    from ..chain.profiles import load_profile
     from ..periods import parse_period
     from ..policy import Policy
-    from ..profiles import load_profile
     from ..report import build_report, check_formats
     from ..report.write import probe_out_dir
+    from ..session import AuditLog
 
     # Everything that can be refused is refused before the work starts.
     chosen = check_formats(formats)

@@ -4,27 +4,31 @@ from __future__ import annotations
 
 import click
 
-from . import PROFILE_HELP, cli, echo, emit_json
+from .app import cli, echo, emit_json
+from .options import (
+    anchor_option,
+    json_option,
+    profile_option,
+    since_option,
+    table_option,
+    until_option,
+)
 
 
 @cli.command()
 @click.argument("source")
-@click.option("--profile", default="auto", show_default=True, help=PROFILE_HELP)
-@click.option("--anchor", "anchor", type=click.Path(dir_okay=False), default=None,
-              help="Trusted anchors: JSON lines of {\"id\", \"hash\"}.")
-@click.option("--json", "json_target", default=None, metavar="PATH|-",
-              help="Write the result as JSON to PATH, or to stdout with '-'.")
-@click.option("--table", default=None, help="Database table (default audit_logs).")
-@click.option("--since", default=None, metavar="ISO",
-              help="PostgreSQL only: verify events at or after this time (a link to a row "
-                   "before the window starts a window_start segment).")
-@click.option("--until", default=None, metavar="ISO",
-              help="PostgreSQL only: verify events before this time.")
+@profile_option()
+@anchor_option()
+@json_option()
+@table_option()
+@since_option("PostgreSQL only: verify events at or after this time (a link to a row "
+              "before the window starts a window_start segment).")
+@until_option("PostgreSQL only: verify events before this time.")
 @click.pass_context
 def verify(ctx, source, profile, anchor, json_target, table, since, until) -> int:
     """Re-verify SOURCE's hash chain; exit 1 on any evidence of tampering."""
-    from ..anchors import load_anchors
-    from ..log import AuditLog
+    from ..chain.anchors import load_anchors
+    from ..session import AuditLog
 
     anchors = load_anchors(anchor) if anchor else None
     window = {k: v for k, v in (("since", since), ("until", until)) if v is not None}

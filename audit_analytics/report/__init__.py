@@ -12,7 +12,7 @@ events as evidence, charts (inline SVG), retention and coverage, who read the lo
 log's own records and this toolkit's access journal), the review cadence from the
 ledger and a blank reviewer sign-off block. :meth:`Report.write` produces one
 self-contained HTML page and a JSON summary (and a PDF with the ``pdf`` extra), versioned
-per period and recorded in the review ledger (:mod:`audit_analytics.ledger`).
+per period and recorded in the review ledger (:mod:`audit_analytics.trail.ledger`).
 """
 
 from .build import Report, build_report

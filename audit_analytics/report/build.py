@@ -5,23 +5,23 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from .. import __version__, journal
-from ..anchors import Anchor, load_anchors
-from ..checks.results import worst_status
-from ..journal import mask_source
+from .._version import __version__
+from ..chain.anchors import Anchor, load_anchors
 from ..periods import Period, parse_period
+from ..status import worst_status
+from ..trail import journal
+from ..trail.journal import mask_source
 from . import charts
+from .values import MAX_ANOMALIES, MAX_FINDINGS_HTML, _iso, _plain
 
 __all__ = ["Report", "build_report"]
 
 ANOMALY_COLUMNS = ("actor_id", "window_start", "window_end")
-MAX_FINDINGS_HTML = 50     # rows of one check's findings shown in the HTML
-MAX_ANOMALIES = 200        # anomalies listed (with evidence for the first MAX_EVIDENCE)
 MAX_EVIDENCE = 50
 EVIDENCE_ROWS = 10
 MAX_INTEGRITY_FINDINGS = 1000
@@ -156,7 +156,7 @@ def build_report(log, period: str | Period, policy=None,
     Parameters
     ----------
     log
-        An :class:`~audit_analytics.log.AuditLog`.
+        An :class:`~audit_analytics.session.AuditLog`.
     period
         A :class:`~audit_analytics.periods.Period` or its text (``2024-01``, ``last-month``;
         see :func:`~audit_analytics.periods.parse_period`), in the policy's time zone.
@@ -269,20 +269,6 @@ class _Queries:
             f"max(\"timestamp\") FILTER (WHERE {self.where}) FROM events", self.params)[0]
         return int(row[0]), int(row[1]), _iso(row[2]), _iso(row[3])
 
-
-def _iso(value) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        if pd.isna(value):
-            return None
-        value = value.to_pydatetime()
-    if isinstance(value, datetime):
-        value = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
 
 
 # --- the checklist --------------------------------------------------------------------------
@@ -424,30 +410,6 @@ def _evidence(q: _Queries, anomalies: list[dict]) -> dict[int, list[dict]]:
         out.setdefault(index, []).append({k: _plain(v) for k, v in record.items()})
     return out
 
-
-def _plain(value):
-    """A JSON-able scalar (timestamps as ISO-8601 UTC, NaN as None)."""
-    if value is None:
-        return None
-    if isinstance(value, pd.Timestamp | datetime | date):
-        return _iso(value)
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "item") and not isinstance(value, list | dict | str):
-        try:
-            return value.item()
-        except (ValueError, AttributeError):
-            return str(value)
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return value
 
 
 def _finite(value):

@@ -18,9 +18,9 @@ from functools import lru_cache
 import jinja2
 from markupsafe import Markup, escape
 
-from .. import __version__
 from .._text import LIMIT, shown
-from .build import MAX_ANOMALIES, MAX_FINDINGS_HTML, _plain
+from .._version import __version__
+from .values import MAX_ANOMALIES, MAX_FINDINGS_HTML, _plain
 
 __all__ = ["render_html", "table"]
 

@@ -213,7 +213,7 @@ def _write_locked(report, folder: Path, formats: tuple[str, ...], replace: bool,
     result = WrittenReport(paths=paths, version=version, replaced=replace and version in versions,
                            sha256=digests[primary], previous=previous)
     if ledger:
-        from ..ledger import Ledger
+        from ..trail.ledger import Ledger
 
         files = {fmt: {"path": str(paths[fmt].resolve()), "sha256": digests[fmt],
                        "primary": fmt == primary} for fmt in formats}

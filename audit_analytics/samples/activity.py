@@ -26,8 +26,8 @@ from datetime import date
 
 import pyarrow as pa
 
-from .. import kernel
-from ..profiles import BUILTIN_PROFILES
+from ..chain import kernel
+from ..chain.profiles import BUILTIN_PROFILES
 from .anomalies import (
     extra_injections,
     finish_label,

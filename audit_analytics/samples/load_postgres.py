@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from ..postgres import mask_url
+from ..sources.postgres import mask_url
 
 __all__ = ["PRODUCERS", "load_samples", "main"]
 

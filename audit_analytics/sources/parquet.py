@@ -1,88 +1,23 @@
-"""Sources of audit events: Parquet files, folders and globs, PostgreSQL, DuckDB files.
-
-A source knows where its rows are and how to expose them to the engine as one relation
-of the stored columns (``raw``), and as parts that the verifier scans with a stable row
-key (``__rk``) so findings can point at a file and row. Normalisation to the event
-schema (``events``) is the same SQL for every source and lives in :mod:`.schema`.
-"""
+"""Parquet sources: a file, a folder of files (hive partitions allowed) or a glob."""
 
 from __future__ import annotations
 
 import glob as globlib
 import os
 import re
-from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from ._engine import Engine
-from .errors import SourceError, first_line
+from .._engine import Engine
+from ..errors import SourceError, first_line
+from .base import ScanPart, Source
 
-__all__ = ["ParquetSource", "ScanPart", "Source", "open_source"]
+__all__ = ["ParquetSource"]
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _HIVE_DIR = re.compile(r"^[^=/]+=[^/]*$")
 ROW_KEY_SHIFT = 40  # row key = file index << 40 | row number within the file
-
-
-@dataclass(frozen=True)
-class ScanPart:
-    """One independently scannable piece of a source (a file, or a table).
-
-    ``sql`` selects the stored columns plus ``__rk``, a BIGINT row key unique within the
-    source; ``where`` is a label for findings (a file path or a table name).
-    """
-
-    sql: str
-    params: list
-    rows: int
-    where: str
-
-
-@dataclass
-class Source(ABC):
-    """Base of every source: a label safe to print and the stored column types."""
-
-    label: str
-    kind: str = "source"
-    columns: dict[str, str] = field(default_factory=dict)
-    rows: int = 0
-
-    @abstractmethod
-    def attach(self, engine: Engine) -> None:
-        """Create the view ``raw`` over every stored column of every row.
-
-        The view is made with :meth:`Engine.create_view` (in the engine's scope, when it
-        has one); whatever else the source registers has a name of its own, so that
-        several sources can share one engine.
-        """
-
-    def detach(self, engine: Engine) -> None:  # noqa: B027 - most sources register nothing
-        """Release what :meth:`attach` registered in ``engine`` (its views go with the scope)."""
-
-    @abstractmethod
-    def parts(self) -> list[ScanPart]:
-        """The pieces the verifier scans, each with a row key ``__rk``."""
-
-    def locate(self, row_key: int) -> str:
-        """Where a row key points, for people (``file.parquet row 17``)."""
-        return f"row {row_key}"
-
-    @property
-    def windowed(self) -> bool:
-        """True when only a time window of the log was read (``since``/``until``)."""
-        return False
-
-    def hashes_outside(self, hashes: list[str]) -> set[str]:
-        """Which ``hashes`` belong to rows that exist outside the window that was read.
-
-        A windowed source answers from the whole log, so a row whose predecessor lies just
-        before the window starts a ``window_start`` segment instead of being reported as
-        ``missing_predecessor``. An unwindowed source has nothing outside.
-        """
-        return set()
 
 
 def _parquet_literal_list(paths: list[str]) -> str:
@@ -157,7 +92,6 @@ def _read_parquet_meta(path: Path):
         ) from None
 
 
-
 def _resolve_parquet(spec: str) -> tuple[list[Path], bool]:
     """Expand a file, folder or glob into Parquet files; say whether hive folders appear."""
     path = Path(spec)
@@ -179,28 +113,3 @@ def _resolve_parquet(spec: str) -> tuple[list[Path], bool]:
     hive = any(_HIVE_DIR.match(part) for f in files for part in f.parent.relative_to(common).parts)
     hive = hive or any(_HIVE_DIR.match(part) for part in common.parts[-1:])
     return files, hive
-
-
-def open_source(spec, *, table: str | None = None, since=None, until=None) -> Source:
-    """Resolve a SOURCE argument: a Parquet path, folder or glob, or a database URL.
-
-    ``since``/``until`` (ISO text or datetimes) select a time window of a PostgreSQL
-    table, filtered in the database; other sources refuse them.
-    """
-    if isinstance(spec, Source):
-        return spec
-    text = str(spec)
-    if re.match(r"^postgres(ql)?(\+\w+)?://", text):
-        from .postgres import PostgresSource
-
-        return PostgresSource(text, table=table or "audit_logs", since=since, until=until)
-    if since is not None or until is not None:
-        raise SourceError("--since/--until apply to PostgreSQL sources only", source=text)
-    if text.endswith(".duckdb") and Path(text).is_file():
-        from .store import DuckDBFileSource
-
-        return DuckDBFileSource(text, table=table or "events")
-    return ParquetSource(text)
-
-
-

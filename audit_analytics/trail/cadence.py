@@ -11,15 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ..periods import Period, periods_between, resolve_tz
 from .journal import mask_source
-from .periods import Period, periods_between, resolve_tz
-
-if TYPE_CHECKING:
-    from .ledger import Ledger
+from .ledger import Ledger
 
 __all__ = ["CADENCE_RULES", "CadenceResult", "review_cadence"]
 
@@ -80,7 +77,7 @@ def _policy_review(policy) -> tuple[str, int | None]:
         regime = (settings.get("retention") or {}).get("regime")
         cadence = _REGIME_CADENCE.get(regime, "monthly")
     if cadence not in CADENCE_RULES:
-        from .errors import PolicyError
+        from ..errors import PolicyError
 
         raise PolicyError(f"unknown review cadence {cadence!r} (expected "
                           f"{', '.join(CADENCE_RULES)})", key="review.cadence")
@@ -116,11 +113,9 @@ def review_cadence(ledger: Ledger | None = None, policy=None, until: datetime | 
         ``pass``/``warn``/``fail`` with the missed and late periods as findings.
     """
     if ledger is None:
-        from .ledger import Ledger
-
         ledger = Ledger()
     if cadence is not None and cadence not in CADENCE_RULES:
-        from .errors import PolicyError
+        from ..errors import PolicyError
 
         raise PolicyError(f"unknown review cadence {cadence!r} (expected "
                           f"{', '.join(CADENCE_RULES)})", key="review.cadence")

@@ -18,6 +18,11 @@ as unprotected). A damaged line (cut short by a crash, or edited) never stops jo
 later entries chain from the last intact one and ``journal verify`` reports the damage.
 Appends hold an exclusive ``flock``; ``audit-analytics journal verify`` checks the chain.
 
+What a process records goes through one :class:`Recorder` (:data:`RECORDER`, which the
+CLI gives its ``--actor``, ``--home`` and command name; :func:`record`, :func:`suspended`,
+:func:`set_context` and :func:`current_actor` are its methods). The review ledger takes
+its actor and home from the same recorder.
+
 Who: ``--actor`` / :func:`set_context`, else ``$AUDIT_ANALYTICS_ACTOR``, else the OS user.
 Turn journaling off with ``AUDIT_ANALYTICS_JOURNAL=off`` or ``AuditLog(..., journal=False)``
 (the toolkit does so for its own internal reads). A journal that cannot be written never
@@ -33,18 +38,21 @@ import socket
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .._secrets import mask_secrets
+from ..errors import LedgerError
 from ._chainfile import ChainFile, default_home
-from ._secrets import mask_secrets
-from .errors import LedgerError
 
 if TYPE_CHECKING:  # pandas loads lazily: opening a log stays cheap
     import pandas as pd
 
 __all__ = [
+    "RECORDER",
     "SESSION",
     "Journal",
+    "Recorder",
     "current_actor",
     "enabled",
     "mask_source",
@@ -57,8 +65,6 @@ log = logging.getLogger("audit_analytics")
 
 FILENAME = "journal.jsonl"
 RESOURCE_TYPE = "audit_log"
-_context: dict = {"actor": None, "home": None, "command": None}
-_state = {"depth": 0, "warned": False}
 _HOST = socket.gethostname()
 #: This process's id in the journal's ``session`` detail (a review leaves its own reads out).
 SESSION = uuid.uuid4().hex
@@ -70,31 +76,6 @@ def mask_source(label: object) -> str:
     Passwords in a URL's user-info and ``password=...`` parameters are replaced by ``***``.
     """
     return mask_secrets(label)
-
-
-def set_context(*, actor: str | None = None, home: str | os.PathLike | None = None,
-                command: str | None = None) -> None:
-    """Set process-wide defaults (the CLI's ``--actor``, ``--home`` and command name)."""
-    if actor is not None:
-        _context["actor"] = actor
-    if home is not None:
-        _context["home"] = str(home)
-    if command is not None:
-        _context["command"] = command
-
-
-def current_actor(actor: str | None = None) -> str:
-    """Who acts: ``actor``, the CLI's ``--actor``, ``$AUDIT_ANALYTICS_ACTOR`` or the OS user."""
-    if actor:
-        return actor
-    if _context["actor"]:
-        return _context["actor"]
-    if env := os.environ.get("AUDIT_ANALYTICS_ACTOR"):
-        return env
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no passwd entry (containers)
-        return f"uid:{os.getuid()}"
 
 
 def enabled() -> bool:
@@ -109,11 +90,16 @@ class Journal:
     Parameters
     ----------
     home
-        The toolkit's home folder (default: see :func:`audit_analytics._chainfile.default_home`).
+        The toolkit's home folder (default: the recorder's, else see
+        :func:`audit_analytics.trail._chainfile.default_home`).
+    recorder
+        Whose context (actor, home, command) the entries carry (default: :data:`RECORDER`).
     """
 
-    def __init__(self, home: str | os.PathLike | None = None) -> None:
-        self.home = default_home(home or _context["home"])
+    def __init__(self, home: str | os.PathLike | None = None, *,
+                 recorder: Recorder | None = None) -> None:
+        self.recorder = recorder or RECORDER
+        self.home = default_home(home or self.recorder.home)
         self.path = self.home / FILENAME
         self._file = ChainFile(self.path, "journal")
 
@@ -124,7 +110,7 @@ class Journal:
         details = {
             "parameters": {k: mask_source(v) if isinstance(v, str) else v
                            for k, v in (parameters or {}).items()},
-            "command": _context["command"],
+            "command": self.recorder.command,
             "host": _HOST,
             "pid": os.getpid(),
             "session": SESSION,
@@ -132,7 +118,7 @@ class Journal:
         if error:
             details["error"] = mask_source(error)
         return self._file.append(
-            {"actor_id": current_actor(actor), "action": action,
+            {"actor_id": self.recorder.current_actor(actor), "action": action,
              "resource_type": RESOURCE_TYPE, "resource_id": mask_source(source),
              "result": result},
             details,
@@ -179,32 +165,78 @@ class Journal:
         return len(self._file.read())
 
 
-def record(action: str, source: object, *, result: str = "success",
-           parameters: Mapping | None = None, error: str | None = None) -> dict | None:
-    """Append an entry unless journaling is off or suspended; never raises.
+@dataclass
+class Recorder:
+    """Who acts and where the records go, and the journal entries written on their behalf.
 
-    A journal that cannot be written logs one warning per process and returns ``None``.
+    Parameters
+    ----------
+    actor, home, command
+        The CLI's ``--actor``, ``--home`` and command name (``None``: the defaults).
     """
-    if _state["depth"] or not enabled():
-        return None
-    try:
-        return Journal().append(action, source, result=result, parameters=parameters,
-                                error=error)
-    except (LedgerError, OSError) as exc:
-        if not _state["warned"]:
-            _state["warned"] = True
-            log.warning("access journal not written: %s", exc)
-        return None
+
+    actor: str | None = None
+    home: str | None = None
+    command: str | None = None
+    _depth: int = 0
+    warned: bool = False
+
+    def set_context(self, *, actor: str | None = None, home: str | os.PathLike | None = None,
+                    command: str | None = None) -> None:
+        """Set the defaults (the CLI's ``--actor``, ``--home`` and command name)."""
+        if actor is not None:
+            self.actor = actor
+        if home is not None:
+            self.home = str(home)
+        if command is not None:
+            self.command = command
+
+    def current_actor(self, actor: str | None = None) -> str:
+        """Who acts: ``actor``, ``--actor``, ``$AUDIT_ANALYTICS_ACTOR`` or the OS user."""
+        if actor:
+            return actor
+        if self.actor:
+            return self.actor
+        if env := os.environ.get("AUDIT_ANALYTICS_ACTOR"):
+            return env
+        try:
+            return getpass.getuser()
+        except (OSError, KeyError):  # no passwd entry (containers)
+            return f"uid:{os.getuid()}"
+
+    def record(self, action: str, source: object, *, result: str = "success",
+               parameters: Mapping | None = None, error: str | None = None) -> dict | None:
+        """Append an entry unless journaling is off or suspended; never raises.
+
+        A journal that cannot be written logs one warning per recorder and returns ``None``.
+        """
+        if self._depth or not enabled():
+            return None
+        try:
+            return Journal(recorder=self).append(action, source, result=result,
+                                                 parameters=parameters, error=error)
+        except (LedgerError, OSError) as exc:
+            if not self.warned:
+                self.warned = True
+                log.warning("access journal not written: %s", exc)
+            return None
+
+    @contextmanager
+    def suspended(self) -> Iterator[None]:
+        """Record nothing inside (an outer entry, such as ``report``, already covers it)."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
 
 
-@contextmanager
-def suspended() -> Iterator[None]:
-    """Record nothing inside (an outer entry, such as ``report``, already covers it)."""
-    _state["depth"] += 1
-    try:
-        yield
-    finally:
-        _state["depth"] -= 1
+#: The process's recorder: the CLI sets its context; the API records through it.
+RECORDER = Recorder()
+set_context = RECORDER.set_context
+current_actor = RECORDER.current_actor
+record = RECORDER.record
+suspended = RECORDER.suspended
 
 
 def _utc(stamp):

@@ -1,15 +1,15 @@
 r"""The pure-Python kernel: the native kernel's interface in hashlib, numpy and pyarrow.
 
-:mod:`audit_analytics.kernel` runs this module when the compiled extension
-(``audit_analytics._native``) cannot be imported, or when ``AUDIT_ANALYTICS_KERNEL=python``
+:mod:`audit_analytics.chain.kernel` runs this module when the compiled extension
+(``audit_analytics.chain._native``) cannot be imported, or when ``AUDIT_ANALYTICS_KERNEL=python``
 asks for it. It takes the same column descriptors and spec tuples, validates them with the
 same messages and returns the same bytes:
 
 * ``canonical`` and ``digest`` render each row with the row-wise reference,
-  :class:`audit_analytics.canonical.TextForm` (so the text is by construction the
+  :class:`audit_analytics.chain.canonical.TextForm` (so the text is by construction the
   reference's), and hash it with :mod:`hashlib`, on one thread;
 * ``unhex``, ``hash64`` and ``segments`` are vectorised with numpy, and ``hash64`` gives
-  the native kernel's values bit for bit (see :mod:`audit_analytics._pygraph`).
+  the native kernel's values bit for bit (see :mod:`audit_analytics.chain._pygraph`).
 
 Arrow strings that are not valid UTF-8 come out as the native kernel writes them: raw bytes
 in raw escaping, each byte that does not start a valid sequence as ``\ufffd`` in ASCII

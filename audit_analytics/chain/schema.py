@@ -9,8 +9,8 @@ The seed's producers write these columns (extra columns are kept, never dropped)
 
 from __future__ import annotations
 
-from ._engine import quote_ident
-from .errors import SchemaError
+from .._engine import quote_ident
+from ..errors import SchemaError
 from .profiles import HashProfile
 
 __all__ = [

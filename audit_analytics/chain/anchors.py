@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._files import ANCHOR_LIMIT, read_small_file
-from .errors import AnchorError
+from .._files import ANCHOR_LIMIT, read_small_file
+from ..errors import AnchorError
 
 __all__ = ["Anchor", "load_anchors"]
 

@@ -11,13 +11,13 @@ import pyarrow as pa
 
 from ._engine import Engine, EngineError
 from ._secrets import mask_secrets
-from .anchors import Anchor, load_anchors
+from .chain.anchors import Anchor, load_anchors
+from .chain.profiles import HashProfile
+from .chain.results import VerifyResult
+from .chain.schema import check_event_columns, events_view_sql
+from .chain.verify import verify_source
 from .errors import AuditAnalyticsError, SourceError, first_line
-from .profiles import HashProfile
-from .results import VerifyResult
-from .schema import check_event_columns, events_view_sql
-from .sources import Source, open_source
-from .verify import verify_source
+from .sources import PROGRESS, PROTECTIONS, Source, open_source
 
 if TYPE_CHECKING:  # pandas loads lazily: the CLI starts faster without it
     import pandas as pd
@@ -49,7 +49,7 @@ class AuditLog:
         leaves it open).
     journal
         Record ``open``, ``verify`` and ``sql`` in the toolkit's access journal
-        (:mod:`audit_analytics.journal`); ``False`` for the toolkit's internal reads.
+        (:mod:`audit_analytics.trail.journal`); ``False`` for the toolkit's internal reads.
     """
 
     def __init__(self, source, *, table: str | None = None, engine: Engine | None = None,
@@ -73,7 +73,7 @@ class AuditLog:
         self._owns_engine = engine is None
         self.engine = (engine or Engine()).scope()
         self.progress = progress
-        if progress is not None and hasattr(self.source, "progress"):
+        if progress is not None and self.source.supports(PROGRESS):
             self.source.progress = progress  # a source that loads rows shows its own bar
         try:
             self.source.attach(self.engine)
@@ -88,7 +88,7 @@ class AuditLog:
     def verify(self, profile: str | HashProfile = "auto",
                anchors: str | Path | list[Anchor] | None = None,
                progress: bool | None = None) -> VerifyResult:
-        """Re-verify every row's hash and every link; see :mod:`audit_analytics.verify`."""
+        """Re-verify every row's hash and every link; see :mod:`audit_analytics.chain.verify`."""
         if anchors is not None and not isinstance(anchors, list):
             anchors = load_anchors(anchors)
         name = profile if isinstance(profile, str) else profile.name
@@ -106,14 +106,15 @@ class AuditLog:
     def protections(self):
         """Inspect what really protects a PostgreSQL table from changes (triggers, grants).
 
-        Returns a :class:`~audit_analytics.protections.ProtectionsReport`; other sources
-        raise :class:`~audit_analytics.errors.SourceError`.
+        Returns a :class:`~audit_analytics.sources.protections.ProtectionsReport`; other
+        sources raise :class:`~audit_analytics.errors.SourceError`.
         """
-        inspect = getattr(self.source, "protections", None)
-        if inspect is None:
+        if not self.source.supports(PROTECTIONS):
             raise SourceError(f"protections apply to PostgreSQL sources only, not "
                               f"{self.source.label}", source=self.source.label)
-        return inspect()
+        from .sources.protections import inspect_protections
+
+        return inspect_protections(self.source)
 
     # --- queries ----------------------------------------------------------------------
     def sql(self, query: str, params=None) -> pd.DataFrame:
@@ -148,7 +149,7 @@ class AuditLog:
                  error: str | None = None) -> None:
         """Append one entry for this source to the access journal (unless turned off)."""
         if self.journal:
-            from . import journal
+            from .trail import journal
 
             journal.record(action, self.source.label, result=result, parameters=parameters,
                            error=error)
@@ -157,7 +158,7 @@ class AuditLog:
                 **parameters) -> None:
         """Append to the access journal (a no-op with ``journal=False``)."""
         if self.journal:
-            from . import journal
+            from .trail import journal
 
             journal.record(action, source, result=result, parameters=parameters, error=error)
 

@@ -3,7 +3,7 @@
 Each batch's rows are rehashed by the native kernel and compared with the stored
 ``hash`` (row integrity); each row's ``prev_hash`` is compared in full with the digest of
 the row read just before it (the in-order links). What is kept per row is small and
-fixed (see :class:`Scan`); :mod:`audit_analytics.verify` resolves the rest.
+fixed (see :class:`Scan`); :mod:`audit_analytics.chain.verify` resolves the rest.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 
+from .._engine import Engine
+from ..progress import progress_bar
+from ..sources import ScanPart, Source
 from . import kernel
-from ._engine import Engine
 from .profiles import HashProfile
-from .progress import progress_bar
 from .schema import scan_column, scan_select
-from .sources import ScanPart, Source
 
 __all__ = ["BATCH_ROWS", "MAX_DIGEST_DETAILS", "NO_TS", "Scan", "row_integrity", "scan_source"]
 

@@ -1,5 +1,5 @@
 /*
- * Shared declarations of the native kernel audit_analytics._native (see module.c for the
+ * Shared declarations of the native kernel audit_analytics.chain._native (see module.c for the
  * Python interface). One file per role:
  *
  *   descriptors.c    Arrow column descriptors and the text spec, parsed and validated

@@ -26,8 +26,8 @@ Entries written before the files were part of the hashed key (``resource_id`` wi
 hashed ``sha256``, the others against the unhashed ``files`` detail), and each is named in
 a ``legacy_entry`` warning: its per-file details are not protected by the chain.
 
-:func:`~audit_analytics.cadence.review_cadence` (re-exported here) reads the ledger and
-says whether reviews happened on schedule.
+:func:`~audit_analytics.trail.cadence.review_cadence` reads the ledger and says whether
+reviews happened on schedule.
 """
 
 from __future__ import annotations
@@ -42,14 +42,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__
+from .._version import __version__
+from ..periods import Period
 from ._chainfile import ChainFile, default_home
-from .cadence import CADENCE_RULES, CadenceResult, review_cadence
-from .journal import current_actor, mask_source
-from .periods import Period
+from .journal import RECORDER, Recorder, mask_source
 
-__all__ = ["CADENCE_RULES", "CadenceResult", "Ledger", "LedgerVerification", "review_cadence",
-           "sha256_file"]
+__all__ = ["Ledger", "LedgerVerification", "sha256_file"]
 
 FILENAME = "ledger.jsonl"
 ACTION = "review_report"
@@ -73,7 +71,7 @@ class LedgerVerification:
     Attributes
     ----------
     chain
-        The toolkit's :class:`~audit_analytics.results.VerifyResult` for the ledger file
+        The toolkit's :class:`~audit_analytics.chain.results.VerifyResult` for the ledger file
         (``None`` when the ledger is empty).
     entries
         Entries read.
@@ -127,14 +125,16 @@ class Ledger:
     Parameters
     ----------
     home
-        The toolkit's home folder (default: ``$AUDIT_ANALYTICS_HOME`` or
-        ``~/.local/share/audit_analytics``).
+        The toolkit's home folder (default: the recorder's, else ``$AUDIT_ANALYTICS_HOME``
+        or ``~/.local/share/audit_analytics``).
+    recorder
+        Whose context (actor, home) entries carry (default: the process's recorder).
     """
 
-    def __init__(self, home: str | os.PathLike | None = None) -> None:
-        from .journal import _context
-
-        self.home = default_home(home or _context["home"])
+    def __init__(self, home: str | os.PathLike | None = None, *,
+                 recorder: Recorder | None = None) -> None:
+        self.recorder = recorder or RECORDER
+        self.home = default_home(home or self.recorder.home)
         self.path = self.home / FILENAME
         self._file = ChainFile(self.path, "ledger")
 
@@ -158,7 +158,8 @@ class Ledger:
                "version": int(version), "sha256": sha256, "files": recorded,
                "primary": primary, "status": status, "replaced": bool(replaced)}
         return self._file.append(
-            {"actor_id": current_actor(actor), "action": ACTION, "resource_type": ACTION,
+            {"actor_id": self.recorder.current_actor(actor), "action": ACTION,
+             "resource_type": ACTION,
              "resource_id": json.dumps(key, sort_keys=True, separators=(",", ":")),
              "result": "success"},
             {"tool": f"audit_analytics {__version__}"},

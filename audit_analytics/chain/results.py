@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from ._text import shown
+from .._text import shown
 from .profiles import HashProfile
 
 if TYPE_CHECKING:  # pandas loads lazily: the CLI starts faster without it

@@ -23,8 +23,8 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ._files import read_toml
-from .errors import ProfileError
+from .._files import read_toml
+from ..errors import ProfileError
 
 __all__ = ["BUILTIN_PROFILES", "HashProfile", "load_profile"]
 
@@ -185,7 +185,7 @@ def load_profile(spec: str | Path | HashProfile) -> HashProfile:
         genesis = "GENESIS"
         digest = "sha256"
 
-    ``auto`` is resolved by :func:`audit_analytics.verify.detect_profile`, not here.
+    ``auto`` is resolved by :func:`audit_analytics.chain.verify.detect_profile`, not here.
     """
     if isinstance(spec, HashProfile):
         return spec

@@ -4,7 +4,7 @@ The review ledger and the access journal are both such files. Each line is one J
 object holding the seed's hashed fields (``id``, ``timestamp``, ``actor_id``, ``action``,
 ``resource_type``, ``resource_id``, ``result``, ``prev_hash``) plus details, and a
 ``hash`` computed with the ``python-seed`` profile (the row-wise reference,
-:func:`audit_analytics.canonical.row_digest`). Appends take an exclusive ``flock`` on the
+:func:`audit_analytics.chain.canonical.row_digest`). Appends take an exclusive ``flock`` on the
 file, read the last entry's hash and write one line, so concurrent writers (cron and an
 analyst's notebook) never fork the chain.
 
@@ -16,7 +16,8 @@ verification reports each of them as ``malformed`` at ``file line N``. Nothing a
 written is ever rewritten.
 
 Verification reuses the toolkit's own verifier: the lines become an Arrow table exposed
-as a :class:`~audit_analytics.sources.Source`, and findings point at ``file line N``.
+as a :class:`~audit_analytics.sources.jsonlines.JsonLinesSource`, and findings point at
+``file line N``.
 """
 
 from __future__ import annotations
@@ -33,15 +34,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
+from .._engine import Engine
+from ..chain.canonical import row_digest
+from ..chain.profiles import BUILTIN_PROFILES, SEED_FIELDS
+from ..errors import LedgerError
+from ..sources.jsonlines import JsonLinesSource
 
-from ._engine import Engine
-from .canonical import row_digest
-from .errors import LedgerError
-from .profiles import BUILTIN_PROFILES, SEED_FIELDS
-from .sources import ScanPart, Source
-
-__all__ = ["ChainFile", "JsonLinesSource", "default_home"]
+__all__ = ["ChainFile", "default_home"]
 
 log = logging.getLogger("audit_analytics")
 
@@ -165,15 +164,15 @@ class ChainFile:
     def verify(self, engine: Engine | None = None):
         """Verify the file with the toolkit's verifier (python-seed profile).
 
-        Returns a :class:`~audit_analytics.results.VerifyResult`, or ``None`` when the
+        Returns a :class:`~audit_analytics.chain.results.VerifyResult`, or ``None`` when the
         file is absent or empty (nothing to verify). Unparsable lines are ``malformed``.
         """
-        from .verify import verify_source
+        from ..chain.verify import verify_source
 
         entries = self.read()
         if not entries:
             return None
-        source = JsonLinesSource(self.path, entries)
+        source = JsonLinesSource(self.path, entries, [*SEED_FIELDS, "hash"])
         own = engine is None
         engine = engine or Engine(threads=1)
         try:
@@ -261,54 +260,3 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
-
-
-class JsonLinesSource(Source):
-    """Entries read from a JSON-lines chain file, exposed to the verifier.
-
-    Every hashed field is kept as the text stored in the file (so the timestamp is hashed
-    exactly as written); row keys are line numbers.
-    """
-
-    def __init__(self, path: str | os.PathLike, entries: list[dict]) -> None:
-        super().__init__(label=str(path), kind="jsonl")
-        self.path = Path(path)
-        names = [*SEED_FIELDS, "hash"]
-        extra = sorted({k for e in entries for k in e if not k.startswith("__")} - set(names))
-        columns: dict[str, list] = {"__rk": [int(e["__line"]) for e in entries]}
-        for name in names + extra:
-            columns[name] = [_text(e.get(name)) for e in entries]
-        self.table = pa.table({k: pa.array(v, pa.int64() if k == "__rk" else pa.string())
-                               for k, v in columns.items()})
-        self.rows = len(entries)
-        self._errors = {int(e["__line"]): str(e["__line_error"]) for e in entries
-                        if "__line_error" in e}
-        self._name = f"__chainfile_{uuid.uuid4().hex}"
-
-    def attach(self, engine: Engine) -> None:
-        """Register the lines and create the view ``raw`` over them."""
-        engine.register(self._name, self.table)
-        engine.create_view("raw", f"SELECT * EXCLUDE (__rk) FROM {self._name}")
-        self.columns = engine.columns(f"SELECT * FROM {engine.qualified('raw')}")
-
-    def detach(self, engine: Engine) -> None:
-        """Let go of the lines registered by :meth:`attach`."""
-        engine.unregister(self._name)
-
-    def parts(self) -> list[ScanPart]:
-        """One part: every line, keyed by its line number."""
-        return [ScanPart(sql=f"SELECT * FROM {self._name} ORDER BY __rk", params=[],
-                         rows=self.rows, where=str(self.path))]
-
-    def locate(self, row_key: int) -> str:
-        """``path line N``, and why the line is not an entry when it is not."""
-        error = self._errors.get(row_key)
-        return f"{self.path} line {row_key}" + (f" ({error})" if error else "")
-
-
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

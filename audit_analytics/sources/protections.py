@@ -15,9 +15,10 @@ import html
 import re
 from dataclasses import dataclass, field
 
-from ._text import shown
-from .checks.results import worst_status
-from .errors import SourceError
+from .._text import shown
+from ..errors import SourceError
+from ..status import worst_status
+from .postgres import PostgresSource
 
 __all__ = ["ProtectionItem", "ProtectionsReport", "inspect_protections"]
 
@@ -201,24 +202,25 @@ def _grade_me(me: tuple) -> list[ProtectionItem]:
                            f"(session_replication_role = {replication_role})")]
 
 
-def inspect_protections(url: str, table: str = "audit_logs") -> ProtectionsReport:
+def inspect_protections(source: str | PostgresSource,
+                        table: str = "audit_logs") -> ProtectionsReport:
     """Grade the protections of a PostgreSQL table against change.
 
     Parameters
     ----------
-    url
-        ``postgresql://user:pass@host:port/db``; the session is read-only.
+    source
+        ``postgresql://user:pass@host:port/db``, or an opened source (its own table is
+        inspected then); the session is read-only.
     table
-        The table, optionally schema-qualified.
+        The table of a URL, optionally schema-qualified.
 
     Returns
     -------
     ProtectionsReport
         Items graded ``pass``/``warn``/``fail``; ``fail`` means a change is not prevented.
     """
-    from .postgres import PostgresSource
-
-    source = PostgresSource(url, table=table)
+    if not isinstance(source, PostgresSource):
+        source = PostgresSource(source, table=table)
     with source.session() as cur:
         source.describe_table(cur)
         name = source.table.sql

@@ -1,5 +1,5 @@
 /*
- * audit_analytics._native -- native kernel for re-verifying hash-chained audit logs:
+ * audit_analytics.chain._native -- native kernel for re-verifying hash-chained audit logs:
  * the Python module (argument parsing, the GIL, results). kernel.h lists the other files.
  *
  * Builds the canonical JSON text of each row straight from Arrow column buffers,
@@ -401,7 +401,7 @@ static PyMethodDef native_methods[] = {
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef native_module = {
-    PyModuleDef_HEAD_INIT, "audit_analytics._native",
+    PyModuleDef_HEAD_INIT, "audit_analytics.chain._native",
     "Native kernel: canonical JSON rows from Arrow buffers, multi-lane SHA-256, chain segments,\n"
     "64-bit string hashes.",
     -1, native_methods};

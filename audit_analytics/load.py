@@ -1,4 +1,4 @@
-"""Persistent DuckDB files of events: read them as a source, and load sources into them.
+"""Load sources into persistent DuckDB files of events.
 
 ``audit-analytics load SOURCE --into FILE.duckdb`` copies a source's events into the
 table ``events`` of a DuckDB file; the next run appends only what is new. What each
@@ -45,9 +45,9 @@ from ._secrets import mask_secrets
 from ._text import shown
 from .errors import OutputError, SourceError, first_line
 from .periods import parse_when
-from .sources import ScanPart, Source, open_source
+from .sources import PROGRESS, STREAM, TABLE, WINDOW, Source, open_source
 
-__all__ = ["DuckDBFileSource", "LoadResult", "load_into"]
+__all__ = ["LoadResult", "load_into"]
 
 log = logging.getLogger("audit_analytics")
 
@@ -57,7 +57,6 @@ DEFAULT_OVERLAP = timedelta(hours=1)
 #: How long a load waits for another load of the same file to finish (seconds).
 DEFAULT_WAIT = 300.0
 _STAGING_SUFFIX = ".loading"
-_ALIAS = "aa_store"
 _LOAD_RUNS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {LOAD_RUNS} (
     run INTEGER PRIMARY KEY,
@@ -74,76 +73,6 @@ CREATE TABLE IF NOT EXISTS {LOAD_RUNS} (
     loaded_at TIMESTAMPTZ NOT NULL
 )
 """
-
-
-def _literal(text: str) -> str:
-    """A SQL string literal (ATTACH takes no bound parameters)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-class DuckDBFileSource(Source):
-    """A table of events in a DuckDB file, attached read-only.
-
-    Parameters
-    ----------
-    path
-        The ``.duckdb`` file (written by :func:`load_into` or any DuckDB 2.x).
-    table
-        The table of events (default ``events``).
-    """
-
-    def __init__(self, path: str | Path, table: str = "events") -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise SourceError(f"source not found: {path}", source=str(path))
-        self.table = table or "events"
-        self._alias = _ALIAS
-        super().__init__(label=f"{self.path} table {self.table}", kind="duckdb")
-
-    @property
-    def _relation(self) -> str:
-        return f"{quote_ident(self._alias)}.{quote_ident(self.table)}"
-
-    def attach(self, engine: Engine) -> None:
-        """ATTACH the file read-only and create the view ``raw`` over the table.
-
-        The file is attached as ``aa_store``, or ``aa_store_2`` and so on when other
-        sources on the engine hold the names before.
-        """
-        taken = {row[0] for row in engine.rows("SELECT database_name FROM duckdb_databases()")}
-        self._alias, k = _ALIAS, 1
-        while self._alias in taken:
-            k += 1
-            self._alias = f"{_ALIAS}_{k}"
-        try:
-            engine.execute(
-                f"ATTACH {_literal(str(self.path))} AS {quote_ident(self._alias)} (READ_ONLY)")
-        except EngineError as exc:
-            raise SourceError(f"not a readable DuckDB file: {self.path} ({first_line(exc)})",
-                              source=str(self.path)) from None
-        found = engine.scalar(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-            [self._alias, self.table])
-        if not found:
-            self.detach(engine)
-            raise SourceError(f"{self.path} has no table {self.table!r}", source=str(self.path))
-        engine.create_view("raw", f"SELECT * FROM {self._relation}")
-        self.columns = engine.columns(f"SELECT * FROM {self._relation}")
-        self.rows = int(engine.scalar(f"SELECT count(*) FROM {self._relation}"))
-
-    def detach(self, engine: Engine) -> None:
-        """DETACH the file."""
-        engine.execute(f"DETACH DATABASE IF EXISTS {quote_ident(self._alias)}")
-
-    def parts(self) -> list[ScanPart]:
-        """One part: the table, keyed by its ``rowid``."""
-        return [ScanPart(sql=f"SELECT rowid AS __rk, * FROM {self._relation}", params=[],
-                         rows=self.rows, where=f"{self.path} table {self.table}")]
-
-    def locate(self, row_key: int) -> str:
-        """``FILE.duckdb table events row N``."""
-        return f"{self.path} table {self.table} row {row_key}"
-
 
 
 @dataclass
@@ -203,9 +132,7 @@ def _previous_run(engine: Engine) -> dict | None:
 
 def _stream_source(source: Source, engine: Engine, since: datetime | None):
     """``(schema, batches, cleanup)`` for any source; PostgreSQL filters in the database."""
-    from .postgres import PostgresSource
-
-    if isinstance(source, PostgresSource):
+    if source.supports(STREAM):
         ctx = source.batches(since=since, desc="loading")
         schema, batches = ctx.__enter__()
         return schema, batches, ctx
@@ -217,10 +144,35 @@ def _stream_source(source: Source, engine: Engine, since: datetime | None):
 
 def _staging(engine: Engine, schema: pa.Schema, batches) -> int:
     """Copy the batches into the temp table ``__incoming``; return the row count."""
-    from .postgres import arrow_into
-
     arrow_into(engine, "__incoming", schema, batches)
     return int(engine.scalar("SELECT count(*) FROM __incoming"))
+
+
+def arrow_into(engine: Engine, table: str, schema: pa.Schema, batches) -> None:
+    """Stream Arrow batches into a new DuckDB temp table in one ``CREATE TABLE AS``.
+
+    One statement over a batch reader lets DuckDB build the table while batches arrive
+    (measured: 2.4x faster than one INSERT per batch for 1M rows). An error raised while
+    reading the batches (a dropped connection) is re-raised as itself.
+    """
+    failure: list[BaseException] = []
+
+    def guarded():
+        try:
+            yield from batches
+        except BaseException as exc:
+            failure.append(exc)
+            raise
+
+    engine.register("__arrow_in", pa.RecordBatchReader.from_batches(schema, guarded()))
+    try:
+        engine.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM __arrow_in")
+    except Exception:
+        if failure:
+            raise failure[0] from None
+        raise
+    finally:
+        engine.unregister("__arrow_in")
 
 
 def _ensure_events(engine: Engine, table: str) -> None:
@@ -278,7 +230,7 @@ def load_into(source, target_path: str | Path, *, table: str = "events",
     target = _load_target(target_path, create=False)
     if not isinstance(source, Source):
         source = open_source(source, table=source_table, since=since, until=until)
-    if hasattr(source, "progress") and progress is not None:
+    if source.supports(PROGRESS) and progress is not None:
         source.progress = progress
     label = mask_secrets(getattr(source, "label", source))
     target = _load_target(target)
@@ -421,20 +373,29 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
             since = last - overlap if last is not None else None
         except OverflowError:  # an overlap reaching before year 1: read everything again
             since = None
-        own_since = parse_when(getattr(source, "since", None), what="since")
+        own_since = parse_when(source.since if source.supports(WINDOW) else None, what="since")
         if own_since is not None:
             since = own_since if since is None else max(since, own_since)
-        schema, batches, cleanup = _stream_source(source, engine, since)
+        try:
+            schema, batches, cleanup = _stream_source(source, engine, since)
+        except EngineError as exc:
+            raise SourceError(f"cannot read {label}: {first_line(exc)}", source=label) from None
         try:
             rows_read = _staging(engine, schema, batches)
+        except EngineError as exc:
+            raise SourceError(f"cannot read {label}: {first_line(exc)}", source=label) from None
         finally:
             if isinstance(cleanup, Engine):
                 cleanup.close()
             else:
                 cleanup.__exit__(None, None, None)
-        source_table = str(source.table) if hasattr(source, "table") else None
-        return _append(engine, label, source_table, target, table, previous, since,
-                       parse_when(until, what="--until"), rows_read)
+        source_table = str(source.table) if source.supports(TABLE) else None
+        try:
+            return _append(engine, label, source_table, target, table, previous, since,
+                           parse_when(until, what="--until"), rows_read)
+        except EngineError as exc:
+            raise OutputError(f"cannot append the rows of {label} to {target} table {table}: "
+                              f"{first_line(exc)}", path=str(target)) from None
     finally:
         engine.close()
 

@@ -25,15 +25,15 @@ import time
 import numpy as np
 import pyarrow as pa
 
+from .._engine import Engine
+from ..errors import ProfileError, SchemaError, SourceError
+from ..sources import Source
 from . import kernel
-from ._engine import Engine
 from .anchors import Anchor
-from .errors import ProfileError, SchemaError, SourceError
 from .profiles import BUILTIN_PROFILES, HashProfile, load_profile
 from .results import FINDING_KINDS, VerifyResult
 from .scan import NO_TS, row_integrity, scan_source
 from .schema import scan_select, unprotected_fields
-from .sources import Source
 
 __all__ = ["FINDING_KINDS", "detect_profile", "verify_source"]
 
@@ -111,7 +111,7 @@ def verify_source(
     profile
         ``"auto"``, a built-in profile name, a TOML path or a :class:`HashProfile`.
     anchors
-        Trusted ``{id, hash}`` checkpoints (see :mod:`audit_analytics.anchors`).
+        Trusted ``{id, hash}`` checkpoints (see :mod:`audit_analytics.chain.anchors`).
     progress
         Show a progress bar (``None``: only on a terminal).
     """

@@ -1,0 +1,66 @@
+"""Options several commands share, defined once: each returns a ``click.option`` decorator.
+
+The help text differs where the option means something slightly different for a command
+(``--since`` filters PostgreSQL for ``verify``, the checked window for ``check``); the
+name, destination and metavar are the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+__all__ = ["PROFILE_HELP", "anchor_option", "fail_on_option", "json_option", "policy_option",
+           "profile_option", "since_option", "table_option", "until_option"]
+
+PROFILE_HELP = "Hash profile: auto, python-seed, node-seed or a FILE.toml (default: auto)."
+_ANCHOR_HELP = "Trusted anchors: JSON lines of {\"id\", \"hash\"}."
+
+Decorator = Callable[[Callable], Callable]
+
+
+def json_option(what: str = "result") -> Decorator:
+    """``--json PATH|-``: write the command's ``what`` as JSON (stdout with ``-``)."""
+    return click.option("--json", "json_target", default=None, metavar="PATH|-",
+                        help=f"Write the {what} as JSON to PATH, or to stdout with '-'.")
+
+
+def profile_option(default: str | None = "auto", text: str = PROFILE_HELP) -> Decorator:
+    """``--profile``: the hash profile."""
+    return click.option("--profile", default=default, show_default=default is not None,
+                        help=text)
+
+
+def anchor_option(text: str = _ANCHOR_HELP) -> Decorator:
+    """``--anchor FILE``: trusted ``{"id", "hash"}`` checkpoints."""
+    return click.option("--anchor", "anchor", type=click.Path(dir_okay=False), default=None,
+                        help=text)
+
+
+def table_option(text: str = "Database table (default audit_logs).",
+                 default: str | None = None) -> Decorator:
+    """``--table``: the audit table of a database source."""
+    return click.option("--table", default=default, show_default=default is not None,
+                        help=text)
+
+
+def policy_option(text: str) -> Decorator:
+    """``--policy FILE.toml|NAME``: a policy file or a built-in policy."""
+    return click.option("--policy", "policy", default=None, metavar="FILE.toml|NAME", help=text)
+
+
+def since_option(text: str) -> Decorator:
+    """``--since ISO``: the start of a time window (inclusive)."""
+    return click.option("--since", default=None, metavar="ISO", help=text)
+
+
+def until_option(text: str) -> Decorator:
+    """``--until ISO``: the end of a time window (exclusive)."""
+    return click.option("--until", default=None, metavar="ISO", help=text)
+
+
+def fail_on_option(choices: tuple[str, ...], text: str) -> Decorator:
+    """``--fail-on STATUS``: exit 1 when a check reaches this status."""
+    return click.option("--fail-on", "fail_on", type=click.Choice(list(choices)), default=None,
+                        help=text)

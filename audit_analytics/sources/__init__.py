@@ -1,0 +1,107 @@
+"""Sources of audit events, and the registry that resolves a SOURCE argument to one.
+
+Each kind of source is one class (:mod:`.parquet`, :mod:`.postgres`, :mod:`.duckdb_file`,
+:mod:`.jsonlines`) implementing the protocol of :mod:`.base`. :data:`registry` maps a URL
+scheme or a file kind to the class's dotted path and, for a source that needs an optional
+package, the install hint shown when it is missing; a class is imported only when its kind
+is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from pathlib import Path
+from types import MappingProxyType
+from typing import NamedTuple
+
+from ..errors import SourceError
+from .base import (
+    CAPABILITIES,
+    PROGRESS,
+    PROTECTIONS,
+    STREAM,
+    TABLE,
+    WINDOW,
+    ScanPart,
+    Source,
+)
+
+__all__ = ["CAPABILITIES", "PROGRESS", "PROTECTIONS", "STREAM", "TABLE", "WINDOW", "ScanPart",
+           "Source", "SourceKind", "open_source", "registry", "source_class"]
+
+
+class SourceKind(NamedTuple):
+    """Where a kind of source is implemented, and what to install when it cannot load.
+
+    ``requires`` names the modules the class needs beyond the package's own (its driver);
+    when one is missing, opening such a source fails at once with ``hint``.
+    """
+
+    path: str
+    hint: str | None = None
+    requires: tuple[str, ...] = ()
+
+
+_KNOWN = {
+    "postgresql": SourceKind("audit_analytics.sources.postgres.PostgresSource",
+                             "pip install adbc-driver-postgresql adbc-driver-manager",
+                             ("adbc_driver_postgresql", "adbc_driver_manager")),
+    "duckdb": SourceKind("audit_analytics.sources.duckdb_file.DuckDBFileSource"),
+    "parquet": SourceKind("audit_analytics.sources.parquet.ParquetSource"),
+}
+#: URL scheme or file kind -> :class:`SourceKind` (read-only).
+registry = MappingProxyType(_KNOWN)
+
+_POSTGRES_URL = re.compile(r"^postgres(ql)?(\+\w+)?://")
+
+
+def source_class(kind: str) -> type[Source]:
+    """The class registered for ``kind``, imported on first use.
+
+    Raises
+    ------
+    SourceError
+        When ``kind`` is unknown, or its module needs a package that is not installed
+        (the message carries the install hint).
+    """
+    try:
+        entry = registry[kind]
+    except KeyError:
+        raise SourceError(f"unknown kind of source: {kind!r} "
+                          f"(known: {', '.join(sorted(registry))})", source=kind) from None
+    hint = f"; install it with: {entry.hint}" if entry.hint else ""
+    for required in entry.requires:
+        try:
+            found = importlib.util.find_spec(required) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise SourceError(f"{kind} sources need the {required} package{hint}",
+                              source=kind)
+    module, _, name = entry.path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        raise SourceError(f"{kind} sources need {exc.name or 'a missing package'}{hint}",
+                          source=kind) from None
+
+
+def open_source(spec, *, table: str | None = None, since=None, until=None) -> Source:
+    """Resolve a SOURCE argument: a Parquet path, folder or glob, or a database URL.
+
+    ``since``/``until`` (ISO text or datetimes) select a time window of a PostgreSQL
+    table, filtered in the database; other sources refuse them.
+    """
+    if isinstance(spec, Source):
+        return spec
+    text = str(spec)
+    if _POSTGRES_URL.match(text):
+        return source_class("postgresql")(text, table=table or "audit_logs", since=since,
+                                          until=until)
+    if since is not None or until is not None:
+        raise SourceError("--since/--until apply to PostgreSQL sources only", source=text)
+    if text.endswith(".duckdb") and Path(text).is_file():
+        return source_class("duckdb")(text, table=table or "events")
+    return source_class("parquet")(text)

@@ -1,0 +1,101 @@
+"""The Source protocol: what every source of audit events provides, and what it may.
+
+A source knows where its rows are and how to expose them to the engine as one relation
+of the stored columns (``raw``), and as parts that the verifier scans with a stable row
+key (``__rk``) so findings can point at a file and row. Normalisation to the event
+schema (``events``) is the same SQL for every source and lives in
+:mod:`audit_analytics.chain.schema`.
+
+What a source can do beyond that is declared, not probed: its class lists its
+:data:`CAPABILITIES` in ``capabilities`` and callers ask :meth:`Source.supports`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .._engine import Engine
+
+__all__ = ["CAPABILITIES", "PROGRESS", "PROTECTIONS", "STREAM", "TABLE", "WINDOW", "ScanPart",
+           "Source"]
+
+#: Reads a time window filtered at the source (``since``/``until`` attributes) and answers
+#: :meth:`Source.hashes_outside` from the whole log.
+WINDOW = "window"
+#: Streams its rows as Arrow batches without attaching: ``batches(since=...)``, a context
+#: manager giving ``(schema, batches)``.
+STREAM = "stream"
+#: Shows a progress bar while reading; its ``progress`` attribute turns it on or off.
+PROGRESS = "progress"
+#: Reads one table of a database; ``table`` names it.
+TABLE = "table"
+#: A database table whose protections against change can be inspected from its catalog.
+PROTECTIONS = "protections"
+CAPABILITIES = frozenset({WINDOW, STREAM, PROGRESS, TABLE, PROTECTIONS})
+
+
+@dataclass(frozen=True)
+class ScanPart:
+    """One independently scannable piece of a source (a file, or a table).
+
+    ``sql`` selects the stored columns plus ``__rk``, a BIGINT row key unique within the
+    source; ``where`` is a label for findings (a file path or a table name).
+    """
+
+    sql: str
+    params: list
+    rows: int
+    where: str
+
+
+@dataclass
+class Source(ABC):
+    """Base of every source: a label safe to print and the stored column types."""
+
+    #: What the source can do beyond the protocol (a subset of :data:`CAPABILITIES`).
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    label: str
+    kind: str = "source"
+    columns: dict[str, str] = field(default_factory=dict)
+    rows: int = 0
+
+    @abstractmethod
+    def attach(self, engine: Engine) -> None:
+        """Create the view ``raw`` over every stored column of every row.
+
+        The view is made with :meth:`Engine.create_view` (in the engine's scope, when it
+        has one); whatever else the source registers has a name of its own, so that
+        several sources can share one engine.
+        """
+
+    def supports(self, capability: str) -> bool:
+        """Whether the source declares ``capability`` (one of :data:`CAPABILITIES`)."""
+        return capability in self.capabilities
+
+    def detach(self, engine: Engine) -> None:  # noqa: B027 - most sources register nothing
+        """Release what :meth:`attach` registered in ``engine`` (its views go with the scope)."""
+
+    @abstractmethod
+    def parts(self) -> list[ScanPart]:
+        """The pieces the verifier scans, each with a row key ``__rk``."""
+
+    def locate(self, row_key: int) -> str:
+        """Where a row key points, for people (``file.parquet row 17``)."""
+        return f"row {row_key}"
+
+    @property
+    def windowed(self) -> bool:
+        """True when only a time window of the log was read (``since``/``until``)."""
+        return False
+
+    def hashes_outside(self, hashes: list[str]) -> set[str]:
+        """Which ``hashes`` belong to rows that exist outside the window that was read.
+
+        A windowed source answers from the whole log, so a row whose predecessor lies just
+        before the window starts a ``window_start`` segment instead of being reported as
+        ``missing_predecessor``. An unwindowed source has nothing outside.
+        """
+        return set()

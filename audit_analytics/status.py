@@ -1,0 +1,15 @@
+"""The grades a check or a protection gets, and their order: ``pass`` < ``warn`` < ``fail``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["STATUSES", "worst_status"]
+
+#: Statuses from best to worst.
+STATUSES = ("pass", "warn", "fail")
+
+
+def worst_status(statuses: Iterable[str]) -> str:
+    """The worst of ``statuses`` (``pass`` when there are none)."""
+    return max(statuses, key=STATUSES.index, default="pass")

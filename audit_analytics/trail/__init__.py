@@ -1,0 +1,1 @@
+"""The toolkit's own records: the append-only chained file, the access journal, the ledger."""
