@@ -315,7 +315,7 @@ def test_cli_legacy_entries_verify_by_the_old_rule_with_a_warning(cli, tmp_path)
 
 
 def test_cadence_of_an_ancient_review_is_evaluated_quickly_over_a_bounded_lookback(tmp_path):
-    from audit_analytics.cadence import LOOKBACK
+    from audit_analytics.trail.cadence import LOOKBACK
 
     # a report recorded for a period in year 2 must not make every later evaluation walk
     # two thousand years of days
