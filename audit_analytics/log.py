@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from ._engine import Engine, EngineError
+from ._engine import Engine, EngineError, quote_ident
 from ._secrets import mask_secrets
 from .anchors import Anchor, load_anchors
 from .errors import AuditAnalyticsError, SourceError, first_line
@@ -22,9 +24,14 @@ from .verify import verify_source
 if TYPE_CHECKING:  # pandas loads lazily: the CLI starts faster without it
     import pandas as pd
 
-__all__ = ["AuditLog", "open"]
+__all__ = ["CACHED_COLUMNS", "AuditLog", "open"]
 
 log = logging.getLogger("audit_analytics")
+
+#: The event columns the checklist and the report read: what :meth:`AuditLog.cached_events`
+#: materialises.
+CACHED_COLUMNS = ("id", "timestamp", "actor_id", "actor_type", "action", "resource_type",
+                  "resource_id", "result", "ip_address", "user_agent", "session_id")
 
 
 class AuditLog:
@@ -56,6 +63,7 @@ class AuditLog:
                  progress: bool | None = None, journal: bool = True,
                  **source_options) -> None:
         self.journal = journal
+        self._cache: Engine | None = None  # set inside cached_events()
         try:
             self._open(source, table, engine, progress, source_options)
         except AuditAnalyticsError as exc:
@@ -114,6 +122,43 @@ class AuditLog:
             raise SourceError(f"protections apply to PostgreSQL sources only, not "
                               f"{self.source.label}", source=self.source.label)
         return inspect()
+
+    # --- one materialised pass -------------------------------------------------------
+    @contextlib.contextmanager
+    def cached_events(self) -> Iterator[Engine]:
+        """The columns of ``events`` that the checklist and the report read, copied once.
+
+        Yields an engine (a layer of this log's scope, see :meth:`Engine.layer`) in which
+        ``events`` is a table holding :data:`CACHED_COLUMNS` of every event, read from the
+        source in one scan and compressed in memory; every other name resolves as in
+        :attr:`engine`. Inside the block, statements over ``events`` answer from memory
+        instead of scanning the source again. Nested uses share the one copy; it is
+        dropped when the outermost block ends.
+
+        Raises
+        ------
+        SourceError
+            The source cannot be read.
+        """
+        if self._cache is not None:
+            yield self._cache
+            return
+        layer = self.engine.layer()
+        try:
+            columns = ", ".join(quote_ident(c) for c in CACHED_COLUMNS)
+            try:
+                layer.execute(f"CREATE TABLE {layer.qualified('events')} AS SELECT {columns} "
+                              f"FROM {self.engine.qualified('events')}")
+            except EngineError as exc:
+                raise SourceError(f"cannot read {self.source.label}: {first_line(exc)}",
+                                  source=self.source.label) from None
+            layer.compact()
+            self._cache = layer
+            yield layer
+        finally:
+            self._cache = None
+            with contextlib.suppress(EngineError):  # a closed engine took the layer with it
+                layer.drop_scope()
 
     # --- queries ----------------------------------------------------------------------
     def sql(self, query: str, params=None) -> pd.DataFrame:
