@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +86,16 @@ class _Connection:
         self.scopes = 0
         self.scoped = False  # whether a scope set the search path last
         self.counter: ScanCount | None = None  # set while scans are counted
+        self.layers = 0
+        self.scratch: dict[str, str] = {}  # a layer's database alias -> its scratch folder
+
+    def drop_layer(self, alias: str) -> None:
+        """Detach a layer's scratch database and delete its folder."""
+        folder = self.scratch.pop(alias)
+        try:
+            self.con.execute(f"DETACH {alias}")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def note(self) -> None:
         """Add the last statement's scans to the counter (while counting)."""
@@ -137,14 +149,35 @@ class Engine:
         return self._new_scope(())
 
     def layer(self) -> Engine:
-        """A scope over this one: its own schema first, then this engine's names.
+        """A scope over this one: its own tables first, then this engine's names.
 
         A table the layer creates under a name this scope already has (``events``) shadows
         it for the statements run through the layer, and for them alone; everything else
-        (``raw``, the database's tables) resolves as it does here. :meth:`drop_scope` on
-        the layer drops its schema and what it holds.
+        (``raw``, the database's tables) resolves as it does here.
+
+        The layer's tables live in a scratch database file of its own, in a private
+        temporary folder: DuckDB writes a large table to a file compressed as it goes (a
+        copy of ten million events: about 300 MB, cached in memory as far as memory
+        allows), where an in-memory table is held uncompressed until a checkpoint, several
+        times larger. :meth:`drop_scope` (or closing the engine) detaches the file and
+        deletes the folder.
         """
-        return self._new_scope(self._search)
+        shared = self._shared
+        shared.layers += 1
+        folder = tempfile.mkdtemp(prefix="audit_analytics-")
+        alias = f"aa_layer_{shared.layers}"
+        path = str(Path(folder) / "layer.duckdb")
+        try:
+            shared.con.execute(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS {alias}")
+        except duckdb.Error:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        shared.scratch[alias] = folder
+        layer = object.__new__(Engine)
+        layer.path, layer._shared = self.path, shared
+        layer.namespace = f"{alias}.main"
+        layer._search = (layer.namespace, *self._search)
+        return layer
 
     def _new_scope(self, below: tuple[str, ...]) -> Engine:
         shared = self._shared
@@ -158,19 +191,6 @@ class Engine:
         shared.con.execute(f"CREATE SCHEMA {scoped.namespace}")
         return scoped
 
-    def compact(self) -> None:
-        """Compress the tables made in scopes (a checkpoint of their in-memory catalog).
-
-        DuckDB stores a new in-memory table uncompressed until a checkpoint; compressed,
-        a materialised copy of events takes a fraction of the memory. Best effort: an open
-        transaction defers it, and the tables stay as they are.
-        """
-        if self._shared.scopes:
-            try:
-                self._shared.con.execute(f"CHECKPOINT {SCOPES}")
-            except duckdb.Error as exc:
-                log.debug("no checkpoint of %s: %s", SCOPES, exc)
-
     def qualified(self, name: str) -> str:
         """``name`` as SQL naming this engine's view of that name (schema-qualified in a scope)."""
         return f"{self.namespace}.{quote_ident(name)}" if self.namespace else quote_ident(name)
@@ -183,10 +203,18 @@ class Engine:
             self.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS {select_sql}")
 
     def drop_scope(self) -> None:
-        """Drop the scope's schema and its views (the connection stays open)."""
+        """Drop the scope's schema and its views (the connection stays open).
+
+        A :meth:`layer` detaches its scratch database and deletes its folder.
+        """
         if self.namespace:
-            self._con.execute(f"DROP SCHEMA IF EXISTS {self.namespace} CASCADE")
-            self._shared.con.execute("RESET search_path")
+            alias = self.namespace.split(".")[0]
+            if alias in self._shared.scratch:
+                self._shared.con.execute("RESET search_path")
+                self._shared.drop_layer(alias)
+            else:
+                self._con.execute(f"DROP SCHEMA IF EXISTS {self.namespace} CASCADE")
+                self._shared.con.execute("RESET search_path")
             self._shared.scoped = False
             self.namespace = None
             self._search = ()
@@ -305,8 +333,11 @@ class Engine:
         self._con.interrupt()
 
     def close(self) -> None:
-        """Close the connection (every scope on it with it)."""
+        """Close the connection (every scope on it with it, every layer's scratch file)."""
         self._shared.con.close()
+        for folder in self._shared.scratch.values():
+            shutil.rmtree(folder, ignore_errors=True)
+        self._shared.scratch.clear()
 
     def __enter__(self) -> Engine:
         return self

@@ -130,8 +130,8 @@ class AuditLog:
 
         Yields an engine (a layer of this log's scope, see :meth:`Engine.layer`) in which
         ``events`` is a table holding :data:`CACHED_COLUMNS` of every event, read from the
-        source in one scan and compressed in memory; every other name resolves as in
-        :attr:`engine`. Inside the block, statements over ``events`` answer from memory
+        source in one scan into a compressed scratch table; every other name resolves as
+        in :attr:`engine`. Inside the block, statements over ``events`` answer from memory
         instead of scanning the source again. Nested uses share the one copy; it is
         dropped when the outermost block ends.
 
@@ -152,7 +152,6 @@ class AuditLog:
             except EngineError as exc:
                 raise SourceError(f"cannot read {self.source.label}: {first_line(exc)}",
                                   source=self.source.label) from None
-            layer.compact()
             self._cache = layer
             yield layer
         finally:
