@@ -145,10 +145,12 @@ class AuditLog:
             return
         layer = self.engine.layer()
         try:
-            columns = ", ".join(quote_ident(c) for c in CACHED_COLUMNS)
+            select = (f"SELECT {', '.join(quote_ident(c) for c in CACHED_COLUMNS)} "
+                      f"FROM {self.engine.qualified('events')}")
             try:
-                layer.execute(f"CREATE TABLE {layer.qualified('events')} AS SELECT {columns} "
-                              f"FROM {self.engine.qualified('events')}")
+                layer.execute(f"CREATE TABLE {layer.qualified('events')} "
+                              f"({_cache_columns(self.engine.columns(select))})")
+                layer.execute(f"INSERT INTO {layer.qualified('events')} {select}")
             except EngineError as exc:
                 raise SourceError(f"cannot read {self.source.label}: {first_line(exc)}",
                                   source=self.source.label) from None
@@ -292,6 +294,17 @@ class AuditLog:
             f"<td>{html.escape(str(v))}</td></tr>" for k, v in d.items()
         )
         return f"<table>{cells}</table>"
+
+
+def _cache_columns(types: dict[str, str]) -> str:
+    """Column definitions of the cached events: their types, ``id`` stored as it is.
+
+    Text unique to every row (the event id) gains little from DuckDB's compression and
+    costs most of its time (10M ids: 8 s compressed to 140 MB, 2.7 s as 400 MB).
+    """
+    return ", ".join(f"{quote_ident(name)} {dtype}"
+                     + (" USING COMPRESSION uncompressed" if name == "id" else "")
+                     for name, dtype in types.items())
 
 
 def open(source, **options) -> AuditLog:  # noqa: A001 - the natural verb for the API
