@@ -15,9 +15,14 @@ logs share the connection. Every log's views stay reachable by their qualified n
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import logging
-from collections.abc import Sequence
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -25,13 +30,55 @@ import pyarrow as pa
 
 from .errors import QueryError, first_line
 
-__all__ = ["SCOPES", "Engine", "EngineError", "quote_ident"]
+__all__ = ["SCOPES", "Engine", "EngineError", "ScanCount", "quote_ident"]
 
 log = logging.getLogger("audit_analytics")
 
 #: What the engine raises for a statement that fails (DuckDB's own errors never escape).
 EngineError = QueryError
 SCOPES = "aa_logs"  # the in-memory catalog holding each scope's schema
+
+
+@dataclass
+class ScanCount:
+    """The scans of stored data made by the statements an engine ran while counting.
+
+    One entry per scan operator in the plans DuckDB executed (read from its profiler, so a
+    statement that reads a file twice counts twice, and one that answers from a
+    materialised table counts that table, not the file): ``(operator, what)``, where
+    ``operator`` is ``READ_PARQUET``, ``SEQ_SCAN``, ``PYTHON_ARROW_SCAN``... and ``what``
+    the files or the table read.
+    """
+
+    scans: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, profile: str) -> None:
+        """Record the scans in one statement's profile (DuckDB's JSON profiling output)."""
+        try:
+            tree = json.loads(profile)
+        except (TypeError, ValueError):
+            return
+        stack = list(tree.get("operator") or []) if isinstance(tree, dict) else []
+        while stack:
+            node = stack.pop()
+            stack.extend(node.get("children") or [])
+            info = node.get("extra_info") or {}
+            if node.get("type") == "TABLE_SCAN" or "Table" in info:
+                what = info.get("Filename(s)") or info.get("Table") or info.get("Function", "")
+                self.scans.append((str(node.get("name", "")), str(what)))
+
+    def parquet(self, path: str | Path | None = None) -> int:
+        """Scans of Parquet files (of those naming ``path``, when given)."""
+        return sum(1 for op, what in self.scans
+                   if op == "READ_PARQUET" and (path is None or str(path) in what))
+
+    def table(self, name: str) -> int:
+        """Scans of tables whose qualified name ends with ``name``."""
+        return sum(1 for op, what in self.scans if op != "READ_PARQUET"
+                   and (what == name or what.endswith("." + name)))
+
+    def __len__(self) -> int:
+        return len(self.scans)
 
 
 class _Connection:
@@ -42,10 +89,27 @@ class _Connection:
         self.catalog = con.sql("SELECT current_database()").fetchall()[0][0]
         self.scopes = 0
         self.scoped = False  # whether a scope set the search path last
+        self.counter: ScanCount | None = None  # set while scans are counted
+        self.layers = 0
+        self.scratch: dict[str, str] = {}  # a layer's database alias -> its scratch folder
 
-    def path_literal(self, namespace: str) -> str:
-        """The search path of a scope, as an SQL string literal: its schema, then ``main``."""
-        path = f"{namespace},{quote_ident(self.catalog)}.main"
+    def drop_layer(self, alias: str) -> None:
+        """Detach a layer's scratch database and delete its folder."""
+        folder = self.scratch.pop(alias)
+        try:
+            self.con.execute(f"DETACH {alias}")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def note(self) -> None:
+        """Add the last statement's scans to the counter (while counting)."""
+        if self.counter is not None:
+            with contextlib.suppress(duckdb.Error):  # a statement without a plan (SET)
+                self.counter.add(self.con.get_profiling_information(format="json"))
+
+    def path_literal(self, namespaces: tuple[str, ...]) -> str:
+        """The search path of a scope, as an SQL string literal: its schemas, then ``main``."""
+        path = ",".join([*namespaces, f"{quote_ident(self.catalog)}.main"])
         return "'" + path.replace("'", "''") + "'"
 
 
@@ -76,6 +140,7 @@ class Engine:
         con.execute("SET TimeZone = 'UTC'")
         self._shared = _Connection(con)
         self.namespace: str | None = None  # the scope's schema; None for the engine itself
+        self._search: tuple[str, ...] = ()  # the schemas its unqualified names resolve in
 
     # --- scopes ------------------------------------------------------------------------
     def scope(self) -> Engine:
@@ -85,6 +150,40 @@ class Engine:
         (``aa_logs.log_N``), and every statement it runs sees them first, ahead of the
         database's own tables; the engine itself and other scopes do not.
         """
+        return self._new_scope(())
+
+    def layer(self) -> Engine:
+        """A scope over this one: its own tables first, then this engine's names.
+
+        A table the layer creates under a name this scope already has (``events``) shadows
+        it for the statements run through the layer, and for them alone; everything else
+        (``raw``, the database's tables) resolves as it does here.
+
+        The layer's tables live in a scratch database file of its own, in a private
+        temporary folder: DuckDB writes a large table to a file compressed as it goes (a
+        copy of ten million events: about 300 MB, cached in memory as far as memory
+        allows), where an in-memory table is held uncompressed until a checkpoint, several
+        times larger. :meth:`drop_scope` (or closing the engine) detaches the file and
+        deletes the folder.
+        """
+        shared = self._shared
+        shared.layers += 1
+        folder = tempfile.mkdtemp(prefix="audit_analytics-")
+        alias = f"aa_layer_{shared.layers}"
+        path = str(Path(folder) / "layer.duckdb")
+        try:
+            shared.con.execute(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS {alias}")
+        except duckdb.Error:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        shared.scratch[alias] = folder
+        layer = object.__new__(Engine)
+        layer.path, layer._shared = self.path, shared
+        layer.namespace = f"{alias}.main"
+        layer._search = (layer.namespace, *self._search)
+        return layer
+
+    def _new_scope(self, below: tuple[str, ...]) -> Engine:
         shared = self._shared
         if not shared.scopes:
             shared.con.execute(f"ATTACH ':memory:' AS {SCOPES} (READ_WRITE)")
@@ -92,6 +191,7 @@ class Engine:
         scoped = object.__new__(Engine)
         scoped.path, scoped._shared = self.path, shared
         scoped.namespace = f"{SCOPES}.log_{shared.scopes}"
+        scoped._search = (scoped.namespace, *below)
         shared.con.execute(f"CREATE SCHEMA {scoped.namespace}")
         return scoped
 
@@ -107,12 +207,21 @@ class Engine:
             self.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS {select_sql}")
 
     def drop_scope(self) -> None:
-        """Drop the scope's schema and its views (the connection stays open)."""
+        """Drop the scope's schema and its views (the connection stays open).
+
+        A :meth:`layer` detaches its scratch database and deletes its folder.
+        """
         if self.namespace:
-            self._con.execute(f"DROP SCHEMA IF EXISTS {self.namespace} CASCADE")
-            self._shared.con.execute("RESET search_path")
+            alias = self.namespace.split(".")[0]
+            if alias in self._shared.scratch:
+                self._shared.con.execute("RESET search_path")
+                self._shared.drop_layer(alias)
+            else:
+                self._con.execute(f"DROP SCHEMA IF EXISTS {self.namespace} CASCADE")
+                self._shared.con.execute("RESET search_path")
             self._shared.scoped = False
             self.namespace = None
+            self._search = ()
 
     @property
     def _con(self) -> duckdb.DuckDBPyConnection:
@@ -124,40 +233,77 @@ class Engine:
         """
         shared = self._shared
         if self.namespace:
-            shared.con.execute(f"SET search_path = {shared.path_literal(self.namespace)}")
+            shared.con.execute(f"SET search_path = {shared.path_literal(self._search)}")
             shared.scoped = True
         elif shared.scoped:
             shared.con.execute("RESET search_path")
             shared.scoped = False
         return shared.con
 
+    # --- counting scans ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def count_scans(self) -> Iterator[ScanCount]:
+        """Count the scans of stored data made through this connection inside the block.
+
+        DuckDB's profiler is on while counting (a little slower); every statement run
+        through any engine on the connection adds its plan's scan operators.
+        """
+        shared = self._shared
+        if shared.counter is not None:  # nested: the outer count goes on
+            yield shared.counter
+            return
+        shared.counter = ScanCount()
+        shared.con.execute("SET enable_profiling = 'no_output'")
+        try:
+            yield shared.counter
+        finally:
+            shared.counter = None
+            with contextlib.suppress(duckdb.Error):
+                shared.con.execute("RESET enable_profiling")
+
     # --- running SQL -----------------------------------------------------------------
     def execute(self, sql: str, params: Sequence | dict | None = None) -> None:
         """Run a statement for its effect."""
         self._con.execute(sql, params if params is not None else [])
+        self._shared.note()
 
     def arrow(self, sql: str, params: Sequence | dict | None = None) -> pa.Table:
         """Run a query and return its result as an Arrow table."""
-        return self._con.sql(sql, params=params).to_arrow_table()
+        out = self._con.sql(sql, params=params).to_arrow_table()
+        self._shared.note()
+        return out
 
     def reader(
         self, sql: str, params: Sequence | dict | None = None, batch_size: int = 131_072
     ) -> pa.RecordBatchReader:
         """Run a query and stream its result as Arrow record batches."""
         reader = self._con.sql(sql, params=params).to_arrow_reader(batch_size)
-        return pa.RecordBatchReader.from_batches(reader.schema, _translated_batches(reader))
+        source = _translated_batches(reader)
+        if self._shared.counter is None:
+            return pa.RecordBatchReader.from_batches(reader.schema, source)
+        shared = self._shared
+
+        def batches():  # the plan's scans are known once the stream is drained
+            yield from source
+            shared.note()
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
     def df(self, sql: str, params: Sequence | dict | None = None):
         """Run a query and return a pandas DataFrame."""
-        return self._con.sql(sql, params=params).df()
+        out = self._con.sql(sql, params=params).df()
+        self._shared.note()
+        return out
 
     def rows(self, sql: str, params: Sequence | dict | None = None) -> list[tuple]:
         """Run a query and return its rows as tuples."""
-        return self._con.sql(sql, params=params).fetchall()
+        out = self._con.sql(sql, params=params).fetchall()
+        self._shared.note()
+        return out
 
     def scalar(self, sql: str, params: Sequence | dict | None = None):
         """Run a query and return the first column of its first row (or None)."""
-        rows = self._con.sql(sql, params=params).fetchall()
+        rows = self.rows(sql, params)
         return rows[0][0] if rows else None
 
     def columns(self, relation_sql: str, params: Sequence | dict | None = None) -> dict[str, str]:
@@ -192,8 +338,11 @@ class Engine:
         self._con.interrupt()
 
     def close(self) -> None:
-        """Close the connection (every scope on it with it)."""
+        """Close the connection (every scope on it with it, every layer's scratch file)."""
         self._shared.con.close()
+        for folder in self._shared.scratch.values():
+            shutil.rmtree(folder, ignore_errors=True)
+        self._shared.scratch.clear()
 
     def __enter__(self) -> Engine:
         return self

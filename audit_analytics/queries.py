@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .errors import PeriodError
+from .periods import parse_when
 from .policy import Policy
 
 if TYPE_CHECKING:
@@ -85,8 +86,6 @@ _FILTERS = ("actor_id", "action", "resource_type", "result")
 
 
 def _window(since: Any, until: Any, tz: str = "UTC") -> dict:
-    from .checks.runner import parse_when
-
     return {"since": parse_when(since, tz, what="since"),
             "until": parse_when(until, tz, what="until")}
 

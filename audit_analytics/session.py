@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from ._engine import Engine, EngineError
+from ._engine import Engine, EngineError, quote_ident
 from ._secrets import mask_secrets
 from .chain.anchors import Anchor, load_anchors
 from .chain.profiles import HashProfile
@@ -22,9 +24,14 @@ from .sources import PROGRESS, PROTECTIONS, Source, open_source
 if TYPE_CHECKING:  # pandas loads lazily: the CLI starts faster without it
     import pandas as pd
 
-__all__ = ["AuditLog", "open"]
+__all__ = ["CACHED_COLUMNS", "AuditLog", "open"]
 
 log = logging.getLogger("audit_analytics")
+
+#: The event columns the checklist and the report read: what :meth:`AuditLog.cached_events`
+#: materialises.
+CACHED_COLUMNS = ("id", "timestamp", "actor_id", "actor_type", "action", "resource_type",
+                  "resource_id", "result", "ip_address", "user_agent", "session_id")
 
 
 class AuditLog:
@@ -56,6 +63,7 @@ class AuditLog:
                  progress: bool | None = None, journal: bool = True,
                  **source_options) -> None:
         self.journal = journal
+        self._cache: Engine | None = None  # set inside cached_events()
         try:
             self._open(source, table, engine, progress, source_options)
         except AuditAnalyticsError as exc:
@@ -115,6 +123,44 @@ class AuditLog:
         from .sources.protections import inspect_protections
 
         return inspect_protections(self.source)
+
+    # --- one materialised pass -------------------------------------------------------
+    @contextlib.contextmanager
+    def cached_events(self) -> Iterator[Engine]:
+        """The columns of ``events`` that the checklist and the report read, copied once.
+
+        Yields an engine (a layer of this log's scope, see :meth:`Engine.layer`) in which
+        ``events`` is a table holding :data:`CACHED_COLUMNS` of every event, read from the
+        source in one scan into a compressed scratch table; every other name resolves as
+        in :attr:`engine`. Inside the block, statements over ``events`` answer from memory
+        instead of scanning the source again. Nested uses share the one copy; it is
+        dropped when the outermost block ends.
+
+        Raises
+        ------
+        SourceError
+            The source cannot be read.
+        """
+        if self._cache is not None:
+            yield self._cache
+            return
+        layer = self.engine.layer()
+        try:
+            select = (f"SELECT {', '.join(quote_ident(c) for c in CACHED_COLUMNS)} "
+                      f"FROM {self.engine.qualified('events')}")
+            try:
+                layer.execute(f"CREATE TABLE {layer.qualified('events')} "
+                              f"({_cache_columns(self.engine.columns(select))})")
+                layer.execute(f"INSERT INTO {layer.qualified('events')} {select}")
+            except EngineError as exc:
+                raise SourceError(f"cannot read {self.source.label}: {first_line(exc)}",
+                                  source=self.source.label) from None
+            self._cache = layer
+            yield layer
+        finally:
+            self._cache = None
+            with contextlib.suppress(EngineError):  # a closed engine took the layer with it
+                layer.drop_scope()
 
     # --- queries ----------------------------------------------------------------------
     def sql(self, query: str, params=None) -> pd.DataFrame:
@@ -249,6 +295,17 @@ class AuditLog:
             f"<td>{html.escape(str(v))}</td></tr>" for k, v in d.items()
         )
         return f"<table>{cells}</table>"
+
+
+def _cache_columns(types: dict[str, str]) -> str:
+    """Column definitions of the cached events: their types, ``id`` stored as it is.
+
+    Text unique to every row (the event id) gains little from DuckDB's compression and
+    costs most of its time (10M ids: 8 s compressed to 140 MB, 2.7 s as 400 MB).
+    """
+    return ", ".join(f"{quote_ident(name)} {dtype}"
+                     + (" USING COMPRESSION uncompressed" if name == "id" else "")
+                     for name, dtype in types.items())
 
 
 def open(source, **options) -> AuditLog:  # noqa: A001 - the natural verb for the API

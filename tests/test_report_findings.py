@@ -10,7 +10,7 @@ import pytest
 import audit_analytics as aa
 from audit_analytics.checks import CHECKS
 from audit_analytics.checks.results import CheckResult
-from audit_analytics.report import build, build_report
+from audit_analytics.report import build_report, sections
 from audit_analytics.report.render import _environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,10 +93,9 @@ def test_every_check_with_findings_renders(clean_log, tmp_path):
     checks.checks.append(CheckResult("odd_finding", "Odd finding", "fail", [], "s",
                                      pd.DataFrame([{"something": [1, 2], "else": {"a": 1},
                                                     "nothing": None}])))
-    q = build._Queries(clean_log, report.period, report.scope["timezone"])
     report = dataclasses.replace(report, checks=checks,
-                                 checklist=[build._check_row(c) for c in checks.checks],
-                                 anomalies=build._anomalies(q, checks))
+                                 checklist=[sections.check_row(c) for c in checks.checks],
+                                 anomalies=sections.anomalies_of(checks, clean_log.engine))
     html = report.to_html()  # StrictUndefined: a field the template assumes would raise
     for check in checks.checks:
         assert f'data-check="{check.name}"' in html

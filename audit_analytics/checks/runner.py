@@ -7,6 +7,7 @@ rule. Preludes (shared temp tables) are built once per run and dropped afterward
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import re
@@ -25,6 +26,7 @@ from .records import post_log_access, post_review_cadence
 from .results import ChecklistResult, CheckResult
 
 if TYPE_CHECKING:
+    from .._engine import Engine
     from ..session import AuditLog
 
 __all__ = ["parse_when", "run_checks"]
@@ -44,9 +46,10 @@ class _Context:
     extra_log_access: pd.DataFrame | None = None
     events: int | None = None
     notes: dict = field(default_factory=dict)
+    engine: Engine | None = None  # where the check SQL runs: the log's, or its cached events
 
     def run(self, sql: str, params: dict) -> pd.DataFrame:
-        return self.log.engine.df(sql, _used(sql, params))
+        return self.engine.df(sql, _used(sql, params))
 
 
 def _used(sql: str, params: dict) -> dict:
@@ -122,11 +125,25 @@ def run_checks(
         raise PeriodError(f"--until ({until_ts.isoformat()}) must be after --since "
                           f"({since_ts.isoformat()})")
     base = {"tz": policy.timezone, "since": since_ts, "until": until_ts}
-    window_sql = load_sql("window_events")
-    in_window = int(log.engine.scalar(window_sql, _used(window_sql, base)) or 0)
-    ctx = _Context(log, policy, since_ts, until_ts, profile, anchors, extra_log_access,
-                   in_window)
+    ctx = _Context(log, policy, since_ts, until_ts, profile, anchors, extra_log_access)
+    # Every check whose SQL reads the events answers from one materialised copy of them.
+    reads = any(CHECKS[name].sql for name in names)
+    with log.cached_events() if reads else contextlib.nullcontext(log.engine) as engine:
+        ctx.engine = engine
+        results = _run_all(ctx, names, base)
+    log._journal("check", "success", {
+        "policy": policy.name, "checks": names, "since": since_ts, "until": until_ts,
+        "statuses": {r.name: r.status for r in results}})
+    return ChecklistResult(
+        checks=results, source=log.source.label, policy=policy.name, since=since_ts,
+        until=until_ts, events=ctx.events, policy_settings=policy.to_dict(),
+        elapsed=time.perf_counter() - started)
 
+
+def _run_all(ctx: _Context, names: list[str], base: dict) -> list[CheckResult]:
+    """Each named check in turn; preludes are built when first needed, dropped at the end."""
+    window_sql = load_sql("window_events")
+    ctx.events = in_window = int(ctx.engine.scalar(window_sql, _used(window_sql, base)) or 0)
     results: list[CheckResult] = []
     if in_window == 0:
         for name in names:
@@ -137,29 +154,23 @@ def run_checks(
             results.append(CheckResult(
                 spec.name, spec.title, "warn", list(spec.controls), "no events in the window",
                 pd.DataFrame(), {"events": 0}))
-    else:
-        built: list[str] = []
-        try:
-            for name in names:
-                spec = CHECKS[name]
-                for prelude in spec.requires:
-                    if prelude not in built:
-                        t0 = time.perf_counter()
-                        sql = load_sql(prelude)
-                        log.engine.execute(sql, _used(sql, {**base, **prelude_params(policy)}))
-                        built.append(prelude)
-                        ctx.notes[f"{prelude}_seconds"] = time.perf_counter() - t0
-                results.append(_run_one(spec, ctx, base))
-        finally:
-            for prelude in built:
-                log.engine.execute(f"DROP TABLE IF EXISTS {_PRELUDE_TABLES[prelude]}")
-    log._journal("check", "success", {
-        "policy": policy.name, "checks": names, "since": since_ts, "until": until_ts,
-        "statuses": {r.name: r.status for r in results}})
-    return ChecklistResult(
-        checks=results, source=log.source.label, policy=policy.name, since=since_ts,
-        until=until_ts, events=in_window, policy_settings=policy.to_dict(),
-        elapsed=time.perf_counter() - started)
+        return results
+    built: list[str] = []
+    try:
+        for name in names:
+            spec = CHECKS[name]
+            for prelude in spec.requires:
+                if prelude not in built:
+                    t0 = time.perf_counter()
+                    sql = load_sql(prelude)
+                    ctx.engine.execute(sql, _used(sql, {**base, **prelude_params(ctx.policy)}))
+                    built.append(prelude)
+                    ctx.notes[f"{prelude}_seconds"] = time.perf_counter() - t0
+            results.append(_run_one(spec, ctx, base))
+    finally:
+        for prelude in built:
+            ctx.engine.execute(f"DROP TABLE IF EXISTS {_PRELUDE_TABLES[prelude]}")
+    return results
 
 
 def _run_one(spec: CheckSpec, ctx: _Context, base: dict) -> CheckResult:
@@ -264,7 +275,7 @@ def _post_failed_access_burst(ctx: _Context, findings: pd.DataFrame, params: dic
 
 def _post_retention(ctx: _Context, gaps: pd.DataFrame, params: dict):
     rule = ctx.policy.retention
-    oldest, newest, events = ctx.log.engine.rows(load_sql("retention_span"))[0]
+    oldest, newest, events = ctx.engine.rows(load_sql("retention_span"))[0]
     as_of = pd.Timestamp(ctx.until or newest)
     oldest = pd.Timestamp(oldest)
     required_start = as_of - pd.DateOffset(months=rule.required_months)

@@ -1,4 +1,4 @@
-"""Render a :class:`~audit_analytics.report.build.Report` to one self-contained HTML page.
+"""Render a :class:`~audit_analytics.report.document.Report` to one self-contained HTML page.
 
 The template is ``audit_analytics/templates/report.html.j2`` (Jinja2, autoescaped: every
 value from the log is escaped; only the charts' SVG, which matplotlib produced and
@@ -20,7 +20,8 @@ from markupsafe import Markup, escape
 
 from .._text import LIMIT, shown
 from .._version import __version__
-from .values import MAX_ANOMALIES, MAX_FINDINGS_HTML, _plain
+from .sections import MAX_ANOMALIES, MAX_FINDINGS_HTML
+from .values import plain as _plain
 
 __all__ = ["render_html", "table"]
 

@@ -4,7 +4,7 @@
 -- quietest local hour (policy time zone): a night shift (19:00-07:00) stays one day
 -- instead of being split across two calendar days; a day worker's day starts near 04:00.
 CREATE OR REPLACE TEMP TABLE _aa_actor_days AS
-WITH local_events AS (
+WITH local_events AS NOT MATERIALIZED (
     SELECT
         actor_id,
         timezone($tz, "timestamp") AS local_ts,

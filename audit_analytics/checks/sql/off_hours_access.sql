@@ -10,7 +10,7 @@ WITH judged AS (
     GROUP BY actor_id
     HAVING count(*) >= $min_history_days
 ),
-ev AS (
+ev AS NOT MATERIALIZED (
     SELECT actor_id, "timestamp", timezone($tz, "timestamp") AS local_ts
     FROM events
     SEMI JOIN judged USING (actor_id)

@@ -1,7 +1,7 @@
 -- required_fields (PCI DSS 10.2.2): required fields that are null or blank, and values
 -- outside the allowed sets (e.g. the seed's middlewares write actor_type 'anonymous').
 -- IP addresses are validated afterwards on distinct values (ip_candidates.sql).
-WITH scoped AS (
+WITH scoped AS NOT MATERIALIZED (
     SELECT *
     FROM events
     WHERE ("timestamp" IS NULL
