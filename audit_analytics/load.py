@@ -34,7 +34,7 @@ import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -122,12 +122,33 @@ class LoadResult:
 
 
 def _previous_run(engine: Engine) -> dict | None:
-    rows = engine.rows(f"SELECT run, head_id, head_hash, last_timestamp FROM {LOAD_RUNS} "
-                       "ORDER BY run DESC LIMIT 1")
+    rows = engine.rows(f"SELECT run, head_id, head_hash, last_timestamp, loaded_at "
+                       f"FROM {LOAD_RUNS} ORDER BY run DESC LIMIT 1")
     if not rows:
         return None
-    run, head_id, head_hash, last_ts = rows[0]
-    return {"run": run, "head_id": head_id, "head_hash": head_hash, "last_timestamp": last_ts}
+    run, head_id, head_hash, last_ts, loaded_at = rows[0]
+    return {"run": run, "head_id": head_id, "head_hash": head_hash, "last_timestamp": last_ts,
+            "loaded_at": loaded_at}
+
+
+def _resume_from(engine: Engine, table: str, previous: dict | None) -> datetime | None:
+    """The timestamp a run reads from (before the overlap): the latest one loaded.
+
+    An event stamped after the previous run itself (a clock far ahead, a mis-stamped
+    row) cannot mark how far that run read: resuming from it would skip every event
+    written since with an ordinary timestamp. The latest loaded timestamp at or before
+    the previous run's time is used instead (``None``, read everything, when there is
+    none).
+    """
+    last = previous["last_timestamp"] if previous else None
+    ran = previous["loaded_at"] if previous else None
+    if last is None or ran is None or last <= ran:
+        return last
+    log.warning("the latest loaded event is stamped in the future (%s); reading from the "
+                "latest event stamped before the previous run (%s) instead",
+                last.isoformat(), ran.isoformat())
+    return engine.scalar(f'SELECT max("timestamp") FROM {quote_ident(table)} '
+                         'WHERE "timestamp" <= ?', [ran])
 
 
 def _stream_source(source: Source, engine: Engine, since: datetime | None):
@@ -363,12 +384,7 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
     try:
         engine.execute(_LOAD_RUNS_DDL)
         previous = _previous_run(engine)
-        last = previous["last_timestamp"] if previous else None
-        now = datetime.now(UTC)
-        if last is not None and last > now:  # one mis-stamped row must not stall every load
-            log.warning("the latest loaded event is stamped in the future (%s); reading from "
-                        "now instead", last.isoformat())
-            last = now
+        last = _resume_from(engine, table, previous)
         try:
             since = last - overlap if last is not None else None
         except OverflowError:  # an overlap reaching before year 1: read everything again
