@@ -43,6 +43,7 @@ from ._engine import Engine, EngineError, quote_ident
 from ._io import exclusive_lock
 from ._secrets import mask_secrets
 from ._text import shown
+from .chain.schema import check_event_columns, require_columns
 from .errors import OutputError, SourceError, first_line
 from .periods import parse_when
 from .sources import PROGRESS, STREAM, TABLE, WINDOW, Source, open_source
@@ -57,6 +58,11 @@ DEFAULT_OVERLAP = timedelta(hours=1)
 #: How long a load waits for another load of the same file to finish (seconds).
 DEFAULT_WAIT = 300.0
 _STAGING_SUFFIX = ".loading"
+#: The columns a load reads itself: rows are matched by id and hash, chained by prev_hash.
+_LOAD_COLUMNS = ("id", "timestamp", "prev_hash", "hash")
+#: A stored timestamp as TIMESTAMPTZ; text that does not parse is NULL (verify flags it).
+_TS = 'TRY_CAST("timestamp" AS TIMESTAMPTZ)'
+
 _LOAD_RUNS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {LOAD_RUNS} (
     run INTEGER PRIMARY KEY,
@@ -147,8 +153,8 @@ def _resume_from(engine: Engine, table: str, previous: dict | None) -> datetime 
     log.warning("the latest loaded event is stamped in the future (%s); reading from the "
                 "latest event stamped before the previous run (%s) instead",
                 last.isoformat(), ran.isoformat())
-    return engine.scalar(f'SELECT max("timestamp") FROM {quote_ident(table)} '
-                         'WHERE "timestamp" <= ?', [ran])
+    return engine.scalar(f"SELECT max({_TS}) FROM {quote_ident(table)} WHERE {_TS} <= ?",
+                         [ran])
 
 
 def _stream_source(source: Source, engine: Engine, since: datetime | None):
@@ -405,6 +411,7 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
                 cleanup.close()
             else:
                 cleanup.__exit__(None, None, None)
+        _require_event_columns(engine, label)
         source_table = str(source.table) if source.supports(TABLE) else None
         try:
             return _append(engine, label, source_table, target, table, previous, since,
@@ -414,6 +421,13 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
                               f"{first_line(exc)}", path=str(target)) from None
     finally:
         engine.close()
+
+
+def _require_event_columns(engine: Engine, label: str) -> None:
+    """Refuse what verify refuses: not an audit log, unusable types, load columns missing."""
+    columns = engine.columns("SELECT * FROM __incoming")
+    check_event_columns(columns, label)
+    require_columns(columns, _LOAD_COLUMNS, label, "a load matches and chains rows by them")
 
 
 def _append(engine: Engine, label: str, source_table: str | None, target: Path, table: str,
@@ -441,7 +455,7 @@ def _append(engine: Engine, label: str, source_table: str | None, target: Path, 
     if head is None and previous:
         head = {"id": previous["head_id"], "hash": previous["head_hash"],
                 "timestamp": previous["last_timestamp"]}
-    last_ts = engine.scalar(f'SELECT max("timestamp") FROM {events}')
+    last_ts = engine.scalar(f"SELECT max({_TS}) FROM {events}")
     engine.execute(
         f"INSERT INTO {LOAD_RUNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
         [run, label, source_table, since, until, rows_read, appended, total,
@@ -456,9 +470,9 @@ def _append(engine: Engine, label: str, source_table: str | None, target: Path, 
 def _head(engine: Engine, events: str, run: int) -> dict | None:
     """The newest row of this run that no row links to: the chain's new head."""
     rows = engine.rows(
-        f'SELECT id, hash, "timestamp" FROM {events} n WHERE __load_batch = ? AND NOT EXISTS '
+        f"SELECT id, hash, {_TS} FROM {events} n WHERE __load_batch = ? AND NOT EXISTS "
         f"(SELECT 1 FROM {events} c WHERE c.prev_hash = n.hash) "
-        'ORDER BY "timestamp" DESC, id DESC LIMIT 1', [run])
+        f"ORDER BY {_TS} DESC NULLS LAST, id DESC LIMIT 1", [run])
     if not rows:
         return None
     head_id, head_hash, ts = rows[0]
