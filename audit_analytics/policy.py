@@ -4,7 +4,7 @@ A policy is a small TOML file; every key is optional and falls back to the defau
 below (``Policy.load(None)``)::
 
     name = "hospital"
-    timezone = "America/New_York"          # IANA name, validated with zoneinfo
+    timezone = "America/New_York"          # IANA name known to zoneinfo and DuckDB
     checks = ["required_fields", "failed_access_burst"]   # default: every check
 
     [business_hours]
@@ -35,10 +35,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._files import read_toml
 from .errors import PolicyError
+from .periods import zone_known
 
 __all__ = ["BUILTIN_POLICIES", "DEFAULTS", "RETENTION_PRESETS", "Policy", "RetentionRule"]
 
@@ -348,12 +348,10 @@ class Policy:
 
     def _validate(self) -> None:
         s = self.settings
-        try:
-            ZoneInfo(s["timezone"])
-        except (ZoneInfoNotFoundError, ValueError):
+        if not zone_known(s["timezone"]):
             raise PolicyError(f"unknown time zone {s['timezone']!r} in policy key 'timezone' "
                               "(use an IANA name such as 'Europe/Paris')",
-                              key="timezone") from None
+                              key="timezone")
         bh = s["business_hours"]
         if dt.time.fromisoformat(bh["end"]) <= dt.time.fromisoformat(bh["start"]):
             raise PolicyError(f"business_hours.end ({bh['end']}) must be after "

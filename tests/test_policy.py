@@ -2,7 +2,8 @@
 
 import pytest
 
-from audit_analytics.errors import PolicyError
+from audit_analytics.errors import PeriodError, PolicyError
+from audit_analytics.periods import resolve_tz
 from audit_analytics.policy import BUILTIN_POLICIES, RETENTION_PRESETS, Policy
 
 
@@ -104,3 +105,14 @@ def test_numbers_no_setting_can_hold_are_refused(tmp_path, cli, samples, text, m
                tmp_path / "policy.toml")
     assert proc.returncode == 2 and message.split("'")[0] in proc.stderr
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+
+
+@pytest.mark.parametrize("zone", ["localtime", "posixrules", "right/UTC", "posix/Europe/Paris"])
+def test_zone_files_duckdb_does_not_know_are_unknown_zones(tmp_path, cli, samples, zone):
+    policy = tmp_path / "zone.toml"
+    policy.write_text(f'name = "zone"\ntimezone = "{zone}"\n')
+    done = cli("check", samples / "python_seed" / "clean.parquet", "--policy", policy)
+    assert done.returncode == 2, done.stderr
+    assert "unknown time zone" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    with pytest.raises(PeriodError, match="unknown time zone"):
+        resolve_tz(zone)
