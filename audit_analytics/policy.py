@@ -38,7 +38,7 @@ from typing import Any
 
 from ._files import read_toml
 from .errors import PolicyError
-from .periods import zone_known
+from .periods import resolve_tz, zone_known
 
 __all__ = ["BUILTIN_POLICIES", "DEFAULTS", "RETENTION_PRESETS", "Policy", "RetentionRule"]
 
@@ -369,6 +369,12 @@ class Policy:
         if ret["regime"] == "custom" and ret["required_months"] is None:
             raise PolicyError("retention regime 'custom' needs retention.required_months",
                               key="retention.required_months")
+        started = ret["logging_started"]
+        today = dt.datetime.now(resolve_tz(s["timezone"])).date()
+        if started is not None and started > today:
+            raise PolicyError(f"retention.logging_started ({started}) is in the future "
+                              f"(today is {today} in {s['timezone']})",
+                              key="retention.logging_started")
         for key in ("required_months", "immediately_available_months"):
             if ret[key] is not None and ret[key] < 0:
                 raise PolicyError(f"retention.{key} must not be negative",

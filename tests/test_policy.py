@@ -116,3 +116,31 @@ def test_zone_files_duckdb_does_not_know_are_unknown_zones(tmp_path, cli, sample
     assert "unknown time zone" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     with pytest.raises(PeriodError, match="unknown time zone"):
         resolve_tz(zone)
+
+
+def _retention_policy(tmp_path, started: str):
+    path = tmp_path / "retention.toml"
+    path.write_text(f'name = "retention"\n[retention]\nregime = "hipaa"\n'
+                    f"logging_started = {started}\n")
+    return path
+
+
+def test_logging_started_in_the_future_is_bad_input(tmp_path, cli, samples):
+    policy = _retention_policy(tmp_path, "9999-12-31")
+    done = cli("check", samples / "python_seed" / "clean.parquet", "--policy", policy)
+    assert done.returncode == 2, done.stderr
+    assert "logging_started" in done.stderr and "future" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_logging_started_after_the_oldest_event_is_a_finding(tmp_path, cli, samples):
+    import json
+
+    policy = _retention_policy(tmp_path, "2025-06-01")  # the sample starts in 2024
+    done = cli("check", samples / "python_seed" / "clean.parquet", "--policy", policy,
+               "--json", "-")
+    assert done.returncode in (0, 1), done.stderr
+    check, = [c for c in json.loads(done.stdout)["checks"] if c["name"] == "retention_coverage"]
+    assert check["status"] == "warn", check["summary"]
+    assert "complete since logging started" not in check["summary"]
+    assert [f["kind"] for f in check["findings"]] == ["logging_started_after_oldest_event"]
