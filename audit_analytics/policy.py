@@ -340,8 +340,14 @@ class Policy:
 
     @classmethod
     def from_dict(cls, data: dict, path: str | None = None) -> Policy:
-        """Validate ``data`` (the parsed TOML) over the defaults."""
+        """Validate ``data`` (the parsed TOML) over the defaults.
+
+        A policy without a ``name`` is named after its file (``p.toml``), or ``custom``
+        when it has none: only the defaults themselves are called ``default``.
+        """
         settings = _merge(DEFAULTS, data)
+        if "name" not in data and (data or path):
+            settings["name"] = Path(path).name if path else "custom"
         policy = cls(settings=settings, path=path)
         policy._validate()
         return policy

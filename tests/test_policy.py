@@ -144,3 +144,22 @@ def test_logging_started_after_the_oldest_event_is_a_finding(tmp_path, cli, samp
     assert check["status"] == "warn", check["summary"]
     assert "complete since logging started" not in check["summary"]
     assert [f["kind"] for f in check["findings"]] == ["logging_started_after_oldest_event"]
+
+
+def test_a_policy_file_without_a_name_is_named_after_its_file(tmp_path, cli, samples):
+    import json
+
+    policy = tmp_path / "p.toml"
+    policy.write_text('timezone = "UTC"\n')
+    log = samples / "python_seed" / "clean.parquet"
+    text = cli("check", log, "--policy", policy)
+    assert "(p.toml policy)" in text.stdout and "default" not in text.stdout, text.stdout
+    assert json.loads(cli("check", log, "--policy", policy, "--json", "-").stdout)[
+        "policy"] == "p.toml"
+    assert Policy.load(None).name == "default"
+    assert Policy.from_dict({"timezone": "UTC"}).name == "custom"
+    out = tmp_path / "reports"
+    done = cli("report", log, "--policy", policy, "--period", "2024-01", "--out", out)
+    assert done.returncode in (0, 1), done.stderr
+    html = "\n".join(p.read_text() for p in out.rglob("*.html"))
+    assert "p.toml" in html and "<td>default" not in html
