@@ -34,7 +34,7 @@ import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -43,6 +43,7 @@ from ._engine import Engine, EngineError, quote_ident
 from ._io import exclusive_lock
 from ._secrets import mask_secrets
 from ._text import shown
+from .chain.schema import check_event_columns, require_columns
 from .errors import OutputError, SourceError, first_line
 from .periods import parse_when
 from .sources import PROGRESS, STREAM, TABLE, WINDOW, Source, open_source
@@ -57,6 +58,11 @@ DEFAULT_OVERLAP = timedelta(hours=1)
 #: How long a load waits for another load of the same file to finish (seconds).
 DEFAULT_WAIT = 300.0
 _STAGING_SUFFIX = ".loading"
+#: The columns a load reads itself: rows are matched by id and hash, chained by prev_hash.
+_LOAD_COLUMNS = ("id", "timestamp", "prev_hash", "hash")
+#: A stored timestamp as TIMESTAMPTZ; text that does not parse is NULL (verify flags it).
+_TS = 'TRY_CAST("timestamp" AS TIMESTAMPTZ)'
+
 _LOAD_RUNS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {LOAD_RUNS} (
     run INTEGER PRIMARY KEY,
@@ -122,12 +128,33 @@ class LoadResult:
 
 
 def _previous_run(engine: Engine) -> dict | None:
-    rows = engine.rows(f"SELECT run, head_id, head_hash, last_timestamp FROM {LOAD_RUNS} "
-                       "ORDER BY run DESC LIMIT 1")
+    rows = engine.rows(f"SELECT run, head_id, head_hash, last_timestamp, loaded_at "
+                       f"FROM {LOAD_RUNS} ORDER BY run DESC LIMIT 1")
     if not rows:
         return None
-    run, head_id, head_hash, last_ts = rows[0]
-    return {"run": run, "head_id": head_id, "head_hash": head_hash, "last_timestamp": last_ts}
+    run, head_id, head_hash, last_ts, loaded_at = rows[0]
+    return {"run": run, "head_id": head_id, "head_hash": head_hash, "last_timestamp": last_ts,
+            "loaded_at": loaded_at}
+
+
+def _resume_from(engine: Engine, table: str, previous: dict | None) -> datetime | None:
+    """The timestamp a run reads from (before the overlap): the latest one loaded.
+
+    An event stamped after the previous run itself (a clock far ahead, a mis-stamped
+    row) cannot mark how far that run read: resuming from it would skip every event
+    written since with an ordinary timestamp. The latest loaded timestamp at or before
+    the previous run's time is used instead (``None``, read everything, when there is
+    none).
+    """
+    last = previous["last_timestamp"] if previous else None
+    ran = previous["loaded_at"] if previous else None
+    if last is None or ran is None or last <= ran:
+        return last
+    log.warning("the latest loaded event is stamped in the future (%s); reading from the "
+                "latest event stamped before the previous run (%s) instead",
+                last.isoformat(), ran.isoformat())
+    return engine.scalar(f"SELECT max({_TS}) FROM {quote_ident(table)} WHERE {_TS} <= ?",
+                         [ran])
 
 
 def _stream_source(source: Source, engine: Engine, since: datetime | None):
@@ -363,12 +390,7 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
     try:
         engine.execute(_LOAD_RUNS_DDL)
         previous = _previous_run(engine)
-        last = previous["last_timestamp"] if previous else None
-        now = datetime.now(UTC)
-        if last is not None and last > now:  # one mis-stamped row must not stall every load
-            log.warning("the latest loaded event is stamped in the future (%s); reading from "
-                        "now instead", last.isoformat())
-            last = now
+        last = _resume_from(engine, table, previous)
         try:
             since = last - overlap if last is not None else None
         except OverflowError:  # an overlap reaching before year 1: read everything again
@@ -389,6 +411,7 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
                 cleanup.close()
             else:
                 cleanup.__exit__(None, None, None)
+        _require_event_columns(engine, label)
         source_table = str(source.table) if source.supports(TABLE) else None
         try:
             return _append(engine, label, source_table, target, table, previous, since,
@@ -398,6 +421,13 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
                               f"{first_line(exc)}", path=str(target)) from None
     finally:
         engine.close()
+
+
+def _require_event_columns(engine: Engine, label: str) -> None:
+    """Refuse what verify refuses: not an audit log, unusable types, load columns missing."""
+    columns = engine.columns("SELECT * FROM __incoming")
+    check_event_columns(columns, label)
+    require_columns(columns, _LOAD_COLUMNS, label, "a load matches and chains rows by them")
 
 
 def _append(engine: Engine, label: str, source_table: str | None, target: Path, table: str,
@@ -425,7 +455,7 @@ def _append(engine: Engine, label: str, source_table: str | None, target: Path, 
     if head is None and previous:
         head = {"id": previous["head_id"], "hash": previous["head_hash"],
                 "timestamp": previous["last_timestamp"]}
-    last_ts = engine.scalar(f'SELECT max("timestamp") FROM {events}')
+    last_ts = engine.scalar(f"SELECT max({_TS}) FROM {events}")
     engine.execute(
         f"INSERT INTO {LOAD_RUNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
         [run, label, source_table, since, until, rows_read, appended, total,
@@ -440,9 +470,9 @@ def _append(engine: Engine, label: str, source_table: str | None, target: Path, 
 def _head(engine: Engine, events: str, run: int) -> dict | None:
     """The newest row of this run that no row links to: the chain's new head."""
     rows = engine.rows(
-        f'SELECT id, hash, "timestamp" FROM {events} n WHERE __load_batch = ? AND NOT EXISTS '
+        f"SELECT id, hash, {_TS} FROM {events} n WHERE __load_batch = ? AND NOT EXISTS "
         f"(SELECT 1 FROM {events} c WHERE c.prev_hash = n.hash) "
-        'ORDER BY "timestamp" DESC, id DESC LIMIT 1', [run])
+        f"ORDER BY {_TS} DESC NULLS LAST, id DESC LIMIT 1", [run])
     if not rows:
         return None
     head_id, head_hash, ts = rows[0]

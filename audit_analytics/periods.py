@@ -15,12 +15,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import PeriodError
 
 __all__ = [
     "Period", "parse_period", "parse_when", "period_of", "periods_between", "resolve_tz",
+    "zone_known",
 ]
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -76,17 +78,40 @@ class Period:
         return f"{self.label} [{self.start.isoformat()}, {self.end.isoformat()})"
 
 
+@cache
+def _engine_zones() -> frozenset[str]:
+    """The time zone names DuckDB knows (it computes local days in SQL)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        return frozenset(r[0] for r in con.execute("SELECT name FROM pg_timezone_names()")
+                         .fetchall())
+
+
+def zone_known(name: str) -> bool:
+    """Whether ``name`` is a time zone both Python's zoneinfo and DuckDB know.
+
+    zoneinfo also accepts files of the zone database that name no zone of their own
+    (``localtime``, ``posixrules``, ``right/UTC``, ``posix/Europe/Paris``), which DuckDB
+    refuses; such a name is unknown here.
+    """
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return name in _engine_zones()
+
+
 def resolve_tz(tz: str | tzinfo | None) -> tzinfo:
     """A ``tzinfo`` for an IANA name (``Europe/Berlin``), ``UTC`` or ``None`` (UTC)."""
     if tz is None or tz == "UTC":
         return UTC
     if isinstance(tz, tzinfo):
         return tz
-    try:
-        return ZoneInfo(str(tz))
-    except (ZoneInfoNotFoundError, ValueError):
+    if not zone_known(str(tz)):
         raise PeriodError(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)",
-                          tz=str(tz)) from None
+                          tz=str(tz))
+    return ZoneInfo(str(tz))
 
 
 def _tz_name(tz: str | tzinfo | None) -> str:

@@ -4,7 +4,7 @@ A policy is a small TOML file; every key is optional and falls back to the defau
 below (``Policy.load(None)``)::
 
     name = "hospital"
-    timezone = "America/New_York"          # IANA name, validated with zoneinfo
+    timezone = "America/New_York"          # IANA name known to zoneinfo and DuckDB
     checks = ["required_fields", "failed_access_burst"]   # default: every check
 
     [business_hours]
@@ -35,10 +35,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._files import read_toml
 from .errors import PolicyError
+from .periods import resolve_tz, zone_known
 
 __all__ = ["BUILTIN_POLICIES", "DEFAULTS", "RETENTION_PRESETS", "Policy", "RetentionRule"]
 
@@ -340,20 +340,24 @@ class Policy:
 
     @classmethod
     def from_dict(cls, data: dict, path: str | None = None) -> Policy:
-        """Validate ``data`` (the parsed TOML) over the defaults."""
+        """Validate ``data`` (the parsed TOML) over the defaults.
+
+        A policy without a ``name`` is named after its file (``p.toml``), or ``custom``
+        when it has none: only the defaults themselves are called ``default``.
+        """
         settings = _merge(DEFAULTS, data)
+        if "name" not in data and (data or path):
+            settings["name"] = Path(path).name if path else "custom"
         policy = cls(settings=settings, path=path)
         policy._validate()
         return policy
 
     def _validate(self) -> None:
         s = self.settings
-        try:
-            ZoneInfo(s["timezone"])
-        except (ZoneInfoNotFoundError, ValueError):
+        if not zone_known(s["timezone"]):
             raise PolicyError(f"unknown time zone {s['timezone']!r} in policy key 'timezone' "
                               "(use an IANA name such as 'Europe/Paris')",
-                              key="timezone") from None
+                              key="timezone")
         bh = s["business_hours"]
         if dt.time.fromisoformat(bh["end"]) <= dt.time.fromisoformat(bh["start"]):
             raise PolicyError(f"business_hours.end ({bh['end']}) must be after "
@@ -371,6 +375,12 @@ class Policy:
         if ret["regime"] == "custom" and ret["required_months"] is None:
             raise PolicyError("retention regime 'custom' needs retention.required_months",
                               key="retention.required_months")
+        started = ret["logging_started"]
+        today = dt.datetime.now(resolve_tz(s["timezone"])).date()
+        if started is not None and started > today:
+            raise PolicyError(f"retention.logging_started ({started}) is in the future "
+                              f"(today is {today} in {s['timezone']})",
+                              key="retention.logging_started")
         for key in ("required_months", "immediately_available_months"):
             if ret[key] is not None and ret[key] < 0:
                 raise PolicyError(f"retention.{key} must not be negative",

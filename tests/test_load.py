@@ -252,3 +252,54 @@ def test_load_into_api_waits_a_bounded_time(tmp_path):
     finally:
         os.close(fd)
     assert not target.exists()
+
+
+def _without(table: pa.Table, *names: str) -> pa.Table:
+    return table.drop_columns(list(names))
+
+
+def _text_times(table: pa.Table, values) -> pa.Table:
+    index = table.schema.get_field_index("timestamp")
+    return table.set_column(index, "timestamp", pa.array(values, pa.string()))
+
+
+_BAD_SOURCES = {
+    "no_hash": (lambda t: _without(t, "hash"), "lacks column(s) hash"),
+    "no_prev_hash": (lambda t: _without(t, "prev_hash"), "lacks column(s) prev_hash"),
+    "timestamp_only": (lambda t: t.select(["timestamp"]), "lacks column(s) id, prev_hash, hash"),
+    "no_event_columns": (lambda t: pa.table({"x": list(range(t.num_rows))}),
+                         "is not an audit log"),
+    "hash_is_a_number": (lambda t: t.set_column(t.schema.get_field_index("hash"), "hash",
+                                                pa.array(range(t.num_rows), pa.int64())),
+                         "column 'hash'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_SOURCES))
+def test_load_refuses_what_verify_refuses_with_one_line(tmp_path, cli, case):
+    make, expected = _BAD_SOURCES[case]
+    source = tmp_path / f"{case}.parquet"
+    pq.write_table(make(pq.read_table(PY_CLEAN).slice(0, 20)), source)
+    target = tmp_path / "events.duckdb"
+    verify = cli("verify", source)
+    load = cli("load", source, "--into", target)
+    assert verify.returncode == 2, verify.stderr
+    assert load.returncode == 2, load.stderr
+    assert expected in load.stderr and len(load.stderr.strip().splitlines()) == 1, load.stderr
+    assert "Binder" not in load.stderr and "Traceback" not in load.stderr
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("values", [["not a time"] * 6,
+                                    ["+10000-01-01T00:00:00+00:00"] * 6,
+                                    ["2024-01-02T03:04:05+00:00", "not a time"] * 3])
+def test_load_keeps_rows_whose_text_timestamp_does_not_parse(tmp_path, cli, values):
+    source = tmp_path / "text.parquet"
+    pq.write_table(_text_times(pq.read_table(PY_CLEAN).slice(0, 6), values), source)
+    target = tmp_path / "events.duckdb"
+    done = cli("load", source, "--into", target)
+    assert done.returncode == 0, done.stderr
+    assert _rows(target) == _ids(source)
+    again = cli("load", source, "--into", target)
+    assert again.returncode == 0, again.stderr
+    assert _rows(target) == _ids(source)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from audit_analytics.errors import PolicyError
+from audit_analytics.errors import PeriodError, PolicyError
+from audit_analytics.periods import resolve_tz
 from audit_analytics.policy import BUILTIN_POLICIES, RETENTION_PRESETS, Policy
 
 
@@ -104,3 +105,61 @@ def test_numbers_no_setting_can_hold_are_refused(tmp_path, cli, samples, text, m
                tmp_path / "policy.toml")
     assert proc.returncode == 2 and message.split("'")[0] in proc.stderr
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+
+
+@pytest.mark.parametrize("zone", ["localtime", "posixrules", "right/UTC", "posix/Europe/Paris"])
+def test_zone_files_duckdb_does_not_know_are_unknown_zones(tmp_path, cli, samples, zone):
+    policy = tmp_path / "zone.toml"
+    policy.write_text(f'name = "zone"\ntimezone = "{zone}"\n')
+    done = cli("check", samples / "python_seed" / "clean.parquet", "--policy", policy)
+    assert done.returncode == 2, done.stderr
+    assert "unknown time zone" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    with pytest.raises(PeriodError, match="unknown time zone"):
+        resolve_tz(zone)
+
+
+def _retention_policy(tmp_path, started: str):
+    path = tmp_path / "retention.toml"
+    path.write_text(f'name = "retention"\n[retention]\nregime = "hipaa"\n'
+                    f"logging_started = {started}\n")
+    return path
+
+
+def test_logging_started_in_the_future_is_bad_input(tmp_path, cli, samples):
+    policy = _retention_policy(tmp_path, "9999-12-31")
+    done = cli("check", samples / "python_seed" / "clean.parquet", "--policy", policy)
+    assert done.returncode == 2, done.stderr
+    assert "logging_started" in done.stderr and "future" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_logging_started_after_the_oldest_event_is_a_finding(tmp_path, cli, samples):
+    import json
+
+    policy = _retention_policy(tmp_path, "2025-06-01")  # the sample starts in 2024
+    done = cli("check", samples / "python_seed" / "clean.parquet", "--policy", policy,
+               "--json", "-")
+    assert done.returncode in (0, 1), done.stderr
+    check, = [c for c in json.loads(done.stdout)["checks"] if c["name"] == "retention_coverage"]
+    assert check["status"] == "warn", check["summary"]
+    assert "complete since logging started" not in check["summary"]
+    assert [f["kind"] for f in check["findings"]] == ["logging_started_after_oldest_event"]
+
+
+def test_a_policy_file_without_a_name_is_named_after_its_file(tmp_path, cli, samples):
+    import json
+
+    policy = tmp_path / "p.toml"
+    policy.write_text('timezone = "UTC"\n')
+    log = samples / "python_seed" / "clean.parquet"
+    text = cli("check", log, "--policy", policy)
+    assert "(p.toml policy)" in text.stdout and "default" not in text.stdout, text.stdout
+    assert json.loads(cli("check", log, "--policy", policy, "--json", "-").stdout)[
+        "policy"] == "p.toml"
+    assert Policy.load(None).name == "default"
+    assert Policy.from_dict({"timezone": "UTC"}).name == "custom"
+    out = tmp_path / "reports"
+    done = cli("report", log, "--policy", policy, "--period", "2024-01", "--out", out)
+    assert done.returncode in (0, 1), done.stderr
+    html = "\n".join(p.read_text() for p in out.rglob("*.html"))
+    assert "p.toml" in html and "<td>default" not in html

@@ -451,6 +451,24 @@ def test_a_future_stamped_row_does_not_stall_later_loads(db, pg, clone, tmp_path
         assert log.sql("SELECT count(*) AS n FROM events WHERE id = ?", [fresh])["n"][0] == 1
 
 
+def test_a_future_stamped_row_does_not_hide_rows_stamped_before_it(db, pg, clone, tmp_path,
+                                                                    cli):
+    table = clone()
+    target = tmp_path / "events.duckdb"
+    head = _head(pg, table)
+    future = _forge(pg, table, head, ts_shift=timedelta(days=365 * 50))
+    load = ("load", db["ro"], "--table", table, "--into", target, "--json", "-")
+    first = cli(*load)
+    assert first.returncode == 0, first.stderr
+    # written after the load, stamped a minute after the last ordinary event (long ago)
+    ordinary = _forge(pg, table, future, ts_shift=timedelta(minutes=1) - timedelta(days=365 * 50))
+    second = cli(*load)
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["rows_appended"] == 1
+    with aa.open(target) as log:
+        assert log.sql("SELECT count(*) AS n FROM events WHERE id = ?", [ordinary])["n"][0] == 1
+
+
 def test_two_postgres_logs_and_a_parquet_log_share_one_engine(db, clone, samples):
     from audit_analytics._engine import Engine
 

@@ -15,6 +15,8 @@ from .profiles import HashProfile
 
 __all__ = [
     "EVENT_COLUMNS",
+    "USABLE",
+    "bounded_timestamp",
     "check_event_columns",
     "classify",
     "events_view_sql",
@@ -63,6 +65,22 @@ EVENT_KINDS: dict[str, tuple[str, ...] | None] = {
     "changed_fields": None,
     "old_values": None,
 }
+#: Timestamps the kernel can render (the years 0001..9999 in UTC).
+RENDERABLE = ("0001-01-01 00:00:00+00", "10000-01-01 00:00:00+00")
+#: Timestamps every query and check can use: a day inside the renderable years, so the
+#: local date in any zone is a date too. Others are treated as missing (``NULL``): the
+#: ``required_fields`` check and the verifier's ``malformed`` finding flag them.
+USABLE = ("0001-01-02 00:00:00+00", "9999-12-31 00:00:00+00")
+
+
+def bounded_timestamp(column: str, span: tuple[str, str] = USABLE) -> str:
+    """SQL for ``column`` as TIMESTAMPTZ, ``NULL`` when unparsable or outside ``span``."""
+    value = f"TRY_CAST({column} AS TIMESTAMPTZ)"
+    low, high = span
+    return (f"CASE WHEN {value} >= TIMESTAMPTZ '{low}' AND {value} < TIMESTAMPTZ '{high}' "
+            f"THEN {value} END")
+
+
 _KIND_WORDS = {"text": "text", "uuid": "a UUID", "integer": "an integer",
                "timestamp": "a timestamp", "enum": "an enum"}
 
@@ -162,7 +180,7 @@ def scan_select(columns: dict[str, str], profile: HashProfile, where: str) -> st
         elif kind == "integer":
             expr = f"CAST({col} AS BIGINT)"
         elif kind == "timestamp":
-            expr = f"CAST({col} AS TIMESTAMPTZ)"
+            expr = bounded_timestamp(col, RENDERABLE)
         else:  # uuid, enum, null: their text
             expr = f"CAST({col} AS VARCHAR)"
         items.append(f"{expr} AS {quote_ident('f:' + name)}")
@@ -186,27 +204,25 @@ def scan_column(batch, name: str):
 def _timestamp_expr(columns: dict[str, str]) -> str:
     if "timestamp" not in columns:
         return "CAST(NULL AS BIGINT)"
-    kind = classify(columns["timestamp"])
-    if kind == "timestamp":
-        return 'epoch_us(CAST("timestamp" AS TIMESTAMPTZ))'
-    if kind == "text":
-        return 'epoch_us(TRY_CAST("timestamp" AS TIMESTAMPTZ))'
+    if classify(columns["timestamp"]) in ("timestamp", "text"):
+        return f'epoch_us({bounded_timestamp(quote_ident("timestamp"))})'
     return "CAST(NULL AS BIGINT)"
 
 
 def events_view_sql(columns: dict[str, str], relation: str = "raw") -> str:
     """SQL for the ``events`` view: the event schema with typed columns, extras kept.
 
-    ``timestamp`` becomes TIMESTAMPTZ (text is parsed; unparsable text becomes NULL and is
-    flagged by the ``required_fields`` check), ``id`` becomes text, and missing optional
-    columns appear as NULL so every query can name them.
+    ``timestamp`` becomes TIMESTAMPTZ (text is parsed; unparsable text and timestamps
+    outside :data:`USABLE` become NULL and are flagged by the ``required_fields`` check),
+    ``id`` becomes text, and missing optional columns appear as NULL so every query can
+    name them.
     """
     replaced = []
     if "timestamp" in columns:
         kind = classify(columns["timestamp"])
-        if kind == "text":
-            replaced.append('TRY_CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp"')
-        elif kind in ("timestamp", "null"):
+        if kind in ("text", "timestamp"):
+            replaced.append(f'{bounded_timestamp(quote_ident("timestamp"))} AS "timestamp"')
+        elif kind == "null":
             replaced.append('CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp"')
     for name, allowed in EVENT_KINDS.items():
         if allowed == _IDENTIFIERS and name in columns and classify(columns[name]) != "text":

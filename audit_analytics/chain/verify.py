@@ -360,7 +360,7 @@ def _malformed_reason(hf, pf, id_null, ts, has_ts) -> str:
     reasons.append({1: "prev_hash is null",
                     2: "prev_hash is neither a hex digest nor the genesis marker"}.get(int(pf), ""))
     if has_ts and ts == NO_TS:
-        reasons.append("timestamp is null or unparsable")
+        reasons.append("timestamp is null, unparsable or out of range")
     return "; ".join(r for r in reasons if r)
 
 

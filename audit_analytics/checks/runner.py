@@ -294,6 +294,15 @@ def _post_retention(ctx: _Context, gaps: pd.DataFrame, params: dict):
     started = ctx.policy.logging_started
     started_ts = (pd.Timestamp(started).tz_localize(ctx.policy.timezone).tz_convert("UTC")
                   if started else None)
+    misdated = None
+    if started_ts is not None and oldest < started_ts - tolerance:
+        # events older than the start of logging: the setting is wrong, so it cannot
+        # excuse a short log
+        misdated = {"kind": "logging_started_after_oldest_event", "actor_id": None,
+                    "window_start": oldest, "window_end": started_ts,
+                    "value": round((started_ts - oldest).total_seconds() / 86400, 1),
+                    "baseline": None, "threshold": None}
+        started_ts = None
     if rule.immediately_available_months:
         online_start = as_of - pd.DateOffset(months=rule.immediately_available_months)
         metrics["immediately_available_start"] = online_start
@@ -328,6 +337,11 @@ def _post_retention(ctx: _Context, gaps: pd.DataFrame, params: dict):
         status = "warn"
         note = (f"log spans {covered_days:.0f} days of the {rule.required_months} months "
                 "required; set retention.logging_started to tell a young log from a purged one")
+    if misdated is not None:
+        rows.append(pd.DataFrame([misdated]))
+        note = (f"retention.logging_started ({started}) is after the oldest event "
+                f"({oldest:%Y-%m-%d}), so it is ignored; " + note)
+        status = status or "warn"
     findings = pd.concat(rows, ignore_index=True) if rows else gaps
     if status is None:
         status = "fail" if len(findings) else "pass"
