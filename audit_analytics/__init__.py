@@ -40,6 +40,7 @@ from .session import AuditLog, open
 if TYPE_CHECKING:
     from ._engine import Engine
     from .checks import ChecklistResult, CheckResult, run_checks
+    from .display import display_frame, plot_style, shown
     from .load import LoadResult, load_into
     from .policy import Policy
     from .report import Report, build_report
@@ -53,6 +54,9 @@ _LAZY = {
     "CheckResult": ".checks",
     "ChecklistResult": ".checks",
     "run_checks": ".checks",
+    "display_frame": ".display",
+    "plot_style": ".display",
+    "shown": ".display",
     "LoadResult": ".load",
     "load_into": ".load",
     "Policy": ".policy",
@@ -92,14 +96,17 @@ __all__ = [
     "VerifyResult",
     "__version__",
     "build_report",
+    "display_frame",
     "kernel_info",
     "load_anchors",
     "load_into",
     "load_profile",
     "open",
     "parse_period",
+    "plot_style",
     "review_cadence",
     "run_checks",
+    "shown",
 ]
 
 

@@ -219,16 +219,50 @@ def periods_between(kind: str, since: datetime, until: datetime,
     """Every whole period of ``kind`` from the one holding ``since`` up to ``until``.
 
     Periods still running at ``until`` are left out, and so is a period whose end lies
-    past the last datetime Python can represent (it cannot end before ``until``).
+    past the last datetime Python can represent (it cannot end before ``until``). Near
+    ``0001-01-01`` the period holding ``since`` may begin before the first representable
+    instant (a midnight east of UTC): the schedule then starts with the first period that
+    can be represented. Nothing here raises for an instant at either end of the range.
     """
-    zone = resolve_tz(tz)
-    period = period_of(since.astimezone(zone).date(), kind, tz)
-    while period.end <= until:
+    period = _first_period(kind, since, tz)
+    while period is not None and period.end <= until:
         yield period
         try:
             period = period.next()
         except PeriodError:
             return
+
+
+def _first_period(kind: str, since: datetime, tz: str | tzinfo | None) -> Period | None:
+    """The first representable period of ``kind`` holding or following ``since``."""
+    zone = resolve_tz(tz)
+    try:
+        day = since.astimezone(zone).date()
+    except OverflowError:  # the local date lies outside years 1..9999
+        if since.year > 1:
+            return None
+        day = date.min
+    while True:
+        try:
+            return period_of(day, kind, tz)
+        except PeriodError:
+            if day.year > 1:  # past the end of the range: no later period either
+                return None
+            day = _following(day, kind)
+            if day is None:
+                return None
+
+
+def _following(day: date, kind: str) -> date | None:
+    """The first day of the period of ``kind`` after the one holding ``day``."""
+    try:
+        if kind == "day":
+            return day + timedelta(days=1)
+        if kind == "week":
+            return day + timedelta(days=8 - day.isoweekday())
+        return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+    except OverflowError:
+        return None
 
 
 def parse_when(value: object, tz: str = "UTC", *, what: str = "time") -> datetime | None:

@@ -10,8 +10,9 @@ def test_public_names_are_locked():
         "HashProfile", "Journal", "Ledger", "LedgerError", "LoadResult", "OutputError",
         "Period", "PeriodError", "Policy", "PolicyError", "ProfileError", "QueryError",
         "Report", "SchemaError", "SourceError", "VerifyResult", "__version__",
-        "build_report", "kernel_info", "load_anchors", "load_into", "load_profile", "open",
-        "parse_period", "review_cadence", "run_checks",
+        "build_report", "display_frame", "kernel_info", "load_anchors", "load_into",
+        "load_profile", "open",
+        "parse_period", "plot_style", "review_cadence", "run_checks", "shown",
     ])
     for name in audit_analytics.__all__:
         assert hasattr(audit_analytics, name), name

@@ -1,4 +1,8 @@
-"""One rule for every path the toolkit writes: devices and FIFOs in place, links through."""
+"""One rule for every path the toolkit writes: devices and FIFOs in place, links through.
+
+The journal and the ledger are the exception: security records, they must be regular
+files (a link, device, FIFO or socket in their place is refused).
+"""
 
 import json
 import os
@@ -198,15 +202,59 @@ def test_a_journal_that_is_a_fifo_never_hangs(tmp_path, cli):
 
 
 @ROOT_ONLY
-def test_a_ledger_on_a_character_device_is_written_in_place(tmp_path):
+def test_a_ledger_on_a_character_device_is_refused(tmp_path, cli):
+    # a device would discard every record: the ledger and journal must be regular files
     home = tmp_path / "home"
     home.mkdir()
     _device(home / "ledger.jsonl", stat.S_IFCHR, 1, 3)
-    ledger = Ledger(home)
-    ledger._file.append({"actor_id": "a", "action": "report", "resource_type": "r",
-                         "resource_id": "x", "result": "pass"}, {})
+    with pytest.raises(LedgerError, match="not a regular file"):
+        Ledger(home)._file.append({"actor_id": "a", "action": "report", "resource_type": "r",
+                                   "resource_id": "x", "result": "pass"}, {})
+    done = cli("--home", home, "ledger", "verify")
+    assert done.returncode == 2 and "not a regular file" in done.stderr
     assert stat.S_ISCHR(os.lstat(home / "ledger.jsonl").st_mode)
-    assert ledger._file.read() == []
+
+
+@pytest.mark.parametrize("name, command", [("ledger.jsonl", "ledger"),
+                                           ("journal.jsonl", "journal")])
+def test_a_chain_file_linked_to_dev_null_is_refused_not_followed(tmp_path, cli, name, command):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / name).symlink_to(os.devnull)
+    done = cli("--home", home, command, "verify")
+    assert done.returncode == 2, done.stdout
+    assert "a symbolic link" in done.stderr and "empty" not in done.stdout
+    report = cli("--home", home, "report", CLEAN, "--period", "2024-01",
+                 "--out", tmp_path / "out")
+    if command == "ledger":
+        assert report.returncode == 2
+    assert f"cannot use the {command} {home / name}: a symbolic link" in report.stderr
+    assert os.readlink(home / name) == os.devnull
+
+
+def test_a_chain_file_linked_to_a_regular_file_is_refused_too(tmp_path, cli):
+    home = tmp_path / "home"
+    home.mkdir()
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    (home / "ledger.jsonl").symlink_to(elsewhere)  # dangling: an append would create it
+    done = cli("--home", home, "report", CLEAN, "--period", "2024-01", "--out", tmp_path / "o")
+    assert done.returncode == 2 and "a symbolic link" in done.stderr
+    assert not elsewhere.exists()
+    assert cli("--home", home, "ledger", "verify").returncode == 2
+
+
+@pytest.mark.parametrize("name, command", [("ledger.jsonl", "ledger"),
+                                           ("journal.jsonl", "journal")])
+def test_a_planted_file_without_entries_is_never_appended_to(tmp_path, cli, name, command):
+    home = tmp_path / "home"
+    home.mkdir()
+    planted = "an unrelated file\nwith two lines\n"
+    (home / name).write_text(planted)
+    done = cli("--home", home, "report", CLEAN, "--period", "2024-01",
+               "--out", tmp_path / "out")
+    assert f"cannot append to the {command}" in done.stderr
+    assert "holds no" in done.stderr and "damaged" not in done.stderr
+    assert (home / name).read_text() == planted
 
 
 def test_a_ledger_that_is_a_fifo_is_refused(tmp_path):

@@ -112,3 +112,45 @@ def test_periodic_review_notebook_equals_the_cli(tmp_path, monkeypatch):
     for home in ("home-nb", "home-cli"):
         lines = (tmp_path / home / "ledger.jsonl").read_text().splitlines()
         assert len(lines) == 1
+
+
+HOSTILE_ACTOR = "$\\x$\x1b[31m\u202eevil\nline"
+
+
+@pytest.fixture(scope="module")
+def hostile_source(tmp_path_factory) -> Path:
+    from collections import Counter
+
+    import pyarrow.parquet as pq
+    from hostile import CLEAN, hostile_log, replace_actor
+
+    # the actor with most failed or denied events: shown by 03, plotted by 04
+    rows = pq.read_table(CLEAN, columns=["actor_id", "result"]).to_pylist()
+    counts = Counter(r["actor_id"] for r in rows
+                     if r["result"] in ("failure", "denied") and r["actor_id"])
+    top = min(counts, key=lambda actor: (-counts[actor], actor))
+    return hostile_log(tmp_path_factory.mktemp("hostile") / "log.parquet",
+                       replace_actor(top, HOSTILE_ACTOR))
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("name", ["03_actor_resource_history.ipynb",
+                                  "04_anomaly_review.ipynb"])
+def test_notebooks_show_hostile_values_as_written(tmp_path, hostile_source, name):
+    book = _execute(ROOT / "notebooks" / name, tmp_path / name,
+                    {"source": str(hostile_source)})
+    assert not [o for c in book.cells for o in c.get("outputs", [])
+                if o.get("output_type") == "error"]
+    shown_text = []
+    for cell in book.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            for part in (output.get("text", ""), data.get("text/html", "")):
+                shown_text.append(part if isinstance(part, str) else "".join(part))
+    text = "\n".join(shown_text)
+    assert "\x1b" not in text and "\u202e" not in text
+    assert "evil\nline" not in text
+    if name == "03_actor_resource_history.ipynb":  # printed and in the tables, escaped
+        assert text.count("$\\x$\\x1b[31m\\u202eevil\\nline") >= 2
+    else:  # plotted as a bar label: mathtext would fail to parse "$\x$"
+        assert len(_outputs(book, "image/png")) == 2

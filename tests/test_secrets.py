@@ -85,6 +85,22 @@ def test_cli_never_prints_a_query_string_password(cli):
     assert "password=***" in proc.stderr
 
 
+def test_a_short_password_is_not_revealed_by_masking_the_driver_message(cli, tmp_path):
+    # libpq's message names the socket it tried; "e" is shorter than MIN_ECHOED, so only
+    # where it stands as a password is it masked, and the message reads as written
+    proc = cli("verify", f"postgresql://u:e@/db?host={tmp_path}/absent")
+    assert proc.returncode == 2
+    assert "Failed to connect" in proc.stderr and "***ct" not in proc.stderr, proc.stderr
+    assert "postgresql://u:***@" in proc.stderr
+
+
+def test_an_echoed_long_password_is_masked_in_a_driver_message(cli, tmp_path):
+    secret = "Zq8Wv3Lk"
+    proc = cli("verify", f"postgresql://u:{secret}@/db?host={tmp_path}/{secret}")
+    assert proc.returncode == 2 and "Failed to connect" in proc.stderr, proc.stderr
+    assert secret not in proc.stdout + proc.stderr
+
+
 def test_sql_text_in_the_journal_is_masked(samples, tmp_path, monkeypatch):
     monkeypatch.setenv("AUDIT_ANALYTICS_HOME", str(tmp_path / "home"))
     with aa.open(samples / "python_seed" / "clean.parquet") as log:

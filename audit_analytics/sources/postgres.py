@@ -71,16 +71,18 @@ def mask_url(url: str) -> str:
     return mask_secrets(url)
 
 
-def _scrub(text: str, secret: str | None) -> str:
-    """First line of a driver message, without the password even if a driver echoed it."""
+def _scrub(text: str) -> str:
+    """First line of a driver message, masked by the one rule of :mod:`.._secrets`.
+
+    The connection's passwords were remembered when its URL was read
+    (:func:`_libpq_uri`), so an echoed one is masked wherever it appears when it is at
+    least ``MIN_ECHOED`` characters long, and where it stands as a password otherwise.
+    """
     lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
     line = lines[0] if lines else "unknown error"
     line = re.sub(r"^(IO|INTERNAL|UNKNOWN|NOT_FOUND|INVALID_ARGUMENT|UNAUTHENTICATED): ", "", line)
     line = re.sub(r"^\[libpq\] ", "", line)
-    line = mask_secrets(line)
-    if secret:
-        line = line.replace(secret, "***")
-    return line
+    return mask_secrets(line)
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ def _libpq_uri(url: str):
         raise SourceError(f"not a database URL: {mask_url(url)}", source=mask_url(url)) from None
     if not parsed.drivername.startswith(("postgresql", "postgres")):
         raise SourceError(f"not a PostgreSQL URL: {mask_url(url)}", source=mask_url(url))
+    for secret in (parsed.password, parsed.query.get("password")):
+        remember(secret if isinstance(secret, str) else None)
     query = dict(parsed.query)
     query.setdefault("connect_timeout", "10")
     query.setdefault("application_name", "audit_analytics")
@@ -196,7 +200,7 @@ def _connect_message(text: str, masked: str, parsed) -> str:
         return f"cannot connect to {masked}: connection refused (is the server running?)"
     if "timeout" in low:
         return f"cannot connect to {masked}: timed out"
-    return f"cannot connect to {masked}: {_scrub(text, parsed.password)}"
+    return f"cannot connect to {masked}: {_scrub(text)}"
 
 
 def _as_utc_text(value) -> str | None:
@@ -236,9 +240,6 @@ class PostgresSource(Source):
         self.table = parse_table(table or "audit_logs")
         self.masked_url = masked
         self.database = parsed.database
-        self._secret = parsed.password or parsed.query.get("password")
-        for secret in (parsed.password, parsed.query.get("password")):
-            remember(secret if isinstance(secret, str) else None)
         self.since = _as_utc_text(since)
         self.until = _as_utc_text(until)
         self.statement_timeout = statement_timeout
@@ -372,7 +373,7 @@ class PostgresSource(Source):
                 yield batch
 
     def _lost(self, exc: BaseException, during: str) -> SourceError:
-        text = _scrub(str(exc), self._secret)
+        text = _scrub(str(exc))
         low = text.lower()
         if any(k in low for k in ("terminat", "closed the connection", "connection", "eof",
                                   "broken pipe", "server closed")):

@@ -8,6 +8,11 @@ object holding the seed's hashed fields (``id``, ``timestamp``, ``actor_id``, ``
 file, read the last entry's hash and write one line, so concurrent writers (cron and an
 analyst's notebook) never fork the chain.
 
+The file must be a regular file: a symbolic link, device, FIFO or socket in its place is
+refused with a :class:`~audit_analytics.errors.LedgerError` (appending and verifying
+alike), and so is a non-empty file holding no entry at all (an unrelated file planted in
+its place is never appended to).
+
 Damage never stops the record. When the file ends with lines that are not entries (a
 line cut short by a crash or a full disk, or edited), the next entry chains from the last
 intact entry before them and is written on a line of its own (a newline is added first
@@ -22,6 +27,7 @@ as a :class:`~audit_analytics.sources.jsonlines.JsonLinesSource`, and findings p
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -99,6 +105,11 @@ class ChainFile:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             tail = _tail(fd)
+            if tail.hash is None and tail.damaged:
+                raise LedgerError(
+                    f"cannot append to the {self.what} {self.path}: it holds no {self.what} "
+                    f"entry ({tail.damaged} line(s) that are not entries); move it aside",
+                    path=str(self.path))
             if tail.damaged:
                 log.warning("the %s %s ends with %d damaged line(s) (line %d on): appending "
                             "after them; verification reports them as malformed", self.what,
@@ -117,8 +128,7 @@ class ChainFile:
                     + "\n").encode("utf-8")
             # a line cut short by an earlier crash must not swallow this one
             _write_all(fd, data if tail.ends_with_newline else b"\n" + data)
-            if stat.S_ISREG(os.fstat(fd).st_mode):  # a device (/dev/null) has nothing to sync
-                os.fsync(fd)
+            os.fsync(fd)
             return line
         except OSError as exc:
             raise LedgerError(f"cannot append to the {self.what} {self.path}: "
@@ -132,13 +142,10 @@ class ChainFile:
         Lines are split on the newline character alone: values may hold U+2028 and other
         characters that :meth:`str.splitlines` would break a line at.
         """
-        if not self.path.exists():
+        if not os.path.lexists(self.path):  # a dangling link is refused, not absent
             return []
         try:
             fd = _open_chain(self.path, self.what, os.O_RDONLY)
-            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a device such as /dev/null: empty
-                os.close(fd)
-                return []
             with open(fd, encoding="utf-8", errors="replace", newline="") as handle:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
                 lines = handle.read().split("\n")
@@ -184,14 +191,25 @@ class ChainFile:
 
 
 def _open_chain(path: Path, what: str, flags: int) -> int:
-    """Open a chain file (never blocking on a FIFO): a regular file or a character device.
+    """Open a chain file, which must be a regular file (never blocking on a FIFO).
 
-    A chain file must be read back to be appended to, so a FIFO or socket is refused; a
-    character device (``/dev/null``) is written directly and reads as empty.
+    The journal and the ledger are security records: whoever can write their folder must
+    not be able to switch them off. A symbolic link is refused, not followed
+    (``O_NOFOLLOW``: a link to ``/dev/null`` would discard every record, one to another
+    file would record elsewhere), and so is anything but a regular file (a character
+    device, FIFO, socket or folder).
     """
-    fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
-    mode = os.fstat(fd).st_mode
-    if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
+    try:
+        fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise LedgerError(f"cannot use the {what} {path}: a symbolic link (it must be a "
+                              "regular file)", path=str(path)) from None
+        if exc.errno in (errno.ENXIO, errno.EISDIR):  # a FIFO nobody reads, a socket, a folder
+            raise LedgerError(f"cannot use the {what} {path}: not a regular file",
+                              path=str(path)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise LedgerError(f"cannot use the {what} {path}: not a regular file", path=str(path))
     os.set_blocking(fd, True)

@@ -127,7 +127,10 @@ def review_cadence(ledger: Ledger | None = None, policy=None, until: datetime | 
     tz = getattr(policy, "timezone", None) or "UTC"
     until = until or datetime.now(UTC)
     until = until if until.tzinfo else until.replace(tzinfo=UTC)
-    frame = ledger.entries().dropna(subset=["timestamp", "start", "end"])
+    frame = ledger.entries()
+    readable = frame[["timestamp", "start", "end"]].notna().all(axis=1)
+    unreadable = int((~readable).sum())
+    frame = frame[readable]
     if source is not None:
         frame = frame[frame["source"] == mask_source(source)]
     columns = ["period", "start", "end", "due", "state", "reviewed_at"]
@@ -146,7 +149,7 @@ def review_cadence(ledger: Ledger | None = None, policy=None, until: datetime | 
                                         hours=1)]
         since = (fine if not fine.empty else frame)["start"].min().to_pydatetime()
     since = since if since.tzinfo else since.replace(tzinfo=UTC)
-    start = max(since, until - LOOKBACK)
+    start = _schedule_start(since, until)
     zone = resolve_tz(tz)
     rows, expected, reviewed_on_time = [], 0, 0
     for period in periods_between(kind, start, until, tz):
@@ -172,14 +175,33 @@ def review_cadence(ledger: Ledger | None = None, policy=None, until: datetime | 
         summary += f"; {missed} missed ({', '.join(labels)}{', ...' if missed > 5 else ''})"
     if late:
         summary += f"; {late} late"
-    if start > since:
+    if since > until:
+        summary += (f" (no period is due yet: the schedule starts {since.date().isoformat()}, "
+                    f"after {until.date().isoformat()})")
+    elif start > since:
         summary += (f" (evaluated from {start.date().isoformat()}: earlier periods are outside "
                     f"the {LOOKBACK.days // 366}-year lookback)")
+    if unreadable:
+        summary += (f"; {unreadable} ledger entr{'y' if unreadable == 1 else 'ies'} without a "
+                    "readable period or time ignored")
     summary += f". {citation}"
     return CadenceResult("review_cadence", title, status, controls, summary, findings,
                          {"cadence": cadence, "grace_days": grace.days, "expected": expected,
                           "reviewed": reviewed_on_time, "missed": missed, "late": late,
-                          "schedule_start": start.isoformat()})
+                          "schedule_start": start.isoformat(), "ignored_entries": unreadable})
+
+
+def _schedule_start(since: datetime, until: datetime) -> datetime:
+    """Where the schedule starts: ``since``, but within the lookback and never after ``until``.
+
+    Both ends are clamped to the datetimes Python represents: an ``until`` in the first
+    years of the calendar has no instant :data:`LOOKBACK` before it.
+    """
+    try:
+        floor = until - LOOKBACK
+    except OverflowError:
+        floor = datetime.min.replace(tzinfo=UTC)
+    return min(max(since, floor), until)
 
 
 def _covering_review(frame: pd.DataFrame, period: Period, zone) -> datetime | None:
