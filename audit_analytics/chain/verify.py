@@ -49,6 +49,7 @@ def detect_profile(engine: Engine, source: Source, sample: int = 512) -> tuple[H
     part = source.parts()[0]
     columns = engine.columns(part.sql, part.params)
     scores, schema_errors = [], []
+    samples: dict[frozenset, pa.Table] = {}  # profiles hashing the same fields share a sample
     for profile in BUILTIN_PROFILES.values():
         try:
             select = scan_select(columns, profile, part.where)
@@ -56,9 +57,13 @@ def detect_profile(engine: Engine, source: Source, sample: int = 512) -> tuple[H
             schema_errors.append(exc)
             scores.append((0, 0, profile))
             continue
-        batch = engine.arrow(
-            f"SELECT {select} FROM ({part.sql}) USING SAMPLE {int(sample)} ROWS", part.params
-        )
+        key = frozenset(profile.fields)
+        if key not in samples:
+            samples[key] = engine.arrow(
+                f"SELECT {select} FROM ({part.sql}) USING SAMPLE {int(sample)} ROWS",
+                part.params,
+            )
+        batch = samples[key]
         matched, considered = _sample_matches(profile, batch)
         scores.append((matched, considered, profile))
     if len(schema_errors) == len(scores):
