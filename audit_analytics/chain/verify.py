@@ -59,10 +59,8 @@ def detect_profile(engine: Engine, source: Source, sample: int = 512) -> tuple[H
             continue
         key = frozenset(profile.fields)
         if key not in samples:
-            samples[key] = engine.arrow(
-                f"SELECT {select} FROM ({part.sql}) USING SAMPLE {int(sample)} ROWS",
-                part.params,
-            )
+            samples[key] = engine.arrow(f"SELECT {select} FROM ({part.sql}) USING SAMPLE "
+                                        f"{int(sample)} ROWS", part.params)
         batch = samples[key]
         matched, considered = _sample_matches(profile, batch)
         scores.append((matched, considered, profile))
