@@ -13,7 +13,8 @@ Escaped (Unicode general categories Cc, Cf, Cs, Zl and Zp): the C0 controls (``\
 include the single-character CSI and OSC introducers), the bidirectional embeddings,
 overrides, isolates and marks (U+061C, U+200E-200F, U+202A-202E, U+2066-2069),
 zero-width and other invisible format characters, the line and paragraph separators
-(U+2028-2029) and lone surrogates, as ``\uXXXX`` (``\UXXXXXXXX`` past the BMP). A
+(U+2028-2029) and lone surrogates, as ``\u`` and four hex digits (``\U`` and eight past
+the BMP). A
 backslash is left as it is.
 """
 
@@ -106,7 +107,7 @@ def terminal_text(text: str) -> str:
 
 
 def escape_json(text: str) -> str:
-    r"""JSON text with DEL, C1, bidi and other invisible characters as ``\uXXXX`` escapes.
+    r"""JSON text with DEL, C1, bidi and other invisible characters as ``\u`` escapes.
 
     The document parses to exactly the same values; only the characters a terminal would
     act on (or a reader would not see) are written as escapes. Astral characters are
