@@ -24,8 +24,8 @@ import pyarrow.compute as pc
 
 from .profiles import HashProfile
 
-__all__ = ["THREADS", "any_null", "canonical_texts", "digests", "hash64", "kernel_info",
-           "segments", "unhex"]
+__all__ = ["THREADS", "any_null", "bools", "canonical_texts", "digests", "hash64", "int64s",
+           "kernel_info", "segments", "unhex"]
 
 logger = logging.getLogger("audit_analytics")
 
@@ -168,5 +168,40 @@ def any_null(columns: list[pa.Array]) -> np.ndarray:
     mask = np.zeros(len(columns[0]) if columns else 0, dtype=bool)
     for col in columns:
         if col.null_count:
-            mask |= np.asarray(pc.is_null(col).to_numpy(zero_copy_only=False), dtype=bool)
+            mask |= bools(pc.is_null(col))
     return mask
+
+
+# Arrow to numpy straight from the buffers: pyarrow's ``to_numpy`` imports pandas on its
+# first call (about a second of start-up), which a verification never needs.
+def _single(column) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def int64s(column, fill: int = 0) -> np.ndarray:
+    """The values of an integer or timestamp column as int64, nulls as ``fill``.
+
+    A view of the column's buffer when it holds no null and is already 64-bit.
+    """
+    arr = _single(column)
+    if pa.types.is_timestamp(arr.type):
+        arr = arr.view(pa.int64())
+    elif arr.type != pa.int64():
+        arr = arr.cast(pa.int64())
+    if arr.null_count:
+        arr = pc.fill_null(arr, pa.scalar(fill, pa.int64()))
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.frombuffer(arr.buffers()[1], dtype=np.int64, count=len(arr), offset=8 * arr.offset)
+
+
+def bools(column) -> np.ndarray:
+    """The values of a boolean column as a numpy bool array (nulls as False)."""
+    arr = _single(column)
+    n = len(arr)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    if arr.null_count:
+        arr = pc.fill_null(arr, False)
+    bits = np.frombuffer(arr.buffers()[1], dtype=np.uint8)
+    return np.unpackbits(bits, bitorder="little")[arr.offset: arr.offset + n].astype(bool)

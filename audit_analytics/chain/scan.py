@@ -141,12 +141,6 @@ def _read_ahead(batches):
             yield batch
 
 
-def _numpy(column, dtype, fill=None) -> np.ndarray:
-    if fill is not None and column.null_count:
-        column = column.fill_null(fill)
-    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=dtype)
-
-
 def _scan_batch(scan: Scan, profile: HashProfile, batch: pa.RecordBatch) -> None:
     n = batch.num_rows
     if n == 0:
@@ -172,7 +166,7 @@ def _scan_batch(scan: Scan, profile: HashProfile, batch: pa.RecordBatch) -> None
     at = scan.slot(n)
     d = scan.data
     d["h"][at], d["seq"][at] = stored, seq
-    d["rk"][at] = _numpy(batch.column("__rk"), np.int64)
+    d["rk"][at] = kernel.int64s(batch.column("__rk"))
     d["idh"][at], d["idnull"][at] = kernel.hash64(scan_column(batch, "__id"))
-    d["ts"][at] = _numpy(batch.column("__ts"), np.int64, NO_TS)
+    d["ts"][at] = kernel.int64s(batch.column("__ts"), NO_TS)
     d["ok"][at], d["hf"][at], d["pf"][at] = ok, hf, pf

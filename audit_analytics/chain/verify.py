@@ -260,8 +260,8 @@ def _resolve_links(engine, h, key, hf, seq, loose, loose_prev, rep_of) -> np.nda
         finally:
             engine.unregister("__children")
             engine.unregister("__parents")
-        child = links.column("child").to_numpy()
-        par = links.column("parent").to_numpy()
+        child = kernel.int64s(links.column("child"))
+        par = kernel.int64s(links.column("parent"))
         confirmed = (h[par] == loose_prev[child]).all(axis=1)
         parent[loose[child[confirmed]]] = rep_of[par[confirmed]]
     return parent
@@ -281,17 +281,15 @@ class _RowReader:
         if not len(todo):
             return
         by_rk = {int(self.rks[p]): int(p) for p in todo}
-        self.engine.register("__want", pa.table({"rk": np.array(list(by_rk), np.int64)}))
-        try:
-            for part in self.source.parts():
-                for rk, ident in self.engine.rows(
-                    f"SELECT __rk, {self.expr} FROM ({part.sql}) "
-                    "WHERE __rk IN (SELECT rk FROM __want)",
-                    part.params,
-                ):
-                    self.known[by_rk[rk]] = ident
-        finally:
-            self.engine.unregister("__want")
+        # the keys travel as one list parameter: registering a table would import pandas
+        wanted = list(by_rk)
+        for part in self.source.parts():
+            for rk, ident in self.engine.rows(
+                f"SELECT __rk, {self.expr} FROM ({part.sql}) "
+                "WHERE __rk IN (SELECT unnest(?::BIGINT[]))",
+                [*part.params, wanted],
+            ):
+                self.known[by_rk[rk]] = ident
 
     def __getitem__(self, position: int) -> str | None:
         return self.known.get(int(position))
