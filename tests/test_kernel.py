@@ -148,3 +148,42 @@ def test_both_kernels_agree_on_percent_signs_and_nulls():
             kernel._describe(pa.array([1, 2, None], pa.int64()))]
     want = [b'{"a%s"%:"x%s"%d,"%%b"%:1}', b'{"%%b"%:2}', b'{"a%s"%:"z"}']
     assert _native.canonical(spec, cols) == _pykernel.canonical(spec, cols) == want
+
+
+def _repeats_reference(values, mask):
+    from collections import Counter
+
+    seen = Counter(v for v, m in zip(values, mask) if m)
+    return [i for i, (v, m) in enumerate(zip(values, mask)) if m and seen[v] > 1]
+
+
+@pytest.mark.parametrize("shape", ["random", "low-bits-equal", "zeros", "all-equal"])
+def test_repeated_values_found_alike_by_both_kernels(running, shape):
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    n = 50_000
+    if shape == "random":
+        values = rng.integers(0, 2**63, n, dtype=np.uint64)
+        values[rng.integers(0, n, 500)] = values[rng.integers(0, n, 500)]  # some repeats
+    elif shape == "low-bits-equal":  # values chosen to share every low bit
+        values = rng.integers(0, 2**20, n, dtype=np.uint64) << np.uint64(44)
+    elif shape == "zeros":
+        values = np.zeros(n, dtype=np.uint64)
+        values[::3] = np.arange(len(values[::3]), dtype=np.uint64)
+    else:
+        values = np.full(n, 2**64 - 1, dtype=np.uint64)
+    mask = rng.random(n) < 0.9
+    got = kernel.repeated(values, mask)
+    assert got.dtype == np.int64
+    assert got.tolist() == _repeats_reference(values.tolist(), mask.tolist())
+    assert kernel.repeated(values).tolist() == _repeats_reference(values.tolist(), [True] * n)
+    assert kernel.repeated(values[:1]).tolist() == []
+    assert kernel.repeated(values[:0], mask[:0]).tolist() == []
+
+
+def test_repeated_refuses_a_mask_of_another_length(running):
+    import numpy as np
+
+    with pytest.raises(ValueError, match="mask holds 3 bytes for 4 values"):
+        kernel._kernel().repeated(np.zeros(4, np.uint64), np.zeros(3, np.uint8))

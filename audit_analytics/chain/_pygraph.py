@@ -1,6 +1,8 @@
-"""Vectorised numpy versions of two native routines: ``hash64`` and chain segments.
+"""Vectorised numpy versions of three native routines: ``hash64``, chain segments and
+repeated values.
 
-Both give exactly the native kernel's results (``native/hash64.c``, ``native/segments.c``),
+Each gives exactly the native kernel's results (``native/hash64.c``, ``native/segments.c``,
+``native/repeats.c``),
 so that a verification reads the same whichever kernel runs.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["hash64_values", "segment_paths"]
+__all__ = ["hash64_values", "repeated_positions", "segment_paths"]
 
 _P0 = np.uint64(0xA0761D6478BD642F)
 _P1 = np.uint64(0xE7037ED1A0B428DB)
@@ -144,3 +146,18 @@ def segment_paths(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         hop = hop[hop]
     up[cyclic & (low == np.arange(n))] = -1
     return _jump(up)
+
+
+def repeated_positions(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Positions (ascending) of the selected rows whose value occurs twice or more there.
+
+    By sorting here; the native kernel hashes (same positions).
+    """
+    if mask is None:
+        mask = np.ones(len(values), dtype=bool)
+    chosen = values[mask]
+    ordered = np.sort(chosen)
+    dupes = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if not dupes.size:
+        return np.zeros(0, dtype=np.int64)
+    return np.nonzero(mask & np.isin(values, dupes))[0].astype(np.int64)

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._pygraph import hash64_values, segment_paths
+from ._pygraph import hash64_values, repeated_positions, segment_paths
 from .canonical import TextForm
 
 __all__ = ["SIMD_AVAILABLE", "SIMD_ISA", "canonical", "digest", "hash64", "segments", "unhex"]
@@ -339,3 +339,18 @@ def segments(parent: object) -> tuple[bytes, bytes]:
                          f"(must be -1 or 0..{len(links) - 1})")
     root, depth = segment_paths(links)
     return root.tobytes(), depth.tobytes()
+
+
+def repeated(values: object, mask: object = None) -> bytes:
+    """Positions (native int64, ascending) of the selected rows whose value repeats."""
+    view = memoryview(values).cast("B")
+    if len(view) % 8:
+        raise ValueError(f"repeated: values buffer length {len(view)} is not a multiple of 8 "
+                         "(uint64)")
+    vals = np.frombuffer(view, dtype="=u8")
+    chosen = None
+    if mask is not None:
+        chosen = np.frombuffer(memoryview(mask).cast("B"), dtype=np.uint8) != 0
+        if len(chosen) != len(vals):
+            raise ValueError(f"repeated: mask holds {len(chosen)} bytes for {len(vals)} values")
+    return repeated_positions(vals, chosen).tobytes()

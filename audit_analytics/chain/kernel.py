@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from .profiles import HashProfile
 
 __all__ = ["THREADS", "any_null", "bools", "canonical_texts", "digests", "hash64", "int64s",
-           "kernel_info", "segments", "unhex"]
+           "kernel_info", "repeated", "segments", "unhex"]
 
 logger = logging.getLogger("audit_analytics")
 
@@ -154,6 +154,17 @@ def hash64(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     raw, nulls = _kernel().hash64(_describe(column))
     return (np.frombuffer(raw, dtype=np.uint64),
             np.frombuffer(nulls, dtype=np.uint8).astype(bool))
+
+
+def repeated(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Positions (ascending) of the rows selected by ``mask`` whose 64-bit value repeats.
+
+    Linear time with one hash table in the native kernel (a sort in the Python one).
+    """
+    values = np.ascontiguousarray(values).view(np.uint64)
+    if mask is not None:
+        mask = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
+    return np.frombuffer(_kernel().repeated(values, mask), dtype=np.int64)
 
 
 def segments(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -181,7 +181,7 @@ def verify_source(
         add("timestamp_regression", i, predecessor=int(parent[i]),
             timestamp_us=int(ts[i]), predecessor_timestamp_us=int(ts[parent[i]]))
     by_id: dict[str, list[int]] = {}  # confirm on the ids themselves: hashes may collide
-    candidates = _repeated(a["idh"], ~id_null)
+    candidates = kernel.repeated(a["idh"], ~id_null)
     ids.want(candidates)
     for at in candidates.tolist():
         by_id.setdefault(ids[at], []).append(at)
@@ -314,16 +314,6 @@ class _PhaseClock:
         self.last = now
 
 
-def _repeated(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Positions (ascending) where ``values`` repeats among the rows selected by ``mask``."""
-    chosen = values[mask]
-    ordered = np.sort(chosen)
-    dupes = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    if not dupes.size:
-        return np.zeros(0, dtype=np.int64)
-    return np.nonzero(mask & np.isin(values, dupes))[0]
-
-
 def _same_hash_groups(h, key, valid: np.ndarray, ok: np.ndarray):
     """Rows that repeat another row's stored hash (exact copies), and each row's stand-in.
 
@@ -335,7 +325,7 @@ def _same_hash_groups(h, key, valid: np.ndarray, ok: np.ndarray):
     rep_of = np.arange(n, dtype=np.int64)
     copy = np.zeros(n, dtype=bool)
     groups: dict[bytes, list[int]] = {}
-    for at in _repeated(key, valid).tolist():
+    for at in kernel.repeated(key, valid).tolist():
         groups.setdefault(h[at].tobytes(), []).append(at)
     for members in groups.values():
         if len(members) > 1:

@@ -11,6 +11,7 @@
  *   unhex.c          stored hex digests decoded
  *   hash64.c         fast 64-bit hash of string values
  *   segments.c       chain segments: path start and depth of every row
+ *   repeats.c        rows whose 64-bit value repeats, by hashing
  *   module.c         the Python module: argument parsing, GIL, results
  */
 #ifndef AA_KERNEL_H
@@ -208,6 +209,12 @@ void hash64_span(const Col *c, Py_ssize_t a, Py_ssize_t b, uint8_t *hashes, uint
    memory, 2 when parent[*bad_i] = *bad_v is out of range. */
 int segments_compute(const uint8_t *parent, Py_ssize_t n, int64_t *root, int64_t *depth,
                      Py_ssize_t *bad_i, int64_t *bad_v);
+
+/* Positions (ascending) of the rows i with mask[i] != 0 (mask NULL: every row) whose
+   values[i] occurs at least twice among those rows, into out (room for n). Returns their
+   count, or -1 when out of memory. */
+Py_ssize_t repeated_positions(const uint64_t *values, const uint8_t *mask, Py_ssize_t n,
+                              int64_t *out);
 
 #pragma GCC visibility pop
 

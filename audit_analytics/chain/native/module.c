@@ -14,6 +14,7 @@
  *   unhex(column, genesis) -> (bytes n*32, bytes n flags)
  *   segments(parent) -> (bytes root n*int64, bytes depth n*int64)
  *   hash64(column, nthreads=1) -> (bytes n*uint64 hashes, bytes n null flags)
+ *   repeated(values, mask=None) -> bytes (int64 positions whose value repeats)
  *   _sha256_batch(data, offsets, simd=True, isa=None) -> bytes        (test helper)
  *   _resolve_isa(simd=True, isa=None) -> str                         (test helper)
  *   SIMD_ISA: str  ("avx512", "avx2" or "scalar": the default SHA-256 path at import)
@@ -307,6 +308,74 @@ out:
     return res;
 }
 
+PyDoc_STRVAR(repeated_doc,
+             "repeated(values, mask=None) -> bytes\n\n"
+             "values: buffer of n native uint64; mask: None or a buffer of n bytes (non-zero =\n"
+             "selected). Returns the positions (native int64, ascending) of the selected rows\n"
+             "whose value occurs at least twice among the selected rows. One hash table,\n"
+             "linear time; the GIL is released.");
+
+static PyObject *py_repeated(PyObject *self, PyObject *args)
+{
+    Py_buffer vb, mb;
+    PyObject *omask = Py_None;
+    int have_mask = 0;
+    if (!PyArg_ParseTuple(args, "y*|O:repeated", &vb, &omask))
+        return NULL;
+    PyObject *res = NULL;
+    int64_t *out = NULL;
+    if (omask != Py_None) {
+        if (PyObject_GetBuffer(omask, &mb, PyBUF_SIMPLE) < 0)
+            goto out;
+        have_mask = 1;
+    }
+    if (vb.len % 8 != 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "repeated: values buffer length %zd is not a multiple of 8 (uint64)", vb.len);
+        goto out;
+    }
+    Py_ssize_t n = vb.len / 8;
+    if (have_mask && mb.len != n) {
+        PyErr_Format(PyExc_ValueError, "repeated: mask holds %zd bytes for %zd values", mb.len,
+                     n);
+        goto out;
+    }
+    out = PyMem_Malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    if (!out) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    uint64_t *values = NULL;
+    int copied = ((uintptr_t)vb.buf % 8) != 0;
+    if (copied) {
+        values = PyMem_Malloc(sizeof(uint64_t) * (size_t)(n > 0 ? n : 1));
+        if (!values) {
+            PyErr_NoMemory();
+            goto out;
+        }
+        memcpy(values, vb.buf, (size_t)vb.len);
+    } else {
+        values = (uint64_t *)vb.buf;
+    }
+    const uint8_t *mask = have_mask ? (const uint8_t *)mb.buf : NULL;
+    Py_ssize_t k;
+    Py_BEGIN_ALLOW_THREADS
+    k = repeated_positions(values, mask, n, out);
+    Py_END_ALLOW_THREADS
+    if (copied)
+        PyMem_Free(values);
+    if (k < 0)
+        PyErr_NoMemory();
+    else
+        res = PyBytes_FromStringAndSize((const char *)out, k * 8);
+out:
+    PyMem_Free(out);
+    if (have_mask)
+        PyBuffer_Release(&mb);
+    PyBuffer_Release(&vb);
+    return res;
+}
+
 PyDoc_STRVAR(resolve_isa_doc,
              "_resolve_isa(simd=True, isa=None) -> str\n\n"
              "Test helper: the SHA-256 path ('scalar', 'avx2' or 'avx512') that digest() and\n"
@@ -394,6 +463,7 @@ static PyMethodDef native_methods[] = {
     {"unhex", py_unhex, METH_VARARGS, unhex_doc},
     {"segments", py_segments, METH_VARARGS, segments_doc},
     {"hash64", (PyCFunction)(void (*)(void))py_hash64, METH_VARARGS | METH_KEYWORDS, hash64_doc},
+    {"repeated", py_repeated, METH_VARARGS, repeated_doc},
     {"_sha256_batch", (PyCFunction)(void (*)(void))py_sha256_batch, METH_VARARGS | METH_KEYWORDS,
      sha256_batch_doc},
     {"_resolve_isa", (PyCFunction)(void (*)(void))py_resolve_isa, METH_VARARGS | METH_KEYWORDS,
