@@ -187,3 +187,43 @@ def test_repeated_refuses_a_mask_of_another_length(running):
 
     with pytest.raises(ValueError, match="mask holds 3 bytes for 4 values"):
         kernel._kernel().repeated(np.zeros(4, np.uint64), np.zeros(3, np.uint8))
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_compare_decodes_and_links_alike_in_both_kernels(running, size):
+    # digests of 32 bytes (SHA-256) and 64 (a longer digest): the pass takes the size
+    import numpy as np
+
+    rng = np.random.default_rng(size)
+    n = 40_000  # above the native kernel's threshold for a second thread
+    digests = rng.integers(0, 256, (n, size), dtype=np.uint8)
+    hexes = [d.tobytes().hex() for d in digests]
+    prevs = ["GENESIS", *hexes[:-1]]
+    computed = digests.copy()
+    computed[5, 0] ^= 1  # a row that does not reproduce its stored digest
+    hexes[7] = hexes[7].upper()  # not lowercase: malformed
+    hexes[9] = None  # null
+    hexes[11] = hexes[11][:-1]  # too short
+    prevs[13] = "0" * (2 * size)  # decodes, links to nothing
+    prevs[15] = None
+    prevs[17] = "GENESIS"
+    stored, hf, prev, pf, ok, seq = kernel.compare(
+        computed, pa.array(hexes, pa.string()), pa.array(prevs, pa.large_string()), "GENESIS")
+    assert stored.shape == prev.shape == (n, size)
+    bad = {7: 2, 9: 1, 11: 2}
+    assert {i: int(hf[i]) for i in np.nonzero(hf)[0]} == bad
+    assert {i: int(pf[i]) for i in np.nonzero(pf)[0]} == {0: 3, 15: 1, 17: 3}
+    assert (stored[list(bad)] == 0).all()
+    assert np.nonzero(~ok)[0].tolist() == [5, 7, 9, 11]
+    assert (stored[ok] == digests[ok]).all()
+    # a row links when its prev decodes and the row before stored a decodable digest
+    unlinked = {0, 8, 10, 12, 13, 15, 17}
+    assert np.nonzero(~seq)[0].tolist() == sorted(unlinked)
+
+
+def test_compare_refuses_mismatched_lengths(running):
+    import numpy as np
+
+    with pytest.raises(ValueError, match="do not match"):
+        kernel.compare(np.zeros((2, 32), np.uint8), pa.array(["a"]), pa.array(["a", "b"]),
+                       "GENESIS")

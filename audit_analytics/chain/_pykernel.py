@@ -276,32 +276,64 @@ def unhex(column: tuple, genesis: bytes) -> tuple[bytes, bytes]:
     Flags: 0 decoded 64-character lowercase hex, 1 null, 2 malformed, 3 equals genesis.
     Rows with a non-zero flag get 32 zero bytes.
     """
-    genesis = bytes(memoryview(genesis))
-    col = _string_column(column, "unhex")
+    out, flags = _unhex(_string_column(column, "unhex"), bytes(memoryview(genesis)), 32)
+    return out.tobytes(), flags.tobytes()
+
+
+def _unhex(col: _Column, genesis: bytes, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, size)`` decoded digests and ``n`` flags of a string column (see :func:`unhex`)."""
     n = col.length
+    width = 2 * size
     offs = col.offsets
     start, lengths = offs[:-1], np.diff(offs)
-    data = np.frombuffer(col.data_bytes + bytes(64), dtype=np.uint8)
+    data = np.frombuffer(col.data_bytes + bytes(max(width, len(genesis))), dtype=np.uint8)
     flags = np.full(n, 2, dtype=np.uint8)
-    out = np.zeros((n, 32), dtype=np.uint8)
+    out = np.zeros((n, size), dtype=np.uint8)
     is_gen = lengths == len(genesis)
     if len(genesis) and is_gen.any():
         at = np.flatnonzero(is_gen)
         text = sliding_window_view(data, len(genesis))[start[at]]
         is_gen[at] = (text == np.frombuffer(genesis, dtype=np.uint8)).all(axis=1)
-    hexlen = (lengths == 64) & ~is_gen
+    hexlen = (lengths == width) & ~is_gen
     if hexlen.any():
         at = np.flatnonzero(hexlen)
-        nibble = _NIBBLE[sliding_window_view(data, 64)[start[at]]]
+        nibble = _NIBBLE[sliding_window_view(data, width)[start[at]]]
         good = (nibble >= 0).all(axis=1)
-        pairs = nibble[good].astype(np.uint8).reshape(-1, 32, 2)
+        pairs = nibble[good].astype(np.uint8).reshape(-1, size, 2)
         out[at[good]] = (pairs[:, :, 0] << 4) | pairs[:, :, 1]
         flags[at[good]] = 0
     flags[is_gen] = 3
     null = ~col.valid
     flags[null] = 1
     out[null | (flags != 0)] = 0
-    return out.tobytes(), flags.tobytes()
+    return out, flags
+
+
+def compare(computed: object, hash: tuple, prev: tuple, genesis: bytes, size: int = 32,
+            nthreads: int = 1) -> tuple[bytes, ...]:
+    """One pass over a batch: stored digests decoded and compared (as the native kernel).
+
+    Returns (stored, hash flags, prev, prev flags, ok, seq): ``ok`` says the stored digest
+    decoded and equals the computed one, ``seq`` that the row's ``prev_hash`` decoded and
+    equals the decoded digest of the row before. ``nthreads`` is accepted for the native
+    kernel's interface; the work runs on the calling thread.
+    """
+    if nthreads < 1 or not 1 <= size <= 1024:
+        raise ValueError("compare: nthreads must be >= 1, size 1..1024")
+    genesis = bytes(memoryview(genesis))
+    hcol, pcol = _string_column(hash, "compare"), _string_column(prev, "compare")
+    got = np.frombuffer(memoryview(computed).cast("B"), dtype=np.uint8)
+    n = hcol.length
+    if pcol.length != n or len(got) != n * size:
+        raise ValueError(f"compare: {len(got)} computed bytes, {n} hashes and {pcol.length} "
+                         f"prev hashes do not match (digests of {size} bytes)")
+    stored, hf = _unhex(hcol, genesis, size)
+    prevd, pf = _unhex(pcol, genesis, size)
+    ok = (hf == 0) & (got.reshape(n, size) == stored).all(axis=1)
+    seq = np.zeros(n, dtype=bool)
+    seq[1:] = (pf[1:] == 0) & (hf[:-1] == 0) & (prevd[1:] == stored[:-1]).all(axis=1)
+    return (stored.tobytes(), hf.tobytes(), prevd.tobytes(), pf.tobytes(),
+            ok.astype(np.uint8).tobytes(), seq.astype(np.uint8).tobytes())
 
 
 _NIBBLE = np.full(256, -1, dtype=np.int8)

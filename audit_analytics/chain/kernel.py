@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from .profiles import HashProfile
 
-__all__ = ["THREADS", "any_null", "bools", "canonical_texts", "digests", "hash64", "int64s",
+__all__ = ["THREADS", "any_null", "bools", "canonical_texts", "compare", "digests", "hash64", "int64s",
            "kernel_info", "repeated", "segments", "unhex"]
 
 logger = logging.getLogger("audit_analytics")
@@ -147,6 +147,30 @@ def unhex(column: pa.Array, genesis: str) -> tuple[np.ndarray, np.ndarray]:
         np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32),
         np.frombuffer(flags, dtype=np.uint8),
     )
+
+
+def compare(computed: np.ndarray, stored_col: pa.Array, prev_col: pa.Array, genesis: str,
+            threads: int = THREADS) -> tuple[np.ndarray, ...]:
+    """The verification pass over a batch, in one kernel call.
+
+    Decodes the stored ``hash`` and ``prev_hash`` texts (as :func:`unhex`), compares each
+    stored digest with ``computed`` (an ``(n, size)`` uint8 array) and each ``prev_hash``
+    with the digest stored in the row before.
+
+    Returns
+    -------
+    tuple
+        ``stored`` and ``prev`` (``(n, size)`` uint8), their flags (as :func:`unhex`),
+        ``ok`` (bool: the stored digest decoded and equals the computed one) and ``seq``
+        (bool: the row's ``prev_hash`` decoded and equals the stored digest of the row
+        before it in the batch; False for the first row).
+    """
+    n, size = computed.shape
+    out = _kernel().compare(np.ascontiguousarray(computed), _describe(stored_col),
+                            _describe(prev_col), genesis.encode(), size=size, nthreads=threads)
+    stored, hf, prev, pf, ok, seq = (np.frombuffer(b, dtype=np.uint8) for b in out)
+    return (stored.reshape(n, size), hf, prev.reshape(n, size), pf, ok.view(bool),
+            seq.view(bool))
 
 
 def hash64(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:

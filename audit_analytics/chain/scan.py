@@ -32,7 +32,7 @@ from .runs import key64, part_graph, part_links, repeats, same_hash_groups
 from .schema import scan_column, scan_select
 
 __all__ = ["BATCH_ROWS", "MAX_DIGEST_DETAILS", "NO_TS", "PartResult", "PartTask", "Scan",
-           "ids_with_hashes", "read_ids", "row_integrity", "scan_part"]
+           "batch_integrity", "ids_with_hashes", "read_ids", "row_integrity", "scan_part"]
 
 BATCH_ROWS = 131_072
 MAX_DIGEST_DETAILS = 10_000  # stored/computed hex kept for at most this many mismatches
@@ -159,9 +159,20 @@ class Scan:
 
 def row_integrity(profile: HashProfile, fields: list, stored_col):
     """Recompute digests for one batch; returns (ok, computed, hash flags, stored)."""
+    ok, computed, hf, stored, _, _, _ = batch_integrity(profile, fields, stored_col,
+                                                        stored_col)
+    return ok, computed, hf, stored
+
+
+def batch_integrity(profile: HashProfile, fields: list, stored_col, prev_col):
+    """Digests, stored digests and in-batch links of one batch, in two kernel calls.
+
+    Returns (ok, computed, hash flags, stored, prev, prev flags, seq): see
+    :func:`audit_analytics.chain.kernel.compare`.
+    """
     computed = kernel.digests(profile, fields)
-    stored, hf = kernel.unhex(stored_col, profile.genesis)
-    ok = (computed.view(np.uint64) == stored.view(np.uint64)).all(axis=1) & (hf == 0)
+    stored, hf, prev, pf, ok, seq = kernel.compare(computed, stored_col, prev_col,
+                                                   profile.genesis)
     if profile.null == "null-or-omit":
         retry = ~ok & (hf == 0) & kernel.any_null(fields)
         if retry.any():
@@ -172,8 +183,9 @@ def row_integrity(profile: HashProfile, fields: list, stored_col):
             if hit.any():
                 computed = computed.copy()
                 computed[idx[hit]] = again[hit]
+                ok = ok.copy()
                 ok[idx[hit]] = True
-    return ok, computed, hf, stored
+    return ok, computed, hf, stored, prev, pf, seq
 
 
 def scan_part(task: PartTask, engine: Engine | None = None, on_batch=None) -> PartResult:
@@ -298,8 +310,8 @@ def _scan_batch(scan: Scan, profile: HashProfile, batch: pa.RecordBatch, anchor_
     if n == 0:
         return
     fields = [batch.column("f:" + name) for name in profile.ordered_fields]
-    ok, computed, hf, stored = row_integrity(profile, fields, batch.column("__hash"))
-    prev, pf = kernel.unhex(scan_column(batch, "__prev"), profile.genesis)
+    ok, computed, hf, stored, prev, pf, seq = batch_integrity(
+        profile, fields, batch.column("__hash"), scan_column(batch, "__prev"))
     first = scan.rows
     bad = np.nonzero(~ok & (hf == 0))[0]
     scan.mismatches += len(bad)
@@ -307,12 +319,10 @@ def _scan_batch(scan: Scan, profile: HashProfile, batch: pa.RecordBatch, anchor_
         scan.details[first + int(i)] = (stored[i].tobytes().hex(), computed[i].tobytes().hex())
     # in-order links, confirmed on the whole digest; the row before the batch (the last
     # row of the previous batch) is already in the arrays
-    seq = np.zeros(n, dtype=bool)
-    seq[1:] = (hf[:-1] == 0) & (prev[1:] == stored[:-1]).all(axis=1)
-    if first:
+    if first and pf[0] == 0:
+        seq = seq.copy()
         seq[0] = scan.data["hf"][first - 1] == 0 and bool(
             (prev[0] == scan.data["h"][first - 1]).all())
-    seq &= pf == 0
     loose = np.nonzero((pf == 0) & ~seq)[0]
     if len(loose):
         scan.loose.append((loose + first, prev[loose].copy()))

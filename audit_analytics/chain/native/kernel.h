@@ -8,7 +8,8 @@
  *   sha256_avx2.c    SHA-256 of 8 messages at once (AVX2)
  *   sha256_avx512.c  SHA-256 of 16 messages at once (AVX-512 F+BW+VL)
  *   dispatch.c       the SHA-256 path for a call, batches of texts, rows split over threads
- *   unhex.c          stored hex digests decoded
+ *   unhex.c          stored hex digests decoded, compared with the computed ones and
+ *                    with the row before (the links in read order)
  *   hash64.c         fast 64-bit hash of string values
  *   segments.c       chain segments: path start and depth of every row
  *   repeats.c        rows whose 64-bit value repeats, by hashing
@@ -201,6 +202,18 @@ int digest_rows(const Spec *sp, const ColSet *cs, uint8_t *out, int nthreads, in
 /* Decode every value of string column c (flags: 0 ok, 1 null, 2 malformed, 3 genesis). */
 void unhex_column(const Col *c, const uint8_t *genesis, int64_t glen, uint8_t *digests,
                   uint8_t *flags);
+
+/* Build the hex decoding table; called once at module import. */
+void init_hex_table(void);
+
+/* The verification pass over a batch of n rows (hash->length), digests dlen bytes each:
+   hash and prev decoded into stored/hf and prevd/pf (as unhex_column, 2 dlen hex
+   characters), ok[i] = hf[i] == 0 and computed row i equals stored row i, seq[i] =
+   i > 0, pf[i] == 0, hf[i-1] == 0 and prevd row i equals stored row i-1. Over nthreads;
+   call without the GIL. */
+void compare_rows(const Col *hash, const Col *prev, const uint8_t *computed, Py_ssize_t dlen,
+                  const uint8_t *genesis, int64_t glen, uint8_t *stored, uint8_t *hf,
+                  uint8_t *prevd, uint8_t *pf, uint8_t *ok, uint8_t *seq, int nthreads);
 
 /* 64-bit hashes (0 for null) and null flags of rows [a, b) of string column c. */
 void hash64_span(const Col *c, Py_ssize_t a, Py_ssize_t b, uint8_t *hashes, uint8_t *nulls);

@@ -12,6 +12,8 @@
  *   canonical(spec, columns) -> list[bytes]
  *   digest(spec, columns, nthreads=1, simd=True, isa=None) -> bytes   (n * 32)
  *   unhex(column, genesis) -> (bytes n*32, bytes n flags)
+ *   compare(computed, hash, prev, genesis, size=32, nthreads=1)
+ *       -> (stored n*size, hash flags n, prev n*size, prev flags n, ok n, seq n)
  *   segments(parent) -> (bytes root n*int64, bytes depth n*int64)
  *   hash64(column, nthreads=1) -> (bytes n*uint64 hashes, bytes n null flags)
  *   repeated(values, mask=None) -> bytes (int64 positions whose value repeats)
@@ -190,6 +192,77 @@ out:
     Py_XDECREF(dig);
     Py_XDECREF(flg);
     col_release(&c);
+    PyBuffer_Release(&gen);
+    return res;
+}
+
+PyDoc_STRVAR(compare_doc,
+             "compare(computed, hash, prev, genesis, size=32, nthreads=1)\n"
+             "    -> (stored, hash_flags, prev, prev_flags, ok, seq)\n\n"
+             "One pass over a batch: the string columns hash and prev (descriptors) decoded\n"
+             "as unhex() does, for digests of size bytes (2*size hex characters); ok[i] = 1\n"
+             "when row i decoded and its stored digest equals computed[size*i:size*(i+1)];\n"
+             "seq[i] = 1 when i > 0, prev i decoded, hash i-1 decoded and prev i equals it.\n"
+             "Digests are n*size bytes, the other results n bytes. The GIL is released;\n"
+             "nthreads > 1 splits the rows over pthreads.");
+
+static PyObject *py_compare(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"computed", "hash", "prev", "genesis", "size", "nthreads", NULL};
+    Py_buffer cb, gen;
+    PyObject *ohash, *oprev;
+    Py_ssize_t size = 32;
+    int nthreads = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OOy*|ni:compare", kwlist, &cb, &ohash, &oprev,
+                                     &gen, &size, &nthreads))
+        return NULL;
+    PyObject *res = NULL, *out[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+    Col ch, cp;
+    int have_h = 0, have_p = 0;
+    if (nthreads < 1 || size < 1 || size > 1024) {
+        PyErr_SetString(PyExc_ValueError, "compare: nthreads must be >= 1, size 1..1024");
+        goto out;
+    }
+    if (parse_column(ohash, &ch, 0, 0) < 0)
+        goto out;
+    have_h = 1;
+    if (parse_column(oprev, &cp, 1, 0) < 0)
+        goto out;
+    have_p = 1;
+    if ((ch.kind != KIND_UTF8 && ch.kind != KIND_LARGE_UTF8) ||
+        (cp.kind != KIND_UTF8 && cp.kind != KIND_LARGE_UTF8)) {
+        PyErr_SetString(PyExc_TypeError, "compare: hash and prev must be string columns");
+        goto out;
+    }
+    Py_ssize_t n = ch.length;
+    if (cp.length != n || n > PY_SSIZE_T_MAX / size || cb.len != n * size) {
+        PyErr_Format(PyExc_ValueError,
+                     "compare: %zd computed bytes, %zd hashes and %zd prev hashes do not match "
+                     "(digests of %zd bytes)", cb.len, n, cp.length, size);
+        goto out;
+    }
+    Py_ssize_t lens[6] = {n * size, n, n * size, n, n, n};
+    for (int k = 0; k < 6; k++)
+        if (!(out[k] = PyBytes_FromStringAndSize(NULL, lens[k])))
+            goto out;
+    uint8_t *p[6];
+    for (int k = 0; k < 6; k++)
+        p[k] = (uint8_t *)PyBytes_AS_STRING(out[k]);
+    const uint8_t *computed = (const uint8_t *)cb.buf, *g = (const uint8_t *)gen.buf;
+    int64_t glen = gen.len;
+    Py_BEGIN_ALLOW_THREADS
+    compare_rows(&ch, &cp, computed, size, g, glen, p[0], p[1], p[2], p[3], p[4], p[5],
+                 nthreads);
+    Py_END_ALLOW_THREADS
+    res = PyTuple_Pack(6, out[0], out[1], out[2], out[3], out[4], out[5]);
+out:
+    for (int k = 0; k < 6; k++)
+        Py_XDECREF(out[k]);
+    if (have_h)
+        col_release(&ch);
+    if (have_p)
+        col_release(&cp);
+    PyBuffer_Release(&cb);
     PyBuffer_Release(&gen);
     return res;
 }
@@ -461,6 +534,8 @@ static PyMethodDef native_methods[] = {
     {"canonical", py_canonical, METH_VARARGS, canonical_doc},
     {"digest", (PyCFunction)(void (*)(void))py_digest, METH_VARARGS | METH_KEYWORDS, digest_doc},
     {"unhex", py_unhex, METH_VARARGS, unhex_doc},
+    {"compare", (PyCFunction)(void (*)(void))py_compare, METH_VARARGS | METH_KEYWORDS,
+     compare_doc},
     {"segments", py_segments, METH_VARARGS, segments_doc},
     {"hash64", (PyCFunction)(void (*)(void))py_hash64, METH_VARARGS | METH_KEYWORDS, hash64_doc},
     {"repeated", py_repeated, METH_VARARGS, repeated_doc},
@@ -479,6 +554,7 @@ static struct PyModuleDef native_module = {
 PyMODINIT_FUNC PyInit__native(void)
 {
     init_tables();
+    init_hex_table();
     g_cpu_isa = cpu_best_isa();
     PyObject *m = PyModule_Create(&native_module);
     if (!m)

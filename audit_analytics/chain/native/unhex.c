@@ -1,24 +1,44 @@
 /*
- * Stored hex digests decoded: 64 lowercase hex characters to 32 bytes, with a flag per
+ * Stored hex digests decoded: 2d lowercase hex characters to d bytes, with a flag per
  * row (0 = decoded, 1 = null, 2 = malformed, 3 = equals the genesis marker). Rows with a
- * non-zero flag get 32 zero bytes.
+ * non-zero flag get d zero bytes. And the pass that verification makes over every batch:
+ * both stored columns decoded, each stored digest compared with the computed one, each
+ * prev_hash with the digest stored in the row before, rows split over threads.
  */
 #include "kernel.h"
 
-void unhex_column(const Col *c, const uint8_t *g, int64_t glen, uint8_t *d, uint8_t *f)
+static int8_t g_hexval[256];
+static int g_hex_ready = 0;
+
+static const int8_t *hex_table(void)
 {
-    Py_ssize_t n = c->length;
-    int8_t hv[256];
-    memset(hv, -1, sizeof(hv));
-    for (int k = 0; k < 10; k++)
-        hv['0' + k] = (int8_t)k;
-    for (int k = 0; k < 6; k++)
-        hv['a' + k] = (int8_t)(10 + k);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint8_t *o = d + 32 * i;
+    if (!g_hex_ready) { /* set up once at import (init_tables), before any thread runs */
+        memset(g_hexval, -1, sizeof(g_hexval));
+        for (int k = 0; k < 10; k++)
+            g_hexval['0' + k] = (int8_t)k;
+        for (int k = 0; k < 6; k++)
+            g_hexval['a' + k] = (int8_t)(10 + k);
+        g_hex_ready = 1;
+    }
+    return g_hexval;
+}
+
+void init_hex_table(void)
+{
+    (void)hex_table();
+}
+
+/* Decode rows [a, b) of string column c into d + dlen * i and f + i. */
+static void unhex_span(const Col *c, const uint8_t *g, int64_t glen, Py_ssize_t dlen,
+                       Py_ssize_t a, Py_ssize_t b, uint8_t *d, uint8_t *f)
+{
+    const int8_t *hv = hex_table();
+    int64_t want = 2 * (int64_t)dlen;
+    for (Py_ssize_t i = a; i < b; i++) {
+        uint8_t *o = d + dlen * i;
         if (!col_valid(c, i)) {
             f[i] = 1;
-            memset(o, 0, 32);
+            memset(o, 0, (size_t)dlen);
             continue;
         }
         int64_t s, e;
@@ -27,25 +47,72 @@ void unhex_column(const Col *c, const uint8_t *g, int64_t glen, uint8_t *d, uint
         int64_t l = e - s;
         if (l == glen && (l == 0 || memcmp(p, g, (size_t)l) == 0)) {
             f[i] = 3;
-            memset(o, 0, 32);
+            memset(o, 0, (size_t)dlen);
             continue;
         }
-        if (l != 64) {
+        if (l != want) {
             f[i] = 2;
-            memset(o, 0, 32);
+            memset(o, 0, (size_t)dlen);
             continue;
         }
         int bad = 0;
-        for (int k = 0; k < 32; k++) {
+        for (Py_ssize_t k = 0; k < dlen; k++) {
             int hi = hv[p[2 * k]], lo = hv[p[2 * k + 1]];
             bad |= hi | lo;
             o[k] = (uint8_t)(((unsigned)hi << 4) | ((unsigned)lo & 15u));
         }
         if (bad < 0) {
             f[i] = 2;
-            memset(o, 0, 32);
+            memset(o, 0, (size_t)dlen);
         } else {
             f[i] = 0;
         }
     }
+}
+
+void unhex_column(const Col *c, const uint8_t *g, int64_t glen, uint8_t *d, uint8_t *f)
+{
+    unhex_span(c, g, glen, 32, 0, c->length, d, f);
+}
+
+typedef struct {
+    const Col *hash, *prev;
+    const uint8_t *computed, *genesis;
+    int64_t glen;
+    Py_ssize_t dlen;
+    uint8_t *stored, *hf, *prevd, *pf, *ok, *seq;
+} CompareJob;
+
+/* Decode and compare rows [a, b); the links need the row before, hence a second pass. */
+static void compare_span(void *ctx, Py_ssize_t a, Py_ssize_t b, int *err)
+{
+    const CompareJob *jb = (const CompareJob *)ctx;
+    Py_ssize_t dl = jb->dlen;
+    (void)err;
+    unhex_span(jb->hash, jb->genesis, jb->glen, dl, a, b, jb->stored, jb->hf);
+    unhex_span(jb->prev, jb->genesis, jb->glen, dl, a, b, jb->prevd, jb->pf);
+    for (Py_ssize_t i = a; i < b; i++)
+        jb->ok[i] = jb->hf[i] == 0 &&
+                    memcmp(jb->computed + dl * i, jb->stored + dl * i, (size_t)dl) == 0;
+}
+
+static void link_span(void *ctx, Py_ssize_t a, Py_ssize_t b, int *err)
+{
+    const CompareJob *jb = (const CompareJob *)ctx;
+    Py_ssize_t dl = jb->dlen;
+    (void)err;
+    for (Py_ssize_t i = a; i < b; i++)
+        jb->seq[i] = i > 0 && jb->pf[i] == 0 && jb->hf[i - 1] == 0 &&
+                     memcmp(jb->prevd + dl * i, jb->stored + dl * (i - 1), (size_t)dl) == 0;
+}
+
+void compare_rows(const Col *hash, const Col *prev, const uint8_t *computed, Py_ssize_t dlen,
+                  const uint8_t *genesis, int64_t glen, uint8_t *stored, uint8_t *hf,
+                  uint8_t *prevd, uint8_t *pf, uint8_t *ok, uint8_t *seq, int nthreads)
+{
+    CompareJob jb = {hash, prev, computed, genesis, glen, dlen, stored, hf, prevd, pf, ok, seq};
+    Py_ssize_t n = hash->length;
+    int nt = n < 16384 ? 1 : nthreads; /* a thread is not worth it for a few rows */
+    run_spans(compare_span, &jb, n, nt);
+    run_spans(link_span, &jb, n, nt);
 }
