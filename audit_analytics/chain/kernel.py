@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from .profiles import HashProfile
 
 __all__ = ["THREADS", "any_null", "bools", "canonical_texts", "compare", "digests", "hash64", "int64s",
-           "kernel_info", "repeated", "segments", "unhex"]
+           "kernel_info", "repeated", "segments", "take", "unhex"]
 
 logger = logging.getLogger("audit_analytics")
 
@@ -228,6 +228,15 @@ def int64s(column, fill: int = 0) -> np.ndarray:
     if len(arr) == 0:
         return np.zeros(0, dtype=np.int64)
     return np.frombuffer(arr.buffers()[1], dtype=np.int64, count=len(arr), offset=8 * arr.offset)
+
+
+def take(column, positions: np.ndarray):
+    """The values of ``column`` at ``positions`` (numpy integers), as Arrow does ``take``.
+
+    The positions reach Arrow through their buffer: ``pa.array`` imports pandas.
+    """
+    idx = np.ascontiguousarray(positions, dtype=np.int64)
+    return column.take(pa.Array.from_buffers(pa.int64(), len(idx), [None, pa.py_buffer(idx)]))
 
 
 def bools(column) -> np.ndarray:

@@ -177,7 +177,7 @@ def batch_integrity(profile: HashProfile, fields: list, stored_col, prev_col):
         retry = ~ok & (hf == 0) & kernel.any_null(fields)
         if retry.any():
             idx = np.nonzero(retry)[0]
-            subset = [f.take(pa.array(idx)) for f in fields]
+            subset = [kernel.take(f, idx) for f in fields]
             again = kernel.digests(profile, subset, omit_nulls=True)
             hit = (again.view(np.uint64) == stored[idx].view(np.uint64)).all(axis=1)
             if hit.any():
@@ -232,8 +232,8 @@ def ids_with_hashes(task: PartTask, engine: Engine | None = None,
             idh, nulls = kernel.hash64(batch.column(1))
             hit = np.nonzero(~nulls & np.isin(idh, task.id_hashes))[0]
             if len(hit):
-                rks.append(kernel.int64s(batch.column(0).take(pa.array(hit))))
-                ids.extend(batch.column(1).take(pa.array(hit)).to_pylist())
+                rks.append(kernel.int64s(kernel.take(batch.column(0), hit)))
+                ids.extend(kernel.take(batch.column(1), hit).to_pylist())
     finally:
         if own:
             engine.close()
@@ -338,7 +338,7 @@ def _scan_batch(scan: Scan, profile: HashProfile, batch: pa.RecordBatch, anchor_
     if anchor_idh is not None:  # the stored hash text of rows that may hold an anchor's id
         hit = np.nonzero(np.isin(d["idh"][at], anchor_idh) & ~d["idnull"][at])[0]
         if len(hit):
-            texts = batch.column("__hash").take(pa.array(hit)).to_pylist()
+            texts = kernel.take(batch.column("__hash"), hit).to_pylist()
             scan.hash_text.update({first + int(i): t for i, t in zip(hit.tolist(), texts)})
 
 
@@ -358,7 +358,7 @@ def _keep_ids(scan: Scan, id_col, seq: np.ndarray, first: int) -> None:
             scan.ids[scan.last_id[0]] = scan.last_id[1]
         near = near[near >= 0]
         if len(near):
-            values = id_col.take(pa.array(near)).to_pylist()
+            values = kernel.take(id_col, near).to_pylist()
             scan.ids.update({first + int(i): v for i, v in zip(near.tolist(), values)})
     scan.last_id = (first + n - 1, id_col[n - 1].as_py())
 
