@@ -121,7 +121,7 @@ def seed_baseline(path: Path, limit: int) -> dict:
             "bad_rows": bad}
 
 
-def run_verify(path: Path, workers: int = 1) -> dict:
+def run_verify(path: Path, workers: int = 1, kernel_env: str | None = None) -> dict:
     """``audit-analytics verify`` as a subprocess: wall time, peak RSS, outcome.
 
     The peak RSS is the largest of the process and of the workers it waited for (the
@@ -134,14 +134,24 @@ def run_verify(path: Path, workers: int = 1) -> dict:
         proc = subprocess.Popen([str(exe), "--no-progress", "verify", str(path),
                                  "--profile", "python-seed", "--json", str(out),
                                  *(["--workers", str(workers)] if workers > 1 else [])],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                env=_env(kernel_env))
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         doc = json.loads(out.read_text()) if out.exists() else {}
     return {"exit": proc.returncode, "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
             "rows": doc.get("rows"), "ok": doc.get("ok"),
             "stderr": proc.stderr.read().decode()[-300:] if proc.returncode else ""}
+
+
+def _env(kernel_env: str | None) -> dict:
+    """This process's environment with ``AUDIT_ANALYTICS_KERNEL`` set (or left unset)."""
+    env = {k: v for k, v in os.environ.items() if k != kernel.KERNEL_ENV}
+    if kernel_env:
+        env[kernel.KERNEL_ENV] = kernel_env
+    return env
 
 
 def digest_options(path: Path, rows: int = 1_000_000) -> dict[str, float]:
@@ -189,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="4000000")
     parser.add_argument("--seed-rows", type=int, default=1_000_000,
                         help="rows the (slow) seed baseline verifies")
+    parser.add_argument("--no-paths", dest="paths", action="store_false",
+                        help="skip the runs with more workers and with the Python kernel")
     parser.add_argument("--workers", type=int, default=1,
                         help="verify --workers N (the map over the archive's files)")
     args = parser.parse_args(argv)
@@ -207,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     # Our runs first: a child forked later would inherit the baseline's rows in its RSS.
     runs = {n: run_verify(path, args.workers) for n, path in archives.items()}
     smallest = archives[min(sizes)]
+    others = []
+    if args.paths:  # what the other code paths cost on the smallest archive
+        more = max(2, args.workers + 1)
+        others = [(f"native, {more} workers", run_verify(smallest, more)),
+                  ("Python kernel", run_verify(smallest, 1, "python"))]
     base = seed_baseline(smallest, args.seed_rows)
     base_rate = base["rows"] / base["total_s"]
     loop_rate = base["rows"] / base["loop_s"]
@@ -215,13 +232,17 @@ def main(argv: list[str] | None = None) -> int:
           f"{base['loop_s']:.1f} s = {loop_rate:,.0f} rows/s), bad rows {base['bad_rows']}")
 
     print("\naudit-analytics verify (end to end, subprocess, start-up included):")
-    print(f"{'rows':>12} {'seconds':>8} {'rows/s':>12} {'x seed':>7} {'x loop':>7} "
-          f"{'peak RSS':>10}  outcome")
-    for n, r in runs.items():
+    print(f"{'path':<22} {'rows':>12} {'seconds':>8} {'CPU s':>6} {'rows/s':>12} {'x seed':>7} "
+          f"{'x loop':>7} {'peak RSS':>10}  outcome")
+    label = f"native, {args.workers} worker(s)"
+    rows = [(label, n, r) for n, r in runs.items()]
+    rows += [(label, min(sizes), r) for label, r in others]
+    for label, n, r in rows:
         rate = n / r["wall_s"]
         outcome = "intact" if r["ok"] else f"exit {r['exit']} {r['stderr']}"
-        print(f"{n:>12,} {r['wall_s']:>8.2f} {rate:>12,.0f} {rate / base_rate:>7.1f} "
-              f"{rate / loop_rate:>7.1f} {r['peak_rss_mb']:>8.0f} MB  {outcome}")
+        print(f"{label:<22} {n:>12,} {r['wall_s']:>8.2f} {r['cpu_s']:>6.1f} {rate:>12,.0f} "
+              f"{rate / base_rate:>7.1f} {rate / loop_rate:>7.1f} {r['peak_rss_mb']:>8.0f} MB  "
+              f"{outcome}")
 
     print("\nSHA-256 options over the same 1M canonical texts (rows/s):")
     options = digest_options(smallest)

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from hostile import hostile_log
 
 from audit_analytics.chain import kernel
-from hostile import hostile_log
 
 # Verifies argv[1] through the console entry point and prints the exit code and whether
 # pandas (about a second of start-up, never needed to verify) was imported.

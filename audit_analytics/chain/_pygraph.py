@@ -1,9 +1,7 @@
-"""Vectorised numpy versions of three native routines: ``hash64``, chain segments and
-repeated values.
+"""Vectorised numpy versions of native routines: hash64, segments, repeated values.
 
 Each gives exactly the native kernel's results (``native/hash64.c``, ``native/segments.c``,
-``native/repeats.c``),
-so that a verification reads the same whichever kernel runs.
+``native/repeats.c``), so that a verification reads the same whichever kernel runs.
 """
 
 from __future__ import annotations

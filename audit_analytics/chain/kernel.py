@@ -24,8 +24,8 @@ import pyarrow.compute as pc
 
 from .profiles import HashProfile
 
-__all__ = ["THREADS", "any_null", "bools", "canonical_texts", "compare", "digests", "hash64", "int64s",
-           "kernel_info", "repeated", "segments", "take", "unhex"]
+__all__ = ["THREADS", "any_null", "bools", "canonical_texts", "compare", "digests", "hash64",
+           "int64s", "kernel_info", "repeated", "segments", "take", "unhex"]
 
 logger = logging.getLogger("audit_analytics")
 
