@@ -94,9 +94,20 @@ class _Connection:
         self.scratch: dict[str, str] = {}  # a layer's database alias -> its scratch folder
 
     def drop_layer(self, alias: str) -> None:
-        """Detach a layer's scratch database and delete its folder."""
+        """Detach a layer's scratch database and delete its folder.
+
+        Its tables are dropped first: DuckDB checkpoints a database when it is detached,
+        and would write every table to a file about to be deleted (10M cached events:
+        seconds of compressing and writing).
+        """
         folder = self.scratch.pop(alias)
         try:
+            tables = self.con.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?",
+                [alias]).fetchall()
+            for schema, table in tables:
+                self.con.execute(f"DROP TABLE IF EXISTS {alias}.{quote_ident(schema)}."
+                                 f"{quote_ident(table)}")
             self.con.execute(f"DETACH {alias}")
         finally:
             shutil.rmtree(folder, ignore_errors=True)

@@ -39,7 +39,7 @@ from ..errors import ConnectionFailed, SchemaError, SourceError
 from ..periods import parse_when
 from ..progress import progress_bar
 from .base import PROGRESS, PROTECTIONS, STREAM, TABLE, WINDOW, ScanPart, Source
-from .snapshot import block_ranges, merged_batches, range_condition, snapshot_id
+from .snapshot import merged_batches, plan_ranges, range_condition, snapshot_id
 
 __all__ = ["PostgresSource", "TableName", "connect", "mask_url", "parse_table"]
 
@@ -356,19 +356,6 @@ class PostgresSource(Source):
         row = cur.fetchone()
         return int(row[0]) if row and row[0] and row[0] > 0 else None
 
-    def _block_ranges(self, cur) -> list[tuple[int, int | None]] | None:
-        """The heap block ranges to read on several connections (``None``: read on one)."""
-        if self.streams < 2:
-            return None
-        cur.execute("SELECT current_setting('server_version_num')::int >= 140000, c.relkind::text, "
-                    "pg_relation_size(c.oid) / current_setting('block_size')::int "
-                    "FROM pg_class c WHERE c.oid = to_regclass($1)", [self.table.sql])
-        recent, kind, blocks = cur.fetchone()
-        if not recent or kind not in ("r", "m"):  # TID range scans: tables, PostgreSQL 14+
-            return None
-        ranges = block_ranges(int(blocks or 0), self.streams)
-        return ranges if len(ranges) > 1 else None
-
     def _start(self, cur, sql: str):
         """Run the SELECT on ``cur`` and return its Arrow batch reader."""
         cur.adbc_statement.set_options(
@@ -393,7 +380,7 @@ class PostgresSource(Source):
                 self.describe_table(cur)
                 self._bind_window(cur, since, until)
                 total = self._estimate(cur, since, until)
-                ranges = self._block_ranges(cur)
+                ranges = plan_ranges(cur, self.table.sql, self.streams)
                 cursors = [cur]
                 if ranges:
                     cur.execute("SELECT pg_export_snapshot()")

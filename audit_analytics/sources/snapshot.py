@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
-__all__ = ["MIN_BLOCKS_PER_STREAM", "block_ranges", "merged_batches", "snapshot_id"]
+__all__ = ["MIN_BLOCKS_PER_STREAM", "block_ranges", "merged_batches", "plan_ranges",
+           "range_condition", "snapshot_id"]
 
 log = logging.getLogger("audit_analytics")
 
@@ -66,6 +67,25 @@ def block_ranges(blocks: int, streams: int) -> list[tuple[int, int | None]]:
     starts = [i * step for i in range(streams)]
     return [(start, starts[i + 1] if i + 1 < streams else None)
             for i, start in enumerate(starts)]
+
+
+def plan_ranges(cur, table_sql: str, streams: int) -> list[tuple[int, int | None]] | None:
+    """The block ranges to read a table on at once (``None``: read it on one connection).
+
+    ``cur`` is the exporting session's cursor; ``table_sql`` the quoted table name. Only
+    plain tables (and materialised views) on PostgreSQL 14 or later are split: TID range
+    scans need both, and a view has no blocks of its own.
+    """
+    if streams < 2:
+        return None
+    cur.execute("SELECT current_setting('server_version_num')::int >= 140000, c.relkind::text, "
+                "pg_relation_size(c.oid) / current_setting('block_size')::int "
+                "FROM pg_class c WHERE c.oid = to_regclass($1)", [table_sql])
+    recent, kind, blocks = cur.fetchone()
+    if not recent or kind not in ("r", "m"):
+        return None
+    ranges = block_ranges(int(blocks or 0), streams)
+    return ranges if len(ranges) > 1 else None
 
 
 def range_condition(start: int, end: int | None) -> str:
