@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ._engine import Engine, EngineError, quote_ident
+from ._engine import Engine, EngineError, arrow_into, quote_ident
 from ._io import exclusive_lock
 from ._secrets import mask_secrets
 from ._text import shown
@@ -175,39 +175,30 @@ def _staging(engine: Engine, schema: pa.Schema, batches) -> int:
     return int(engine.scalar("SELECT count(*) FROM __incoming"))
 
 
-def arrow_into(engine: Engine, table: str, schema: pa.Schema, batches) -> None:
-    """Stream Arrow batches into a new DuckDB temp table in one ``CREATE TABLE AS``.
+def _stream_into_new(engine: Engine, table: str, schema: pa.Schema, batches, run: int,
+                     label: str) -> int:
+    """A first load: rows written straight into the new events table, no staging copy.
 
-    One statement over a batch reader lets DuckDB build the table while batches arrive
-    (measured: 2.4x faster than one INSERT per batch for 1M rows). An error raised while
-    reading the batches (a dropped connection) is re-raised as itself.
+    With nothing loaded before there is nothing to match against; the columns are
+    checked as :func:`_require_event_columns` does, before a row is read.
     """
-    failure: list[BaseException] = []
+    events = quote_ident(table)
 
-    def guarded():
-        try:
-            yield from batches
-        except BaseException as exc:
-            failure.append(exc)
-            raise
+    def create(columns: dict[str, str]) -> None:
+        check_event_columns(columns, label)
+        require_columns(columns, _LOAD_COLUMNS, label, "a load matches and chains rows by them")
+        defs = ", ".join(f"{quote_ident(name)} {dtype}" for name, dtype in columns.items())
+        engine.execute(f"CREATE TABLE {events} ({defs}, __load_batch INTEGER)")
 
-    engine.register("__arrow_in", pa.RecordBatchReader.from_batches(schema, guarded()))
-    try:
-        engine.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM __arrow_in")
-    except Exception:
-        if failure:
-            raise failure[0] from None
-        raise
-    finally:
-        engine.unregister("__arrow_in")
+    arrow_into(engine, table, schema, batches, check=create, params=[run],
+               statement=f"INSERT INTO {events} SELECT *, CAST(? AS INTEGER) FROM __arrow_in")
+    return int(engine.scalar(f"SELECT count(*) FROM {events}"))
 
 
 def _ensure_events(engine: Engine, table: str) -> None:
     """Create the events table like ``__incoming``, or add the columns it lacks."""
     incoming = engine.columns("SELECT * FROM __incoming")
-    exists = engine.scalar("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
-                           "AND NOT temporary", [table])
-    if not exists:
+    if not _has_table(engine, table):
         engine.execute(f"CREATE TABLE {quote_ident(table)} AS SELECT *, "
                        "CAST(NULL AS INTEGER) AS __load_batch FROM __incoming LIMIT 0")
         return
@@ -402,8 +393,13 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
             schema, batches, cleanup = _stream_source(source, engine, since)
         except EngineError as exc:
             raise SourceError(f"cannot read {label}: {first_line(exc)}", source=label) from None
+        run = (previous["run"] + 1) if previous else 1
+        fresh = not _has_table(engine, table)
+        if fresh:
+            engine.begin()
         try:
-            rows_read = _staging(engine, schema, batches)
+            rows_read = (_stream_into_new(engine, table, schema, batches, run, label) if fresh
+                         else _staging(engine, schema, batches))
         except EngineError as exc:
             raise SourceError(f"cannot read {label}: {first_line(exc)}", source=label) from None
         finally:
@@ -411,16 +407,23 @@ def _load(source: Source, label: str, work: Path, target: Path, table: str,
                 cleanup.close()
             else:
                 cleanup.__exit__(None, None, None)
-        _require_event_columns(engine, label)
+        if not fresh:
+            _require_event_columns(engine, label)
         source_table = str(source.table) if source.supports(TABLE) else None
         try:
             return _append(engine, label, source_table, target, table, previous, since,
-                           parse_when(until, what="--until"), rows_read)
+                           parse_when(until, what="--until"), rows_read, appended=fresh)
         except EngineError as exc:
             raise OutputError(f"cannot append the rows of {label} to {target} table {table}: "
                               f"{first_line(exc)}", path=str(target)) from None
     finally:
         engine.close()
+
+
+def _has_table(engine: Engine, table: str) -> bool:
+    """Whether the file has the (non-temporary) table ``table``."""
+    return bool(engine.scalar("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
+                              "AND NOT temporary", [table]))
 
 
 def _require_event_columns(engine: Engine, label: str) -> None:
@@ -431,16 +434,19 @@ def _require_event_columns(engine: Engine, label: str) -> None:
 
 
 def _append(engine: Engine, label: str, source_table: str | None, target: Path, table: str,
-            previous: dict | None, since, until, rows_read: int) -> LoadResult:
-    _ensure_events(engine, table)
+            previous: dict | None, since, until, rows_read: int, *,
+            appended: bool = False) -> LoadResult:
+    """Append ``__incoming``'s new rows (unless ``appended``: a first load wrote them)."""
     events = quote_ident(table)
     run = (previous["run"] + 1) if previous else 1
-    engine.begin()
-    engine.execute(
-        f"INSERT INTO {events} BY NAME SELECT i.*, CAST(? AS INTEGER) AS __load_batch "
-        f"FROM __incoming i WHERE NOT EXISTS (SELECT 1 FROM {events} e "
-        "WHERE e.id IS NOT DISTINCT FROM CAST(i.id AS VARCHAR) "
-        "AND e.hash IS NOT DISTINCT FROM i.hash)", [run])
+    if not appended:
+        _ensure_events(engine, table)
+        engine.begin()
+        engine.execute(
+            f"INSERT INTO {events} BY NAME SELECT i.*, CAST(? AS INTEGER) AS __load_batch "
+            f"FROM __incoming i WHERE NOT EXISTS (SELECT 1 FROM {events} e "
+            "WHERE e.id IS NOT DISTINCT FROM CAST(i.id AS VARCHAR) "
+            "AND e.hash IS NOT DISTINCT FROM i.hash)", [run])
     appended = int(engine.scalar(f"SELECT count(*) FROM {events} WHERE __load_batch = ?", [run]))
     total = int(engine.scalar(f"SELECT count(*) FROM {events}"))
     head = _head(engine, events, run) if appended else None

@@ -15,6 +15,7 @@ from audit_analytics.cli import main as cli_main
 from audit_analytics.load import load_into
 from audit_analytics.samples.load_postgres import load_samples
 from audit_analytics.samples.python_seed import compute_hash
+from audit_analytics.sources import snapshot
 from audit_analytics.sources.postgres import PostgresSource, mask_url, parse_table
 
 pytestmark = pytest.mark.postgres
@@ -488,3 +489,71 @@ def test_two_postgres_logs_and_a_parquet_log_share_one_engine(db, clone, samples
     for log in logs:
         log.close()
     engine.close()
+
+
+# --- one snapshot read on several connections --------------------------------------------
+def _comparable(result) -> dict:
+    doc = result.to_dict()
+    return {k: v for k, v in doc.items() if k not in ("elapsed", "seconds", "rows_per_second")}
+
+
+@pytest.mark.parametrize("kind", ["hash_mismatch", "missing_predecessor", "fork"])
+def test_several_connections_find_what_one_finds(db, pg, clone, kind, monkeypatch):
+    monkeypatch.setattr(snapshot, "MIN_BLOCKS_PER_STREAM", 1)  # the sample is a few blocks
+    table = clone()
+    expected = _tamper(pg, table, kind)
+    results = {}
+    for streams in (1, 3):
+        with aa.open(db["ro"], table=table, streams=streams) as log:
+            results[streams] = log.verify(profile="python-seed")
+    found = [(f["kind"], f["id"]) for f in results[3].to_dict()["findings"]]
+    assert found == [expected]
+    assert _comparable(results[3]) == _comparable(results[1])
+
+
+def _read(url: str, table: str, streams: int):
+    import pyarrow as pa
+
+    source = PostgresSource(url, table, progress=False, streams=streams)
+    with source.batches() as (schema, batches):
+        return pa.Table.from_batches(list(batches), schema=schema)
+
+
+def test_several_connections_read_at_once_in_block_order(db, pg, big_table, monkeypatch):
+    seen = []
+
+    def count_sessions(rows):
+        if not seen:
+            seen.append(_rows(pg, "SELECT count(*) FROM pg_stat_activity WHERE "
+                                  "application_name = 'audit_analytics' AND usename = %s",
+                              [ROLE])[0][0])
+
+    one = _read(db["ro"], big_table, 1)
+    monkeypatch.setattr(snapshot, "MIN_BLOCKS_PER_STREAM", 64)
+    monkeypatch.setattr(PostgresSource, "on_batch", staticmethod(count_sessions))
+    three = _read(db["ro"], big_table, 3)
+    assert seen == [3]
+    assert three.num_rows == 120_000 and three.equals(one)
+
+
+def test_several_connections_share_one_snapshot(db, pg, monkeypatch):
+    """Rows deleted and added after the export are seen by none of the connections."""
+    _sql(pg, "CREATE TABLE public.snap AS SELECT * FROM public.big",
+         f"GRANT SELECT ON public.snap TO {ROLE}")
+    try:
+        before = _read(db["ro"], "public.snap", 1)
+        changed = []
+
+        def change(snapshot_id):  # committed before the other connections adopt the snapshot
+            _sql(pg, "DELETE FROM public.snap WHERE resource_id IN ('pr-60000', 'pr-119999')",
+                 "INSERT INTO public.snap SELECT * FROM public.big LIMIT 10")
+            changed.append(snapshot_id)
+
+        monkeypatch.setattr(snapshot, "MIN_BLOCKS_PER_STREAM", 64)
+        monkeypatch.setattr(PostgresSource, "on_snapshot", staticmethod(change))
+        during = _read(db["ro"], "public.snap", 3)
+        assert changed and during.equals(before)
+        monkeypatch.setattr(PostgresSource, "on_snapshot", None)
+        assert _read(db["ro"], "public.snap", 3).num_rows == 120_000 - 2 + 10
+    finally:
+        _sql(pg, "DROP TABLE public.snap")

@@ -72,3 +72,28 @@ def test_a_missing_driver_is_one_line_with_an_install_hint():
     assert done.stderr.strip() == (
         "audit-analytics: error: postgresql sources need the adbc_driver_postgresql package; "
         "install it with: pip install adbc-driver-postgresql adbc-driver-manager")
+
+
+def test_block_ranges_cover_every_block_once():
+    from audit_analytics.sources.snapshot import (
+        MIN_BLOCKS_PER_STREAM,
+        block_ranges,
+        range_condition,
+    )
+
+    assert block_ranges(0, 4) == [(0, None)]
+    assert block_ranges(MIN_BLOCKS_PER_STREAM * 2 - 1, 4) == [(0, None)]  # too small to split
+    ranges = block_ranges(MIN_BLOCKS_PER_STREAM * 10 + 3, 4)
+    assert len(ranges) == 4 and ranges[0][0] == 0 and ranges[-1][1] is None
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # contiguous, no overlap
+    assert range_condition(5, None) == "ctid >= '(5,0)'::tid"
+    assert range_condition(0, 9) == "ctid >= '(0,0)'::tid AND ctid < '(9,0)'::tid"
+
+
+def test_snapshot_ids_are_checked_before_use():
+    from audit_analytics.sources.snapshot import snapshot_id
+
+    assert snapshot_id("00000003-0000001B-1") == "00000003-0000001B-1"
+    for bad in ("x'; DROP TABLE t; --", "", "00000003"):
+        with pytest.raises(ValueError):
+            snapshot_id(bad)

@@ -88,18 +88,21 @@ def source_class(kind: str) -> type[Source]:
                           source=kind) from None
 
 
-def open_source(spec, *, table: str | None = None, since=None, until=None) -> Source:
+def open_source(spec, *, table: str | None = None, since=None, until=None,
+                streams: int | None = None) -> Source:
     """Resolve a SOURCE argument: a Parquet path, folder or glob, or a database URL.
 
     ``since``/``until`` (ISO text or datetimes) select a time window of a PostgreSQL
-    table, filtered in the database; other sources refuse them.
+    table, filtered in the database; other sources refuse them. ``streams``: the
+    connections a PostgreSQL table is read on at once (``None``: one per core, at most
+    4); other sources have none and ignore it.
     """
     if isinstance(spec, Source):
         return spec
     text = str(spec)
     if _POSTGRES_URL.match(text):
         return source_class("postgresql")(text, table=table or "audit_logs", since=since,
-                                          until=until)
+                                          until=until, streams=streams)
     if since is not None or until is not None:
         raise SourceError("--since/--until apply to PostgreSQL sources only", source=text)
     if text.endswith(".duckdb") and Path(text).is_file():

@@ -21,7 +21,9 @@ every URL shown is passed through :func:`mask_url`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,6 +39,7 @@ from ..errors import ConnectionFailed, SchemaError, SourceError
 from ..periods import parse_when
 from ..progress import progress_bar
 from .base import PROGRESS, PROTECTIONS, STREAM, TABLE, WINDOW, ScanPart, Source
+from .snapshot import merged_batches, plan_ranges, range_condition, snapshot_id
 
 __all__ = ["PostgresSource", "TableName", "connect", "mask_url", "parse_table"]
 
@@ -225,17 +228,26 @@ class PostgresSource(Source):
         PostgreSQL ``statement_timeout`` for every statement of the session.
     progress
         Show a progress bar (``None``: only on a terminal).
+    streams
+        Connections that read the table at once, each a range of its heap blocks, all in
+        one exported snapshot (see :mod:`.snapshot`); ``None``: one per core, at most 4
+        (a small table, a view or a server before PostgreSQL 14 is read on one).
     """
 
     capabilities = frozenset({WINDOW, STREAM, PROGRESS, TABLE, PROTECTIONS})
     #: Test seam: called as ``on_batch(rows_so_far)`` after each batch arrives.
     on_batch: Callable[[int], None] | None = None
+    #: Test seam: called as ``on_snapshot(id)`` once the snapshot is exported, before the
+    #: other connections adopt it.
+    on_snapshot: Callable[[str], None] | None = None
     #: ADBC batch size hint (bytes of Arrow data per batch).
     batch_size_hint_bytes: int = 16 << 20
 
     def __init__(self, url: str, table: str = "audit_logs", since=None, until=None, *,
-                 statement_timeout: str = "30min", progress: bool | None = None) -> None:
+                 statement_timeout: str = "30min", progress: bool | None = None,
+                 streams: int | None = None) -> None:
         self.url = url
+        self.streams = max(1, int(streams)) if streams else min(4, os.cpu_count() or 1)
         _, masked, parsed = _libpq_uri(url)
         self.table = parse_table(table or "audit_logs")
         self.masked_url = masked
@@ -250,8 +262,12 @@ class PostgresSource(Source):
 
     # --- reading ----------------------------------------------------------------------
     @contextmanager
-    def session(self):
-        """A read-only ADBC cursor inside one ``REPEATABLE READ READ ONLY`` transaction."""
+    def session(self, snapshot: str | None = None):
+        """A read-only ADBC cursor inside one ``REPEATABLE READ READ ONLY`` transaction.
+
+        ``snapshot``: the id of a snapshot another session exported, which this one's
+        transaction adopts before reading anything.
+        """
         con = connect(self.url)
         try:
             cur = con.cursor()
@@ -261,6 +277,8 @@ class PostgresSource(Source):
                 cur.fetchall()
                 cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
                 cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                if snapshot is not None:
+                    cur.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_id(snapshot)}'")
             except Exception as exc:
                 raise self._lost(exc, "opening the session") from None
             yield cur
@@ -296,8 +314,13 @@ class PostgresSource(Source):
                 column=missing[0])
         return self.pg_types
 
-    def select_sql(self, since: str | None = None, until: str | None = None) -> str:
-        """The SELECT that reads every column, with driver-unfriendly types as text."""
+    def select_sql(self, since: str | None = None, until: str | None = None,
+                   blocks: tuple[int, int | None] | None = None) -> str:
+        """The SELECT that reads every column, with driver-unfriendly types as text.
+
+        ``blocks``: read only the heap blocks ``[start, end)`` (``end`` ``None``: to the
+        end of the table).
+        """
         items = []
         for name, typname in self.pg_types.items():
             col = quote_ident(name)
@@ -312,6 +335,8 @@ class PostgresSource(Source):
             where.append("\"timestamp\" >= current_setting('audit_analytics.since')::timestamptz")
         if until:
             where.append("\"timestamp\" < current_setting('audit_analytics.until')::timestamptz")
+        if blocks is not None:
+            where.append(range_condition(*blocks))
         sql = f"SELECT {', '.join(items)} FROM {self.table.sql}"
         return sql + (" WHERE " + " AND ".join(where) if where else "")
 
@@ -331,46 +356,69 @@ class PostgresSource(Source):
         row = cur.fetchone()
         return int(row[0]) if row and row[0] and row[0] > 0 else None
 
+    def _start(self, cur, sql: str):
+        """Run the SELECT on ``cur`` and return its Arrow batch reader."""
+        cur.adbc_statement.set_options(
+            **{"adbc.postgresql.batch_size_hint_bytes": str(self.batch_size_hint_bytes)})
+        cur.execute(sql)
+        return cur.fetch_record_batch()
+
     @contextmanager
     def batches(self, since: str | None = None, until: str | None = None, *,
                 desc: str = "reading") -> Iterator[tuple[pa.Schema, Iterator[pa.RecordBatch]]]:
         """Stream the table's rows as Arrow batches: ``(schema, batches)``.
 
-        ``since``/``until`` default to the source's own window. A connection lost while
-        the rows arrive raises :class:`ConnectionFailed`.
+        ``since``/``until`` default to the source's own window. A large table is read on
+        :attr:`streams` connections sharing one snapshot, one block range each; the
+        batches come in block order either way. A connection lost while the rows arrive
+        raises :class:`ConnectionFailed`.
         """
         since = self.since if since is None else _as_utc_text(since)
         until = self.until if until is None else _as_utc_text(until)
-        with self.session() as cur:
+        with self.session() as cur, contextlib.ExitStack() as others:
             try:
                 self.describe_table(cur)
                 self._bind_window(cur, since, until)
                 total = self._estimate(cur, since, until)
-                cur.adbc_statement.set_options(
-                    **{"adbc.postgresql.batch_size_hint_bytes": str(self.batch_size_hint_bytes)})
-                cur.execute(self.select_sql(since, until))
-                reader = cur.fetch_record_batch()
+                ranges = plan_ranges(cur, self.table.sql, self.streams)
+                cursors = [cur]
+                if ranges:
+                    cur.execute("SELECT pg_export_snapshot()")
+                    exported = cur.fetchone()[0]
+                    if self.on_snapshot is not None:
+                        self.on_snapshot(exported)
+                    for _ in ranges[1:]:
+                        other = others.enter_context(self.session(exported))
+                        self._bind_window(other, since, until)
+                        cursors.append(other)
+                readers = [self._start(c, self.select_sql(since, until, blocks))
+                           for c, blocks in zip(cursors, ranges or [None])]
             except (SourceError, SchemaError):
                 raise
             except Exception as exc:
                 raise self._lost(exc, "starting the read") from None
-            yield reader.schema, self._stream(reader, total, desc)
+            yield readers[0].schema, self._stream(readers, cursors, total, desc)
 
-    def _stream(self, reader, total: int | None, desc: str) -> Iterator[pa.RecordBatch]:
+    def _stream(self, readers: list, cursors: list, total: int | None,
+                desc: str) -> Iterator[pa.RecordBatch]:
         rows = 0
         with progress_bar(total, desc, self.progress) as bar:
-            while True:
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    return
-                except Exception as exc:
-                    raise self._lost(exc, f"the transfer, after {rows:,} rows") from None
-                rows += batch.num_rows
-                bar.update(batch.num_rows)
+            def arrived(n: int) -> None:
+                nonlocal rows
+                rows += n
+                bar.update(n)
                 if self.on_batch is not None:
                     self.on_batch(rows)
-                yield batch
+
+            def cancel() -> None:
+                for cur in cursors:
+                    with contextlib.suppress(Exception):
+                        cur.adbc_cancel()
+
+            try:
+                yield from merged_batches(readers, arrived, cancel)
+            except Exception as exc:
+                raise self._lost(exc, f"the transfer, after {rows:,} rows") from None
 
     def _lost(self, exc: BaseException, during: str) -> SourceError:
         text = _scrub(str(exc))
