@@ -17,8 +17,10 @@ from .._engine import Engine
 from ..progress import progress_bar
 from ..sources import ScanPart, Source
 from . import kernel
+from .digests import compute, decode, encode, link_key
+from .expressions import scan_query
 from .profiles import HashProfile
-from .schema import scan_column, scan_select
+from .schema import scan_column
 
 __all__ = ["BATCH_ROWS", "MAX_DIGEST_DETAILS", "NO_TS", "Scan", "row_integrity", "scan_source"]
 
@@ -78,18 +80,38 @@ class Scan:
         return positions, prevs
 
 
-def row_integrity(profile: HashProfile, fields: list, stored_col):
-    """Recompute digests for one batch; returns (ok, computed, hash flags, stored)."""
-    computed = kernel.digests(profile, fields)
-    stored, hf = kernel.unhex(stored_col, profile.genesis)
-    ok = (computed.view(np.uint64) == stored.view(np.uint64)).all(axis=1) & (hf == 0)
-    if profile.null == "null-or-omit":
+def _digests(profile: HashProfile, fields: list, text, omit_nulls=None):
+    """Each row's digest, and which rows had a text (the digest layer's seam)."""
+    if profile.text == "sql":
+        return compute(profile, text)
+    if profile.native_default:
+        out = kernel.digests(profile, fields, omit_nulls=omit_nulls)
+        return out, np.ones(len(out), dtype=bool)
+    return compute(profile, kernel.canonical_texts(profile, fields, omit_nulls=omit_nulls))
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.shape[1] % 8 == 0:
+        return (a.view(np.uint64) == b.view(np.uint64)).all(axis=1)
+    return (a == b).all(axis=1)
+
+
+def row_integrity(profile: HashProfile, fields: list, stored_col, text=None):
+    """Recompute digests for one batch; returns (ok, computed, hash flags, stored).
+
+    ``fields`` are the hashed fields (JSON profiles), ``text`` the built text (SQL
+    profiles). Digests are whole (``profile.digest_size`` bytes), not link keys.
+    """
+    computed, has_text = _digests(profile, fields, text)
+    stored, hf = decode(profile, stored_col)
+    ok = _same(computed, stored) & (hf == 0) & has_text
+    if profile.text == "json" and profile.null == "null-or-omit":
         retry = ~ok & (hf == 0) & kernel.any_null(fields)
         if retry.any():
             idx = np.nonzero(retry)[0]
             subset = [f.take(pa.array(idx)) for f in fields]
-            again = kernel.digests(profile, subset, omit_nulls=True)
-            hit = (again.view(np.uint64) == stored[idx].view(np.uint64)).all(axis=1)
+            again, _ = _digests(profile, subset, None, omit_nulls=True)
+            hit = _same(again, stored[idx])
             if hit.any():
                 computed = computed.copy()
                 computed[idx[hit]] = again[hit]
@@ -115,9 +137,8 @@ def _part_batches(engine: Engine, part: ScanPart, profile: HashProfile):
     pyarrow directly (faster alone), it is faster inside the verifier, whose hashing
     threads want the same two cores, and needs less memory.
     """
-    columns = engine.columns(part.sql, part.params)
-    select = scan_select(columns, profile, part.where)
-    reader = engine.reader(f"SELECT {select} FROM ({part.sql})", part.params, BATCH_ROWS)
+    query = scan_query(engine, part.sql, part.params, profile, part.where)
+    reader = engine.reader(query, part.params, BATCH_ROWS)
     while True:
         try:
             yield reader.read_next_batch()
@@ -151,13 +172,18 @@ def _scan_batch(scan: Scan, profile: HashProfile, batch: pa.RecordBatch) -> None
     n = batch.num_rows
     if n == 0:
         return
-    fields = [batch.column("f:" + name) for name in profile.ordered_fields]
-    ok, computed, hf, stored = row_integrity(profile, fields, batch.column("__hash"))
-    prev, pf = kernel.unhex(scan_column(batch, "__prev"), profile.genesis)
+    fields = ([] if profile.text == "sql"
+              else [batch.column("f:" + name) for name in profile.ordered_fields])
+    text = batch.column("__text") if profile.text == "sql" else None
+    ok, computed, hf, stored = row_integrity(profile, fields, batch.column("__hash"), text)
+    prev, pf = decode(profile, scan_column(batch, "__prev"), link=True)
     first = scan.rows
     bad = np.nonzero(~ok & (hf == 0))[0]
     for i in bad[: max(0, MAX_DIGEST_DETAILS - len(scan.details))]:
-        scan.details[first + int(i)] = (stored[i].tobytes().hex(), computed[i].tobytes().hex())
+        made = encode(profile, computed[i].tobytes()) if profile.text == "json" or \
+            text[int(i)].is_valid else None
+        scan.details[first + int(i)] = (encode(profile, stored[i].tobytes()), made)
+    stored, prev = link_key(stored), link_key(prev)
     # in-order links, confirmed on the whole digest; the row before the batch (the last
     # row of the previous batch or part) is already in the arrays
     seq = np.zeros(n, dtype=bool)

@@ -26,64 +26,22 @@ import numpy as np
 import pyarrow as pa
 
 from .._engine import Engine
-from ..errors import ProfileError, SchemaError, SourceError
+from ..errors import SourceError
 from ..sources import Source
 from . import kernel
 from .anchors import Anchor
-from .profiles import BUILTIN_PROFILES, HashProfile, load_profile
+from .detection import candidate_profiles, detect_profile, profile_source, sample_matches
+from .digests import decode, link_key
+from .expressions import expression_columns
+from .profiles import HashProfile, load_profile
 from .results import FINDING_KINDS, VerifyResult
-from .scan import NO_TS, row_integrity, scan_source
-from .schema import scan_select, unprotected_fields
+from .scan import NO_TS, scan_source
+from .schema import unprotected_fields
 
-__all__ = ["FINDING_KINDS", "detect_profile", "verify_source"]
+__all__ = ["FINDING_KINDS", "candidate_profiles", "detect_profile", "profile_source",
+           "sample_matches", "verify_source"]
 
 log = logging.getLogger("audit_analytics")
-
-
-# --- profile detection ------------------------------------------------------------------
-def detect_profile(engine: Engine, source: Source, sample: int = 512) -> tuple[HashProfile, str]:
-    """Pick the built-in profile that reproduces the stored hashes of a sample of rows.
-
-    Returns the profile and a sentence saying how well each candidate matched.
-    """
-    part = source.parts()[0]
-    columns = engine.columns(part.sql, part.params)
-    scores, schema_errors = [], []
-    samples: dict[frozenset, pa.Table] = {}  # profiles hashing the same fields share a sample
-    for profile in BUILTIN_PROFILES.values():
-        try:
-            select = scan_select(columns, profile, part.where)
-        except SchemaError as exc:  # a profile whose fields the source lacks cannot match
-            schema_errors.append(exc)
-            scores.append((0, 0, profile))
-            continue
-        key = frozenset(profile.fields)
-        if key not in samples:
-            samples[key] = engine.arrow(f"SELECT {select} FROM ({part.sql}) USING SAMPLE "
-                                        f"{int(sample)} ROWS", part.params)
-        batch = samples[key]
-        matched, considered = _sample_matches(profile, batch)
-        scores.append((matched, considered, profile))
-    if len(schema_errors) == len(scores):
-        raise schema_errors[0]  # no profile can read this source: say what is missing
-    scores.sort(key=lambda s: s[0], reverse=True)
-    best_matched, considered, best = scores[0]
-    summary = ", ".join(f"{p.name} {m}/{c}" for m, c, p in scores)
-    if best_matched == 0:
-        raise ProfileError(
-            f"no known hash profile reproduces the stored hashes of {source.label} "
-            f"(sampled rows matched: {summary}); pass --profile FILE.toml",
-            source=source.label,
-        )
-    return best, f"detected {best.name} (sampled rows matched: {summary})"
-
-
-def _sample_matches(profile: HashProfile, batch: pa.Table) -> tuple[int, int]:
-    fields = [batch.column("f:" + name) for name in profile.ordered_fields]
-    if batch.num_rows == 0:
-        return 0, 0
-    ok, _, hf, _ = row_integrity(profile, fields, batch.column("__hash"))
-    return int(ok.sum()), int((hf == 0).sum())
 
 
 # --- linkage ----------------------------------------------------------------------------
@@ -127,6 +85,7 @@ def verify_source(
         log.info("%s", note)
     else:
         chosen = load_profile(profile)
+    source = profile_source(source, chosen)
     clock = _PhaseClock()
     scan = scan_source(engine, source, chosen, progress)
     clock.lap("scan and row digests")
@@ -201,7 +160,7 @@ def verify_source(
     # 4. anchors
     anchor_rows = []
     if anchors:
-        anchor_rows = _check_anchors(anchors, a, key, ids, add)
+        anchor_rows = _check_anchors(anchors, a, key, ids, add, chosen)
         _fill_found_hashes(engine, source, findings, a["rk"])
 
     # 5. read back the ids the result names
@@ -224,7 +183,8 @@ def verify_source(
         ids=ids,
         rks=a["rk"],
         ts=ts,
-        unprotected=unprotected_fields(source.columns or _columns(engine, source), chosen),
+        unprotected=unprotected_fields(source.columns or _columns(engine, source), chosen,
+                                       _covered(chosen)),
         anchors=anchor_rows,
         elapsed=time.perf_counter() - started,
     )
@@ -447,13 +407,26 @@ def _primary(segments: list[dict]) -> tuple[int | None, int | None]:
     return root, leaf["tail"]
 
 
-def _check_anchors(anchors, a: dict, key: np.ndarray, ids: _IdReader, add) -> list[dict]:
+def _covered(profile: HashProfile) -> set[str] | None:
+    """The roles a SQL profile's hash covers (the columns its expression reads)."""
+    if profile.text != "sql":
+        return None
+    by_stored = {stored: role for role, stored in profile.columns}
+    return {by_stored.get(c, c) for c in expression_columns(profile)}
+
+
+def _check_anchors(anchors, a: dict, key: np.ndarray, ids: _IdReader, add,
+                   profile: HashProfile) -> list[dict]:
     """Compare each trusted anchor with the row that holds its id or its hash.
 
-    Rows are found by the 64-bit key of their digest and matched on the whole digest.
+    Rows are found by the 64-bit key of their digest and matched on the whole digest
+    (an anchor's hash is written as the profile's producer stores it).
     """
-    digests = [bytes.fromhex(x.hash) for x in anchors]
-    a1 = _key64(np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, 32))
+    decoded, flags = decode(profile, pa.array([x.hash for x in anchors], pa.string()))
+    keys = link_key(decoded).copy()
+    keys[flags != 0] = 255  # an anchor hash that is no digest of this profile finds nothing
+    digests = [keys[k].tobytes() for k in range(len(anchors))]
+    a1 = _key64(keys)
     id_hashes, _ = kernel.hash64(pa.array([x.id for x in anchors], pa.string()))
     # one pass over the rows for all anchors: candidates by key, then matched per anchor
     hash_rows = np.nonzero((a["hf"] == 0) & np.isin(key, a1))[0]
