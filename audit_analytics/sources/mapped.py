@@ -90,10 +90,14 @@ class MappedSource(Source):
         Any source (opened, not necessarily attached).
     mapping
         Role -> stored column (a profile's ``columns``).
+    attached
+        ``inner`` is attached already: :meth:`attach` only renames its ``raw``.
     """
 
-    def __init__(self, inner: Source, mapping: dict[str, str]) -> None:
+    def __init__(self, inner: Source, mapping: dict[str, str], *, attached: bool = False
+                 ) -> None:
         self.inner = inner
+        self._attached = attached
         self.mapping = dict(mapping)
         inner.column_map = self.mapping  # a database source filters on the stored names
         self.capabilities = inner.capabilities
@@ -106,13 +110,14 @@ class MappedSource(Source):
 
     def __getattr__(self, name: str):
         # since, until, progress, table, url...: the wrapped source's own
-        if name in ("inner", "mapping") or name.startswith("__"):
+        if name in ("inner", "mapping", "_attached") or name.startswith("__"):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
     def attach(self, engine: Engine) -> None:
         """Attach the wrapped source, then show ``raw`` under the roles' names."""
-        self.inner.attach(engine)
+        if not self._attached:
+            self.inner.attach(engine)
         check_mapping(self.mapping, self.inner.columns, self.inner.label)
         engine.execute(f"ALTER VIEW {engine.qualified('raw')} "
                        f"RENAME TO {quote_ident(self._stored)}")
