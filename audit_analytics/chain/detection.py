@@ -16,7 +16,7 @@ from .._files import default_home
 from ..errors import AuditAnalyticsError, ProfileError, SchemaError, first_line
 from ..sources import Source
 from ..sources.mapped import MappedSource
-from .expressions import scan_query
+from .expressions import profile_parts, scan_query
 from .profiles import BUILTIN_PROFILES, HashProfile, load_profile
 from .scan import row_integrity
 
@@ -61,7 +61,7 @@ def detect_profile(engine: Engine, source: Source, sample: int = 512,
     samples: dict[object, pa.Table] = {}  # profiles hashing the same fields share a sample
     for profile in candidates if candidates is not None else candidate_profiles():
         try:
-            part = profile_source(source, profile).parts()[0]
+            part = profile_parts(profile_source(source, profile), profile)[0]
             query = scan_query(engine, part.sql, part.params, profile, part.where)
         except (SchemaError, ProfileError) as exc:  # a profile the source cannot match
             schema_errors.append(exc)

@@ -17,11 +17,13 @@ from functools import lru_cache
 
 from .._engine import Engine, EngineError, quote_ident
 from ..errors import ProfileError, first_line
+from ..sources import ScanPart, Source
 from ..sources.mapped import stored_sql
 from .profiles import HashProfile
 from .schema import _expect, bounded_timestamp, classify, require_columns, scan_select
 
-__all__ = ["expression_columns", "link_scan_sql", "scan_query", "sql_scan_query"]
+__all__ = ["expression_columns", "link_scan_sql", "profile_parts", "scan_query",
+           "sql_scan_query"]
 
 #: Functions that change state or reach outside the row, refused in an expression.
 _REFUSED_FUNCTIONS = {"nextval", "currval", "setseed", "random", "uuid", "gen_random_uuid",
@@ -190,3 +192,16 @@ def scan_query(engine: Engine, part_sql: str, params, profile: HashProfile, wher
         columns = {**{k: v for k, v in columns.items() if k != "prev_hash"},
                    "prev_hash": "VARCHAR"}
     return f"SELECT {scan_select(columns, profile, where)} FROM ({relation}){order}"
+
+
+def profile_parts(source: Source, profile: HashProfile) -> list[ScanPart]:
+    """The parts the scan reads for ``profile``: one, in order, for a link-less chain.
+
+    A chain ordered by a column runs across every part, so its parts are read as one.
+    """
+    parts = source.parts()
+    if not profile.order_by or len(parts) < 2:
+        return parts
+    sql = " UNION ALL BY NAME ".join(f"SELECT * FROM ({p.sql})" for p in parts)
+    return [ScanPart(sql=sql, params=[x for p in parts for x in p.params],
+                     rows=sum(p.rows or 0 for p in parts), where=source.label)]

@@ -18,7 +18,7 @@ from ..progress import progress_bar
 from ..sources import ScanPart, Source
 from . import kernel
 from .digests import compute, decode, encode, link_key
-from .expressions import scan_query
+from .expressions import profile_parts, scan_query
 from .profiles import HashProfile
 from .schema import scan_column
 
@@ -123,7 +123,7 @@ def scan_source(engine: Engine, source: Source, profile: HashProfile, progress) 
     """Scan every part of ``source`` (a progress bar when ``progress`` says so)."""
     scan = Scan(source.rows)
     with progress_bar(source.rows or None, "verifying", progress) as bar:
-        for part in source.parts():
+        for part in profile_parts(source, profile):
             for batch in _read_ahead(_part_batches(engine, part, profile)):
                 _scan_batch(scan, profile, batch)
                 bar.update(batch.num_rows)
