@@ -197,7 +197,8 @@ def scan_query(engine: Engine, part_sql: str, params, profile: HashProfile, wher
 def profile_parts(source: Source, profile: HashProfile) -> list[ScanPart]:
     """The parts the scan reads for ``profile``: one, in order, for a link-less chain.
 
-    A chain ordered by a column runs across every part, so its parts are read as one.
+    A chain ordered by a column runs across every part, so its parts are read as one
+    (in the source's own engine: the union names no single file).
     """
     parts = source.parts()
     if not profile.order_by or len(parts) < 2:

@@ -11,6 +11,7 @@ stays visible as ``stored:<name>``. Nothing is copied: the renaming is a view.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 from .._engine import Engine, quote_ident
 from ..errors import ProfileError
@@ -132,8 +133,7 @@ class MappedSource(Source):
 
     def parts(self) -> list[ScanPart]:
         """The wrapped source's parts, renamed."""
-        return [ScanPart(sql=rename_sql(p.sql, self.inner.columns, self.mapping),
-                         params=p.params, rows=p.rows, where=p.where)
+        return [replace(p, sql=rename_sql(p.sql, self.inner.columns, self.mapping))
                 for p in self.inner.parts()]
 
     def locate(self, row_key: int) -> str:
