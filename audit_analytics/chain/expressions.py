@@ -64,7 +64,10 @@ def _parse(expression: str) -> tuple[tuple[str, ...], str | None]:
     finally:
         engine.close()
     if tree.get("error"):
-        return (), f"syntax error: {first_line(tree.get('error_message', 'unparsable'))}"
+        message = first_line(tree.get("error_message", "unparsable"))
+        if "Only SELECT" in message:  # a statement of its own after the expression
+            return (), "it must be one expression, not several statements"
+        return (), f"syntax error: {message}"
     statements = tree.get("statements") or []
     if len(statements) != 1:
         return (), "it must be one expression, not several statements"

@@ -178,7 +178,9 @@ def probe_profile(engine: Engine, source: Source, profile: str | HashProfile = "
                          sampled=sampled_batch.num_rows, matched=matched, note=note,
                          unused_columns=_unused(engine, part, chosen))
     if matched == 0:
-        probe.hints = _hints(engine, part, chosen, sampled_batch, hashes)
+        both = pa.concat_tables([batch.select(["f:prev_hash"]),
+                                 sampled_batch.select(["f:prev_hash"])])
+        probe.hints = _hints(engine, part, chosen, both, hashes)
     return probe
 
 
@@ -214,7 +216,7 @@ def _hints(engine, part, profile: HashProfile, batch: pa.Table, hashes: list) ->
     if nulls:
         hints.append(f"{nulls} sampled row(s) have a NULL prev_hash: set null_prev_is_genesis "
                      "= true if a NULL starts the chain")
-    hints += _variants(engine, part, profile)
+    hints += _variants(engine, part, profile)  # the first rows and a sample's prev_hash
     if profile.digest.startswith("hmac-"):
         hints.append("a keyed digest never matches with the wrong key: check "
                      f"{'$' + profile.key_env if profile.key_env else profile.key_file}")
