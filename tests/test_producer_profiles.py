@@ -222,18 +222,21 @@ def _duckdb_file(path: Path, rows: list[dict], order=None) -> Path:
     return path
 
 
-def test_an_insertion_order_chain_verifies_and_a_deleted_row_shows(cli, tmp_path):
+@pytest.mark.parametrize("kernel", ["native", "python"])
+def test_an_insertion_order_chain_verifies_and_a_deleted_row_shows(cli, tmp_path, kernel):
     (tmp_path / "order.toml").write_text(ORDER_TOML)
     rows = insertion_order_producer(500)
     shuffled = rows[250:] + rows[:250]  # stored out of order: the order comes from seq
     _duckdb_file(tmp_path / "ok.duckdb", shuffled)
-    code, result = _verify_json(cli, tmp_path / "ok.duckdb", "--profile", tmp_path / "order.toml")
+    env = {"AUDIT_ANALYTICS_KERNEL": kernel}
+    code, result = _verify_json(cli, tmp_path / "ok.duckdb", "--profile", tmp_path / "order.toml",
+                                env=env)
     assert code == 0 and result["rows"] == 500 and not result["findings"]
     assert result["segments"][0]["rows"] == 500
     gone = rows[:300] + rows[301:]
     _duckdb_file(tmp_path / "gone.duckdb", gone)
     code, result = _verify_json(cli, tmp_path / "gone.duckdb", "--profile",
-                                tmp_path / "order.toml")
+                                tmp_path / "order.toml", env=env)
     assert code == 1
     assert [(f["kind"], f["id"]) for f in result["findings"]] == [("hash_mismatch", "302")]
 

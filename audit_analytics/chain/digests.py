@@ -21,7 +21,6 @@ import hmac
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import kernel
@@ -75,11 +74,35 @@ def _hash_slices(profile: HashProfile, data, offsets: np.ndarray) -> bytes:
     """The digest of each ``data[offsets[k]:offsets[k+1]]``, concatenated."""
     name = _HASHLIB[profile.digest]
     starts, ends = offsets[:-1].tolist(), offsets[1:].tolist()
+    data = bytes(data)  # slices of bytes are cheaper than memoryview objects
     if profile.digest.startswith("hmac-"):
         key, one = profile.key, hmac.digest
         return b"".join([one(key, data[a:b], name) for a, b in zip(starts, ends)])
     new = getattr(hashlib, name)
     return b"".join([new(data[a:b]).digest() for a, b in zip(starts, ends)])
+
+
+def _hmac_sha256(key: bytes, data, offsets: np.ndarray) -> bytes:
+    """HMAC-SHA256 (RFC 2104) of every slice, as two passes of the kernel's SHA-256.
+
+    The inner pass hashes each text behind the key's inner pad, the outer pass each inner
+    digest behind the outer pad: the same bytes :func:`hmac.digest` hashes.
+    """
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    ipad = bytes(k ^ 0x36 for k in key)
+    opad = np.frombuffer(bytes(k ^ 0x5C for k in key), np.uint8)
+    n = len(offsets) - 1
+    text = bytes(data)  # slices of bytes are cheaper than memoryview objects
+    inner = ipad + ipad.join([text[a:b] for a, b in zip(offsets[:-1].tolist(),
+                                                         offsets[1:].tolist())])
+    spans = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.diff(offsets) + 64, out=spans[1:])
+    outer = np.empty((n, 96), dtype=np.uint8)
+    outer[:, :64] = opad
+    outer[:, 64:] = np.frombuffer(kernel.sha256_slices(inner, spans), np.uint8).reshape(n, 32)
+    return kernel.sha256_slices(outer.tobytes(), np.arange(n + 1, dtype=np.int64) * 96)
 
 
 def compute(profile: HashProfile, texts) -> tuple[np.ndarray, np.ndarray]:
@@ -103,6 +126,8 @@ def compute(profile: HashProfile, texts) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros((0, size), np.uint8), valid
     if profile.digest == "sha256":
         raw = kernel.sha256_slices(data, offsets)
+    elif profile.digest == "hmac-sha256" and kernel.kernel_info()["implementation"] == "native":
+        raw = _hmac_sha256(profile.key, data, offsets)
     else:
         raw = _hash_slices(profile, data, offsets)
     out = np.frombuffer(raw, dtype=np.uint8).reshape(n, size)
@@ -152,6 +177,17 @@ def _unbase64(chars: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return out, good
 
 
+def _equals(column: pa.Array, lengths: np.ndarray, valid: np.ndarray, value: bytes
+            ) -> np.ndarray:
+    """Which rows hold exactly ``value``."""
+    same = valid & (lengths == len(value))
+    rows = np.nonzero(same)[0]
+    if len(rows) and value:
+        chars = _gather(column, rows, len(value))
+        same[rows] = (chars == np.frombuffer(value, np.uint8)).all(axis=1)
+    return same
+
+
 def stored_length(profile: HashProfile) -> int:
     """How many characters a stored digest has in the profile's encoding."""
     size = profile.digest_size
@@ -182,9 +218,7 @@ def _decode(profile: HashProfile, column: pa.Array) -> tuple[np.ndarray, np.ndar
     lengths = np.diff(offsets)
     flags = np.full(n, 2, dtype=np.uint8)
     out = np.zeros((n, size), dtype=np.uint8)
-    text = column.cast(pa.large_string()) if not pa.types.is_large_string(column.type) else column
-    genesis = np.asarray(pc.equal(text, profile.genesis).fill_null(False)
-                         .to_numpy(zero_copy_only=False), dtype=bool)
+    genesis = _equals(column, lengths, valid, profile.genesis.encode())
     rows = np.nonzero(valid & ~genesis & (lengths == length))[0]
     chars = _gather(column, rows, length)
     if profile.encoding == "base64":
