@@ -135,11 +135,18 @@ def test_a_tampered_concatenated_chain_names_the_rows(cli, concat, tmp_path):
     rows = concat_sha512_producer(3000)
     rows[100]["action"] = "delete"  # altered in place
     del rows[2000]  # a deleted row
+    fork = {**rows[501], "ev": str(uuid.UUID(int=0xF0F0)), "action": "export"}
+    fork["digest"] = hashlib.sha512(
+        f"{fork['parent']}{int(fork['logged'].timestamp() * 1000)}{fork['ev']}{fork['who']}"
+        f"export".encode()).hexdigest()  # a forged row with a recomputed hash
+    rows.append(fork)
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "t.parquet")
     code, result = _verify_json(cli, tmp_path / "t.parquet", "--profile",
                                 concat / "concat.toml")
     assert code == 1
-    assert _kinds(result) == {"hash_mismatch": 1, "missing_predecessor": 1}
+    assert _kinds(result) == {"hash_mismatch": 1, "missing_predecessor": 1, "fork": 1}
+    forks = [f for f in result["findings"] if f["kind"] == "fork"]
+    assert forks[0]["id"] == rows[500]["ev"] and fork["ev"] in forks[0]["children"]
     by_kind = {f["kind"]: f for f in result["findings"]}
     assert by_kind["hash_mismatch"]["id"] == rows[100]["ev"]
     assert by_kind["hash_mismatch"]["stored_hash"] == rows[100]["digest"]
@@ -275,6 +282,30 @@ def test_the_node_logger_with_hmac_and_base64(cli, node_log):
         result = json.loads(proc.stdout)
         assert result["rows"] == 400 and not result["findings"]
         assert KEY not in proc.stdout + proc.stderr
+
+
+def test_anchors_in_base64_are_confirmed_or_refuted(cli, node_log, tmp_path):
+    folder, entries = node_log
+    last = entries[-1]
+    (tmp_path / "good.jsonl").write_text(json.dumps({"id": last["id"], "hash": last["hash"]}))
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"id": last["id"],
+                                                    "hash": entries[-2]["hash"]}))
+    env = {"AUDIT_CHAIN_KEY": KEY}
+    code, result = _verify_json(cli, folder / "log.parquet", "--profile", folder / "node.toml",
+                                "--anchor", tmp_path / "good.jsonl", env=env)
+    assert code == 0 and [a["status"] for a in result["anchors"]] == ["confirmed"]
+    code, result = _verify_json(cli, folder / "log.parquet", "--profile", folder / "node.toml",
+                                "--anchor", tmp_path / "bad.jsonl", env=env)
+    assert code == 1 and [a["status"] for a in result["anchors"]] == ["mismatch"]
+    assert _kinds(result) == {"anchor_mismatch": 1}
+
+
+def test_a_report_on_a_mapped_source(cli, concat, tmp_path):
+    proc = cli("report", concat / "log.parquet", "--period", "2024-03", "--out", tmp_path,
+               "--format", "json", "--profile", concat / "concat.toml")
+    assert proc.returncode in (0, 1), proc.stderr
+    document = next(tmp_path.rglob("*.json")).read_text()
+    assert "concat-sha512" in document and "3000" in document.replace(",", "")
 
 
 def test_a_wrong_hmac_key_is_a_mismatch_everywhere_and_a_missing_one_bad_input(cli, node_log,

@@ -165,3 +165,15 @@ def test_tampering_with_the_trigger_chain(cli, pg, trigger_db):
         ("missing_predecessor", by_prior[forged[2]][1]),  # the forged row's successor
     ])
     assert len(result["segments"]) == 3
+
+
+def test_a_time_window_filters_on_the_mapped_timestamp(cli, pg, trigger_db):
+    with pg.connect("aa_trigger") as con:
+        middle = con.execute("SELECT logged_at FROM records ORDER BY logged_at "
+                             "OFFSET 100 LIMIT 1").fetchone()[0]
+    proc = cli("verify", trigger_db["url"], "--table", "records", "--profile",
+               trigger_db["profile"], "--since", middle.isoformat(), "--json", "-")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["rows"] == WRITERS * PER_WRITER - 100 and not result["findings"]
+    assert [s["starts_with"] for s in result["segments"]] == ["window_start"]
