@@ -173,6 +173,24 @@ class AuditLog:
                      anchors=len(anchors or []), intact=result.ok)
         return result
 
+    def probe_profile(self, profile: str | HashProfile = "auto", rows: int = 5):
+        """Try a hash profile on this log: its text and digests for ``rows`` rows, a sample.
+
+        Returns a :class:`~audit_analytics.chain.probe.ProfileProbe` (``summary()``,
+        ``to_dict()``, ``ok``); see :mod:`audit_analytics.chain.probe`.
+        """
+        from .chain.probe import probe_profile
+
+        name = profile if isinstance(profile, str) else profile.name
+        try:
+            probe = probe_profile(self.engine, self.source, profile, rows=rows)
+        except AuditAnalyticsError as exc:
+            self._record("profile_test", self.source.label, "failure", error=first_line(exc))
+            raise
+        self._record("profile_test", self.source.label, "success", profile=name,
+                     matched=probe.matched, sampled=probe.sampled)
+        return probe
+
     def protections(self):
         """Inspect what really protects a PostgreSQL table from changes (triggers, grants).
 

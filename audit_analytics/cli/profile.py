@@ -27,12 +27,11 @@ def test(ctx, source, profile_spec, rows, table, json_target) -> int:
 
     Exit 0 when every sampled row matches, 1 when some do not, 2 on bad input.
     """
-    from ..chain.probe import probe_profile
     from ..session import AuditLog
 
     with AuditLog(source, table=table, progress=ctx.obj["progress"],
                   profile=profile_spec) as audit:
-        probe = probe_profile(audit.engine, audit.source, profile_spec, rows=rows)
+        probe = audit.probe_profile(profile_spec, rows=rows)
     if json_target:
         emit_json(probe.to_dict(), json_target)
     if json_target != "-":
