@@ -465,3 +465,18 @@ def test_a_json_lines_source_with_mapped_columns(tmp_path):
                        [rows[9]["ev"]]).iloc[0, 0] == "user-intruder"
     assert [(f["kind"], f["id"]) for f in result["findings"]] == [("hash_mismatch",
                                                                     rows[9]["ev"])]
+
+
+def test_the_row_wise_reference_writes_every_digest_and_encoding(monkeypatch):
+    from audit_analytics.chain.canonical import canonical_text, row_digest
+
+    monkeypatch.setenv("CHAIN_KEY", KEY)
+    row = {"id": "e1", "timestamp": "2024-01-01T00:00:00Z", "actor_id": "a", "action": "x",
+           "resource_type": "r", "resource_id": "1", "result": "success",
+           "prev_hash": "GENESIS"}
+    for digest in DIGESTS:
+        for encoding in ("hex", "HEX", "base64"):
+            keyed = {"key_env": "CHAIN_KEY"} if digest.startswith("hmac-") else {}
+            profile = aa.HashProfile(name="p", digest=digest, encoding=encoding, **keyed)
+            raw = _digest(digest, KEY.encode(), canonical_text(profile, row))
+            assert row_digest(profile, row) == _encoded(raw, encoding)
