@@ -27,10 +27,11 @@ import errno
 import os
 import stat
 import tomllib
+from pathlib import Path
 
 from .errors import AuditAnalyticsError
 
-__all__ = ["ANCHOR_LIMIT", "TOML_LIMIT", "read_small_file", "read_toml"]
+__all__ = ["ANCHOR_LIMIT", "TOML_LIMIT", "default_home", "read_small_file", "read_toml"]
 
 #: Largest policy or profile file accepted, in bytes.
 TOML_LIMIT = 1 << 20
@@ -133,3 +134,16 @@ def read_toml(path: str | os.PathLike, *, what: str, error: type[AuditAnalyticsE
     except RecursionError:
         raise error(f"{what} {shown} nests arrays or tables too deeply", path=shown) from None
 
+
+def default_home(home: str | os.PathLike | None = None) -> Path:
+    """Where the ledger and journal live.
+
+    ``home`` if given, else ``$AUDIT_ANALYTICS_HOME``, else
+    ``$XDG_DATA_HOME/audit_analytics`` or ``~/.local/share/audit_analytics``.
+    """
+    if home:
+        return Path(home).expanduser()
+    if env := os.environ.get("AUDIT_ANALYTICS_HOME"):
+        return Path(env).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data) / "audit_analytics"

@@ -14,12 +14,12 @@ import pyarrow as pa
 from ._engine import Engine, EngineError, quote_ident
 from ._secrets import mask_secrets
 from .chain.anchors import Anchor, load_anchors
-from .chain.profiles import HashProfile
+from .chain.profiles import HashProfile, load_profile
 from .chain.results import VerifyResult
 from .chain.runners import Runner
 from .chain.schema import check_event_columns, events_view_sql
 from .chain.verify import verify_source
-from .errors import AuditAnalyticsError, SourceError, first_line
+from .errors import AuditAnalyticsError, SchemaError, SourceError, first_line
 from .sources import PROGRESS, PROTECTIONS, Source, open_source
 
 if TYPE_CHECKING:  # pandas loads lazily: the CLI starts faster without it
@@ -58,15 +58,24 @@ class AuditLog:
     journal
         Record ``open``, ``verify`` and ``sql`` in the toolkit's access journal
         (:mod:`audit_analytics.trail.journal`); ``False`` for the toolkit's internal reads.
+    profile
+        The hash profile whose ``columns`` say which stored column plays each role (a
+        name, a TOML path or a :class:`HashProfile`); ``"auto"`` also tries the profile
+        files of ``$AUDIT_ANALYTICS_HOME/profiles`` that map columns. The events, the
+        checks and the report then read the mapped names.
     """
 
     def __init__(self, source, *, table: str | None = None, engine: Engine | None = None,
                  progress: bool | None = None, journal: bool = True,
-                 **source_options) -> None:
+                 profile: str | HashProfile | None = None, **source_options) -> None:
         self.journal = journal
         self._cache: Engine | None = None  # set inside cached_events()
         try:
             self._open(source, table, engine, progress, source_options)
+            if profile is not None:
+                self._map_for(profile)
+            if self._pending:
+                raise self._pending
         except AuditAnalyticsError as exc:
             if getattr(self, "_owns_engine", False) and hasattr(self, "engine"):
                 self.engine.close()
@@ -86,12 +95,55 @@ class AuditLog:
             self.source.progress = progress  # a source that loads rows shows its own bar
         try:
             self.source.attach(self.engine)
+        except EngineError as exc:
+            raise SourceError(f"cannot read {self.source.label}: {first_line(exc)}",
+                              source=self.source.label) from None
+        except SchemaError as exc:  # a profile's mapping may name the columns it lacks
+            self._pending: SchemaError | None = exc
+        else:
+            self._pending = None
+            self._events_view()
+
+    def _events_view(self) -> None:
+        try:
             check_event_columns(self.source.columns, self.source.label)
             self.engine.create_view(
                 "events", events_view_sql(self.source.columns, self.engine.qualified("raw")))
         except EngineError as exc:
             raise SourceError(f"cannot read {self.source.label}: {first_line(exc)}",
                               source=self.source.label) from None
+
+    def _map_for(self, profile) -> None:
+        """Show the source under the roles ``profile`` maps (see :mod:`.sources.mapped`)."""
+        from .chain.detection import candidate_profiles, detect_profile
+        from .sources.mapped import MappedSource
+
+        if isinstance(profile, str) and profile == "auto":
+            mapped = [p for p in candidate_profiles() if p.columns]
+            if not mapped:
+                return
+            if self._pending:  # only a mapping can read this source: try each in turn
+                for candidate in mapped:
+                    try:
+                        self._map_for(candidate)
+                        return
+                    except AuditAnalyticsError:
+                        self.source = getattr(self.source, "inner", self.source)
+                        self.source.column_map = {}
+                return  # none could: the source's own error is raised
+            chosen, _ = detect_profile(self.engine, self.source)
+            if chosen.columns:
+                self._map_for(chosen)
+            return
+        chosen = load_profile(profile)
+        if not chosen.columns or (isinstance(self.source, MappedSource)
+                                  and self.source.mapping == chosen.column_map):
+            return
+        self.source = MappedSource(getattr(self.source, "inner", self.source), chosen.column_map,
+                                   attached=not self._pending)
+        self.source.attach(self.engine)
+        self._pending = None
+        self._events_view()
 
     # --- verification ---------------------------------------------------------------
     def verify(self, profile: str | HashProfile = "auto",
@@ -120,6 +172,24 @@ class AuditLog:
         self._record("verify", self.source.label, "success", profile=name,
                      anchors=len(anchors or []), intact=result.ok)
         return result
+
+    def probe_profile(self, profile: str | HashProfile = "auto", rows: int = 5):
+        """Try a hash profile on this log: its text and digests for ``rows`` rows, a sample.
+
+        Returns a :class:`~audit_analytics.chain.probe.ProfileProbe` (``summary()``,
+        ``to_dict()``, ``ok``); see :mod:`audit_analytics.chain.probe`.
+        """
+        from .chain.probe import probe_profile
+
+        name = profile if isinstance(profile, str) else profile.name
+        try:
+            probe = probe_profile(self.engine, self.source, profile, rows=rows)
+        except AuditAnalyticsError as exc:
+            self._record("profile_test", self.source.label, "failure", error=first_line(exc))
+            raise
+        self._record("profile_test", self.source.label, "success", profile=name,
+                     matched=probe.matched, sampled=probe.sampled)
+        return probe
 
     def protections(self):
         """Inspect what really protects a PostgreSQL table from changes (triggers, grants).

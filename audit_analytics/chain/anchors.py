@@ -2,7 +2,8 @@
 
 A hash chain alone cannot reveal a deleted tail or a suffix rewritten with recomputed
 hashes; a head recorded elsewhere can. An anchor file holds one JSON object per line
-(``{"id": "...", "hash": "..."}``; other keys such as ``timestamp`` are kept).
+(``{"id": "...", "hash": "..."}``; other keys such as ``timestamp`` are kept). The hash
+is written as the log stores it (the profile's encoding: lowercase hex by default).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from . import kernel
 
 __all__ = ["Anchor", "check_anchors", "load_anchors"]
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# a digest as a profile stores it: hex (either case, MD5 to SHA-512) or padded base64
+_DIGEST = re.compile(r"^(?:[0-9a-fA-F]{32,128}|[A-Za-z0-9+/]{22,86}={0,2})$")
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,9 @@ def load_anchors(path: str | Path) -> list[Anchor]:
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), str | int):
             raise AnchorError(f"{path} line {number}: needs an \"id\"", path=str(path))
         digest = obj.get("hash")
-        if not isinstance(digest, str) or not _HEX64.match(digest):
+        if not isinstance(digest, str) or not _DIGEST.match(digest):
             raise AnchorError(
-                f"{path} line {number}: \"hash\" must be 64 lowercase hex characters",
+                f"{path} line {number}: \"hash\" must be a digest in hex or base64",
                 path=str(path),
             )
         extra = {k: v for k, v in obj.items() if k not in ("id", "hash")}

@@ -9,7 +9,9 @@ producer's separators.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -158,5 +160,15 @@ def canonical_text(profile: HashProfile, row: Mapping, *, omit_nulls: bool | Non
 
 
 def row_digest(profile: HashProfile, row: Mapping, *, omit_nulls: bool | None = None) -> str:
-    """The lowercase hex digest ``profile``'s producer stored as ``row``'s hash."""
-    return hashlib.sha256(canonical_text(profile, row, omit_nulls=omit_nulls)).hexdigest()
+    """The digest ``profile``'s producer stored as ``row``'s hash, in its encoding.
+
+    A JSON profile's text only: a ``text = "sql"`` profile's text is its expression's.
+    """
+    text = canonical_text(profile, row, omit_nulls=omit_nulls)
+    if profile.digest.startswith("hmac-"):
+        raw = hmac.digest(profile.key, text, profile.digest[5:])
+    else:
+        raw = hashlib.new(profile.digest.replace("-", "_"), text).digest()
+    if profile.encoding == "base64":
+        return base64.b64encode(raw).decode()
+    return raw.hex().upper() if profile.encoding == "HEX" else raw.hex()

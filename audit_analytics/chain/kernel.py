@@ -14,8 +14,10 @@ A thin layer over one of two kernels with the same interface, chosen once at imp
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 
 import numpy as np
@@ -25,7 +27,7 @@ import pyarrow.compute as pc
 from .profiles import HashProfile
 
 __all__ = ["THREADS", "any_null", "bools", "canonical_texts", "compare", "digests", "hash64",
-           "int64s", "kernel_info", "repeated", "segments", "take", "unhex"]
+           "int64s", "kernel_info", "repeated", "segments", "sha256_slices", "take", "unhex"]
 
 logger = logging.getLogger("audit_analytics")
 
@@ -135,6 +137,28 @@ def digests(
     spec = profile.native_spec(omit_nulls=omit_nulls)
     raw = _kernel().digest(spec, [_describe(c) for c in columns], threads)
     return np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32)
+
+
+def sha256_slices(data, offsets: np.ndarray, threads: int = THREADS) -> bytes:
+    """SHA-256 of each ``data[offsets[k]:offsets[k+1]]``: 32 bytes per text, concatenated.
+
+    The native kernel hashes 8 or 16 texts at a time on ``threads`` threads; the Python
+    kernel calls hashlib once per text.
+    """
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    m = len(offsets) - 1
+    if _fallback_reason is not None:
+        view, sha = memoryview(data), hashlib.sha256
+        return b"".join([sha(view[a:b]).digest()
+                         for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())])
+    native = _kernel()._sha256_batch
+    if threads < 2 or m < 4096:
+        return native(data, offsets.tobytes())
+    cuts = np.linspace(0, m, threads + 1).astype(np.int64)
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="audit-sha") as pool:
+        parts = pool.map(lambda k: native(data, offsets[cuts[k]: cuts[k + 1] + 1].tobytes()),
+                         range(threads))
+        return b"".join(parts)
 
 
 def unhex(column: pa.Array, genesis: str) -> tuple[np.ndarray, np.ndarray]:

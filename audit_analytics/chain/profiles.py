@@ -14,19 +14,25 @@ a chain. Two profiles come built in, from the seed's two producers:
     timestamp from ``Date.toISOString()`` (milliseconds, ``Z``), ``null`` as ``null`` and
     ``undefined`` omitted; a stored NULL may have been either, so both are tried.
 
-A custom profile is a TOML file with the same knobs (see :func:`load_profile`).
+A custom profile is a TOML file with the same knobs (see :func:`load_profile`), or one
+that describes any other producer: which source column plays each role (``columns``), the
+hashed text as a DuckDB SQL expression over the stored columns (``text = "sql"``), the
+digest (SHA-2, SHA-1, MD5, SHA3-256 or a keyed HMAC), how digests are stored (``encoding``),
+the genesis value and, for producers that store no link, the order that chains the rows
+(``order_by``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .._files import read_toml
+from .._files import read_small_file, read_toml
 from ..errors import ProfileError
 
-__all__ = ["BUILTIN_PROFILES", "HashProfile", "load_profile"]
+__all__ = ["BUILTIN_PROFILES", "DIGEST_SIZES", "ENCODINGS", "HashProfile", "load_profile"]
 
 SEED_FIELDS = (
     "id",
@@ -43,6 +49,13 @@ _ESCAPES = {"ascii": 0, "raw": 1}
 _TIMESTAMPS = {"python-isoformat": 0, "js-iso": 1}
 _NULLS = {"null": 0, "omit": 1, "null-or-omit": 0}
 _KEY_ORDERS = ("sorted", "insertion")
+_TEXTS = ("json", "sql")
+#: Digest name -> its size in bytes.
+DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64, "sha1": 20, "md5": 16,
+                "sha3-256": 32, "hmac-sha256": 32, "hmac-sha512": 64}
+#: How a digest is stored: lowercase hex, uppercase hex, standard padded base64.
+ENCODINGS = ("hex", "HEX", "base64")
+_KEY_LIMIT = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,24 @@ class HashProfile:
     genesis
         The ``prev_hash`` of a chain's first entry.
     digest
-        The digest algorithm; ``"sha256"`` (lowercase hex).
+        The digest: one of :data:`DIGEST_SIZES` (``hmac-*`` are keyed).
+    columns
+        ``(role, stored column)`` pairs: which stored column plays each event-schema role.
+    text
+        ``"json"`` (the knobs above build the text) or ``"sql"`` (``expression`` does).
+    expression
+        With ``text="sql"``: a DuckDB SQL expression over the stored column names whose
+        value is the exact text the producer hashed.
+    encoding
+        How ``hash`` and ``prev_hash`` are stored: one of :data:`ENCODINGS`.
+    key_env, key_file
+        HMAC only: where the key is read from (an environment variable, or a file whose
+        text is the key, a final newline removed). The key itself is never shown.
+    null_prev_is_genesis
+        A NULL ``prev_hash`` starts a chain, like the genesis value.
+    order_by
+        For producers that store no link: each row's predecessor is the row before it in
+        this column's order (``prev_hash`` is then the predecessor's stored hash).
     """
 
     name: str
@@ -85,15 +115,33 @@ class HashProfile:
     genesis: str = "GENESIS"
     digest: str = "sha256"
     source: str | None = field(default=None, compare=False)
+    columns: tuple[tuple[str, str], ...] = ()
+    text: str = "json"
+    expression: str | None = None
+    encoding: str = "hex"
+    key_env: str | None = None
+    key_file: str | None = None
+    null_prev_is_genesis: bool = False
+    order_by: str | None = None
+    key: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         problems = []
-        if not self.fields:
-            problems.append("'fields' is empty")
-        if len(set(self.fields)) != len(self.fields):
-            problems.append("'fields' repeats a name")
-        if "prev_hash" not in self.fields:
-            problems.append("'fields' must include prev_hash (the chain link)")
+        if self.text == "json":
+            if not self.fields:
+                problems.append("'fields' is empty")
+            if len(set(self.fields)) != len(self.fields):
+                problems.append("'fields' repeats a name")
+            if "prev_hash" not in self.fields and not self.order_by:
+                problems.append("'fields' must include prev_hash (the chain link)")
+            if self.expression is not None:
+                problems.append("expression needs text = \"sql\"")
+        elif self.text == "sql":
+            if not isinstance(self.expression, str) or not self.expression.strip():
+                problems.append("text = \"sql\" needs an expression")
+        else:
+            problems.append(f"text must be one of {', '.join(_TEXTS)}")
+        problems += self._link_problems()
         if self.key_order not in _KEY_ORDERS:
             problems.append(f"key_order must be one of {', '.join(_KEY_ORDERS)}")
         if self.escape not in _ESCAPES:
@@ -102,11 +150,69 @@ class HashProfile:
             problems.append(f"timestamp must be one of {', '.join(_TIMESTAMPS)}")
         if self.null not in _NULLS:
             problems.append(f"null must be one of {', '.join(_NULLS)}")
-        if self.digest != "sha256":
-            problems.append("digest must be sha256")
+        if self.digest not in DIGEST_SIZES:
+            problems.append(f"digest must be one of {', '.join(DIGEST_SIZES)}")
+        if self.encoding not in ENCODINGS:
+            problems.append(f"encoding must be one of {', '.join(ENCODINGS)}")
+        keyed = self.digest.startswith("hmac-")
+        if not keyed and (self.key_env or self.key_file or self.key is not None):
+            problems.append("key_env and key_file apply to hmac-sha256 and hmac-sha512 only")
+        if keyed and self.key_env and self.key_file:
+            problems.append("give key_env or key_file, not both")
+        if keyed and self.key is None and not (self.key_env or self.key_file):
+            problems.append(f"{self.digest} needs key_env or key_file")
+        where = f" in {self.source}" if self.source else ""
         if problems:
-            where = f" in {self.source}" if self.source else ""
             raise ProfileError(f"invalid hash profile {self.name!r}{where}: {'; '.join(problems)}")
+        if keyed and self.key is None:
+            object.__setattr__(self, "key", self._read_key(where))
+
+    def _link_problems(self) -> list[str]:
+        problems = []
+        roles = [r for r, _ in self.columns]
+        stored = [c for _, c in self.columns]
+        if not all(isinstance(x, str) and x for pair in self.columns for x in pair):
+            problems.append("columns must map role names to column names")
+        elif len(set(roles)) != len(roles) or len(set(stored)) != len(stored):
+            problems.append("columns repeats a role or a column")
+        if self.order_by is not None:
+            if not isinstance(self.order_by, str) or not self.order_by:
+                problems.append("order_by must name a column")
+            if "prev_hash" in roles:
+                problems.append("with order_by, prev_hash is not a column (it is the "
+                                "predecessor's hash)")
+        return problems
+
+    def _read_key(self, where: str) -> bytes:
+        """The HMAC key from ``key_env`` or ``key_file`` (never shown in a message)."""
+        if self.key_env:
+            value = os.environ.get(self.key_env)
+            if not value:
+                raise ProfileError(f"hash profile {self.name!r}{where} reads its HMAC key from "
+                                   f"${self.key_env}, which is not set")
+            return value.encode()
+        text = read_small_file(self.key_file, what="HMAC key file", limit=_KEY_LIMIT,
+                               error=ProfileError)
+        text = text[:-1] if text.endswith("\n") else text
+        text = text[:-1] if text.endswith("\r") else text
+        if not text:
+            raise ProfileError(f"HMAC key file {self.key_file} is empty")
+        return text.encode()
+
+    @property
+    def column_map(self) -> dict[str, str]:
+        """Role -> stored column, for the roles the profile maps."""
+        return dict(self.columns)
+
+    @property
+    def digest_size(self) -> int:
+        """The digest's size in bytes."""
+        return DIGEST_SIZES[self.digest]
+
+    @property
+    def native_default(self) -> bool:
+        """True when the kernel's own path applies: SHA-256 stored as lowercase hex."""
+        return self.digest == "sha256" and self.encoding == "hex"
 
     @property
     def ordered_fields(self) -> tuple[str, ...]:
@@ -131,11 +237,14 @@ class HashProfile:
         )
 
     def describe(self) -> str:
-        """One line saying how this profile builds the hashed text."""
+        """One line saying how this profile builds the hashed text (never the key)."""
+        stored = f", stored as {self.encoding}" if self.encoding != "hex" else ""
+        if self.text == "sql":
+            return f"{self.name}: {self.digest} of the SQL expression {self.expression!r}{stored}"
         return (
-            f"{self.name}: sha256 of JSON over {', '.join(self.ordered_fields)} "
+            f"{self.name}: {self.digest} of JSON over {', '.join(self.ordered_fields)} "
             f"({self.key_order} keys, separators {self.item_separator!r} {self.key_separator!r}, "
-            f"{self.escape} text, {self.timestamp} timestamps, nulls {self.null})"
+            f"{self.escape} text, {self.timestamp} timestamps, nulls {self.null}){stored}"
         )
 
 
@@ -165,6 +274,14 @@ _TOML_KEYS = {
     "genesis",
     "digest",
     "based_on",
+    "columns",
+    "text",
+    "expression",
+    "encoding",
+    "key_env",
+    "key_file",
+    "null_prev_is_genesis",
+    "order_by",
 }
 
 
@@ -183,7 +300,20 @@ def load_profile(spec: str | Path | HashProfile) -> HashProfile:
         timestamp = "python-isoformat"    # or "js-iso"
         null = "null"                     # or "omit", "null-or-omit"
         genesis = "GENESIS"
-        digest = "sha256"
+        digest = "sha256"                 # sha384, sha512, sha1, md5, sha3-256,
+                                          # hmac-sha256, hmac-sha512 (with key_env/key_file)
+        encoding = "hex"                  # or "HEX", "base64"
+
+    or, for a producer that hashes text of its own::
+
+        name = "records-trigger"
+        columns = { id = "event_id", timestamp = "logged_at", hash = "row_hash",
+                    prev_hash = "prior_hash" }
+        text = "sql"
+        expression = "prior_hash || '|' || CAST(event_id AS VARCHAR) || '|' || action"
+        genesis = "0000000000000000000000000000000000000000000000000000000000000000"
+        null_prev_is_genesis = false
+        order_by = "id"                   # only for producers that store no link
 
     ``auto`` is resolved by :func:`audit_analytics.chain.verify.detect_profile`, not here.
     """
@@ -209,11 +339,24 @@ def _profile_from_mapping(data: dict, source: str) -> HashProfile:
         raise ProfileError(f"based_on in {source} must name a built-in profile, not {base_name!r}")
     values: dict = {}
     for key in ("name", "key_order", "item_separator", "key_separator", "escape", "timestamp",
-                "null", "genesis", "digest"):
+                "null", "genesis", "digest", "text", "expression", "encoding", "key_env",
+                "key_file", "order_by"):
         if key in data:
             if not isinstance(data[key], str):
                 raise ProfileError(f"{key} in profile {source} must be a string")
             values[key] = data[key]
+    if "key_file" in values:
+        values["key_file"] = str((Path(source).parent / values["key_file"]).expanduser())
+    if "null_prev_is_genesis" in data:
+        if not isinstance(data["null_prev_is_genesis"], bool):
+            raise ProfileError(f"null_prev_is_genesis in profile {source} must be true or false")
+        values["null_prev_is_genesis"] = data["null_prev_is_genesis"]
+    if "columns" in data:
+        cols = data["columns"]
+        if not isinstance(cols, dict) or not all(isinstance(v, str) for v in cols.values()):
+            raise ProfileError(f"columns in profile {source} must be a table of role = "
+                               "\"column\" pairs")
+        values["columns"] = tuple(cols.items())
     if "ensure_ascii" in data:
         if not isinstance(data["ensure_ascii"], bool):
             raise ProfileError(f"ensure_ascii in profile {source} must be true or false")

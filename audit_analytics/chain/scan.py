@@ -27,9 +27,12 @@ import pyarrow as pa
 from .._engine import Engine
 from ..sources import ScanPart
 from . import kernel
+from .digests import encode, link_key
+from .expressions import scan_query
+from .integrity import batch_integrity, row_integrity
 from .profiles import HashProfile
 from .runs import key64, part_graph, part_links, repeats, same_hash_groups
-from .schema import scan_column, scan_select
+from .schema import scan_column
 
 __all__ = ["BATCH_ROWS", "MAX_DIGEST_DETAILS", "NO_TS", "PartResult", "PartTask", "Scan",
            "batch_integrity", "ids_with_hashes", "read_ids", "row_integrity", "scan_part"]
@@ -157,37 +160,6 @@ class Scan:
         return positions, prevs
 
 
-def row_integrity(profile: HashProfile, fields: list, stored_col):
-    """Recompute digests for one batch; returns (ok, computed, hash flags, stored)."""
-    ok, computed, hf, stored, _, _, _ = batch_integrity(profile, fields, stored_col,
-                                                        stored_col)
-    return ok, computed, hf, stored
-
-
-def batch_integrity(profile: HashProfile, fields: list, stored_col, prev_col):
-    """Digests, stored digests and in-batch links of one batch, in two kernel calls.
-
-    Returns (ok, computed, hash flags, stored, prev, prev flags, seq): see
-    :func:`audit_analytics.chain.kernel.compare`.
-    """
-    computed = kernel.digests(profile, fields)
-    stored, hf, prev, pf, ok, seq = kernel.compare(computed, stored_col, prev_col,
-                                                   profile.genesis)
-    if profile.null == "null-or-omit":
-        retry = ~ok & (hf == 0) & kernel.any_null(fields)
-        if retry.any():
-            idx = np.nonzero(retry)[0]
-            subset = [kernel.take(f, idx) for f in fields]
-            again = kernel.digests(profile, subset, omit_nulls=True)
-            hit = (again.view(np.uint64) == stored[idx].view(np.uint64)).all(axis=1)
-            if hit.any():
-                computed = computed.copy()
-                computed[idx[hit]] = again[hit]
-                ok = ok.copy()
-                ok[idx[hit]] = True
-    return ok, computed, hf, stored, prev, pf, seq
-
-
 def scan_part(task: PartTask, engine: Engine | None = None, on_batch=None) -> PartResult:
     """The map: scan one part and condense it (see the module docstring).
 
@@ -273,15 +245,14 @@ def _read_part(engine: Engine, task: PartTask, on_batch) -> Scan:
 
 
 def _part_batches(engine: Engine, part: ScanPart, profile: HashProfile):
-    """The batches of one part, with the columns :func:`schema.scan_select` names.
+    """The batches of one part, as :func:`.expressions.scan_query` reads it.
 
     DuckDB reads every source, Parquet included: measured against reading Parquet with
     pyarrow directly (faster alone), it is faster inside the verifier, whose hashing
     threads want the same two cores, and needs less memory.
     """
-    columns = engine.columns(part.sql, part.params)
-    select = scan_select(columns, profile, part.where)
-    reader = engine.reader(f"SELECT {select} FROM ({part.sql})", part.params, BATCH_ROWS)
+    query = scan_query(engine, part.sql, part.params, profile, part.where)
+    reader = engine.reader(query, part.params, BATCH_ROWS)
     while True:
         try:
             yield reader.read_next_batch()
@@ -309,14 +280,19 @@ def _scan_batch(scan: Scan, profile: HashProfile, batch: pa.RecordBatch, anchor_
     n = batch.num_rows
     if n == 0:
         return
-    fields = [batch.column("f:" + name) for name in profile.ordered_fields]
+    text = batch.column("__text") if profile.text == "sql" else None
+    fields = ([] if text is not None
+              else [batch.column("f:" + name) for name in profile.ordered_fields])
     ok, computed, hf, stored, prev, pf, seq = batch_integrity(
-        profile, fields, batch.column("__hash"), scan_column(batch, "__prev"))
+        profile, fields, batch.column("__hash"), scan_column(batch, "__prev"), text)
     first = scan.rows
     bad = np.nonzero(~ok & (hf == 0))[0]
     scan.mismatches += len(bad)
     for i in bad[: max(0, MAX_DIGEST_DETAILS - len(scan.details))]:
-        scan.details[first + int(i)] = (stored[i].tobytes().hex(), computed[i].tobytes().hex())
+        made = (encode(profile, computed[i].tobytes())
+                if text is None or text[int(i)].is_valid else None)
+        scan.details[first + int(i)] = (encode(profile, stored[i].tobytes()), made)
+    stored, prev = link_key(stored), link_key(prev)  # the links are kept on 32 bytes
     # in-order links, confirmed on the whole digest; the row before the batch (the last
     # row of the previous batch) is already in the arrays
     if first and pf[0] == 0:
@@ -378,7 +354,8 @@ def _condense(engine: Engine, scan: Scan, task: PartTask) -> PartResult:
     exposed = np.zeros(n, dtype=bool)
     if len(task.expose):
         exposed = (hf == 0) & np.isin(key, task.expose)
-    has_ts = "timestamp" in task.profile.fields
+    has_ts = ("timestamp" in task.profile.fields if task.profile.text == "json"
+              else "timestamp" in task.profile.column_map)
     findings = _row_findings(scan, a, has_ts)
     g = part_graph(parent, copy, exposed)
     regress = g.intra & (ts != NO_TS)
@@ -436,7 +413,7 @@ def _anchor_candidates(task: PartTask, a: dict, key: np.ndarray):
     if not task.anchor_ids:
         return by_hash, by_id
     h = a["h"]
-    digests = np.frombuffer(b"".join(task.anchor_digests), np.uint8).reshape(-1, 32)
+    digests = np.frombuffer(b"".join(task.anchor_digests), np.uint8).reshape(-1, 32)  # keys
     wanted = {d.tobytes() for d in digests}
     candidates = np.nonzero((a["hf"] == 0) & np.isin(key, key64(digests)))[0]
     hit = np.array([h[c].tobytes() in wanted for c in candidates.tolist()], dtype=bool)
@@ -469,7 +446,7 @@ def _malformed_reason(hf, pf, id_null, ts, has_ts) -> str:
     reasons = []
     if id_null:
         reasons.append("id is null")
-    reasons.append({1: "hash is null", 2: "hash is not a 64-character lowercase hex digest",
+    reasons.append({1: "hash is null", 2: "hash is not a digest in the profile's encoding",
                     3: "hash holds the genesis marker"}.get(int(hf), ""))
     reasons.append({1: "prev_hash is null",
                     2: "prev_hash is neither a hex digest nor the genesis marker"}.get(int(pf), ""))

@@ -241,7 +241,12 @@ def events_view_sql(columns: dict[str, str], relation: str = "raw") -> str:
     return f"SELECT {', '.join([select, *extras])} FROM {relation}"
 
 
-def unprotected_fields(columns, profile: HashProfile) -> list[str]:
-    """Present event columns whose values the profile's hash does not cover."""
-    covered = set(profile.fields) | {"hash"}
+def unprotected_fields(columns, profile: HashProfile, covered: set[str] | None = None
+                       ) -> list[str]:
+    """Present event columns whose values the profile's hash does not cover.
+
+    ``covered`` (the columns a SQL profile's expression reads) replaces the profile's
+    ``fields`` when given.
+    """
+    covered = (set(profile.fields) if covered is None else set(covered)) | {"hash"}
     return [c for c in columns if c not in covered and c not in BOOKKEEPING]

@@ -32,66 +32,23 @@ import numpy as np
 import pyarrow as pa
 
 from .._engine import Engine
-from ..errors import ProfileError, SchemaError, SourceError
+from ..errors import SourceError
 from ..progress import progress_bar
 from ..sources import Source
 from .anchors import Anchor, check_anchors
+from .detection import detect_profile, profile_source
+from .digests import decode, link_key
+from .expressions import expression_columns, profile_parts
 from .link import exposure, join_parts
-from .profiles import BUILTIN_PROFILES, HashProfile, load_profile
+from .profiles import HashProfile, load_profile
 from .results import FINDING_KINDS, VerifyResult
 from .runners import ProcessPoolRunner, Runner
-from .scan import PartTask, ids_with_hashes, row_integrity, scan_part
-from .schema import scan_select, unprotected_fields
+from .scan import PartTask, ids_with_hashes, scan_part
+from .schema import unprotected_fields
 
 __all__ = ["FINDING_KINDS", "detect_profile", "verify_source"]
 
 log = logging.getLogger("audit_analytics")
-
-
-# --- profile detection ------------------------------------------------------------------
-def detect_profile(engine: Engine, source: Source, sample: int = 512) -> tuple[HashProfile, str]:
-    """Pick the built-in profile that reproduces the stored hashes of a sample of rows.
-
-    Returns the profile and a sentence saying how well each candidate matched.
-    """
-    part = source.parts()[0]
-    columns = engine.columns(part.sql, part.params)
-    scores, schema_errors = [], []
-    samples: dict[frozenset, pa.Table] = {}  # profiles hashing the same fields share a sample
-    for profile in BUILTIN_PROFILES.values():
-        try:
-            select = scan_select(columns, profile, part.where)
-        except SchemaError as exc:  # a profile whose fields the source lacks cannot match
-            schema_errors.append(exc)
-            scores.append((0, 0, profile))
-            continue
-        key = frozenset(profile.fields)
-        if key not in samples:
-            samples[key] = engine.arrow(f"SELECT {select} FROM ({part.sql}) USING SAMPLE "
-                                        f"{int(sample)} ROWS", part.params)
-        batch = samples[key]
-        matched, considered = _sample_matches(profile, batch)
-        scores.append((matched, considered, profile))
-    if len(schema_errors) == len(scores):
-        raise schema_errors[0]  # no profile can read this source: say what is missing
-    scores.sort(key=lambda s: s[0], reverse=True)
-    best_matched, considered, best = scores[0]
-    summary = ", ".join(f"{p.name} {m}/{c}" for m, c, p in scores)
-    if best_matched == 0:
-        raise ProfileError(
-            f"no known hash profile reproduces the stored hashes of {source.label} "
-            f"(sampled rows matched: {summary}); pass --profile FILE.toml",
-            source=source.label,
-        )
-    return best, f"detected {best.name} (sampled rows matched: {summary})"
-
-
-def _sample_matches(profile: HashProfile, batch: pa.Table) -> tuple[int, int]:
-    fields = [batch.column("f:" + name) for name in profile.ordered_fields]
-    if batch.num_rows == 0:
-        return 0, 0
-    ok, _, hf, _ = row_integrity(profile, fields, batch.column("__hash"))
-    return int(ok.sum()), int((hf == 0).sum())
 
 
 # --- runners ------------------------------------------------------------------------------
@@ -163,13 +120,15 @@ def verify_source(
         log.info("%s", note)
     else:
         chosen = load_profile(profile)
+    source = profile_source(source, chosen)
     run = _runner_for(runner, workers)
     threads = max(1, (os.cpu_count() or 1) // workers) if workers and workers > 1 else None
     anchors = anchors or []
-    parts = source.parts()
+    anchor_keys = _anchor_keys(chosen, anchors)
+    parts = profile_parts(source, chosen)
     tasks = [PartTask(part=part, profile=chosen, index=i, threads=threads,
-                      anchor_digests=tuple(bytes.fromhex(a.hash) for a in anchors),
-                      anchor_ids=tuple(a.id for a in anchors), alone=len(parts) == 1)
+                      anchor_digests=anchor_keys, anchor_ids=tuple(a.id for a in anchors),
+                      alone=len(parts) == 1)
              for i, part in enumerate(parts)]
     clock = _PhaseClock()
     with progress_bar(source.rows or None, "verifying", progress) as bar:
@@ -195,7 +154,7 @@ def verify_source(
     findings = joined.findings
     anchor_rows = []
     if anchors:
-        anchor_rows = _check_anchors(anchors, results, joined, findings)
+        anchor_rows = _check_anchors(anchors, anchor_keys, results, joined, findings)
     clock.lap("reduce (links, segments)")
     result = VerifyResult.build(
         source=source,
@@ -206,7 +165,8 @@ def verify_source(
         segments=joined.segments,
         head=joined.head,
         names=joined.names,
-        unprotected=unprotected_fields(source.columns or _columns(engine, source), chosen),
+        unprotected=unprotected_fields(source.columns or _columns(engine, source), chosen,
+                                       _covered(chosen)),
         anchors=anchor_rows,
         elapsed=time.perf_counter() - started,
     )
@@ -214,7 +174,29 @@ def verify_source(
     return result
 
 
-def _check_anchors(anchors: list[Anchor], results: list, joined, findings: list) -> list:
+def _anchor_keys(profile: HashProfile, anchors: list[Anchor]) -> tuple[bytes, ...]:
+    """Each anchor's digest as the scan keeps it (decoded in the profile's encoding).
+
+    An anchor hash that is no digest of the profile gets a key no row has.
+    """
+    if not anchors:
+        return ()
+    decoded, flags = decode(profile, pa.array([a.hash for a in anchors], pa.string()))
+    keys = link_key(decoded).copy()
+    keys[flags != 0] = 255
+    return tuple(k.tobytes() for k in keys)
+
+
+def _covered(profile: HashProfile) -> set[str] | None:
+    """The roles a SQL profile's hash covers (the columns its expression reads)."""
+    if profile.text != "sql":
+        return None
+    by_stored = {stored: role for role, stored in profile.columns}
+    return {by_stored.get(c, c) for c in expression_columns(profile)}
+
+
+def _check_anchors(anchors: list[Anchor], keys: tuple[bytes, ...], results: list, joined,
+                   findings: list) -> list:
     """The anchors' report, from the rows each part found holding an anchor's digest or id."""
     offsets = np.cumsum([0] + [r.rows for r in results])
     first_at: dict[bytes, int] = {}
@@ -228,7 +210,7 @@ def _check_anchors(anchors: list[Anchor], results: list, joined, findings: list)
         for pos, idh in zip(rows["pos"].tolist(), rows["idh"].tolist()):
             by_id_hash.setdefault(idh, []).append(pos + int(off))
         hash_text.update({pos + int(off): text for pos, text in r.hash_text.items()})
-    at_hash = [first_at.get(bytes.fromhex(a.hash)) for a in anchors]
+    at_hash = [first_at.get(key) for key in keys]
 
     def add(kind: str, at: int, **detail) -> None:
         findings.append({"kind": kind, "position": int(at), **detail})

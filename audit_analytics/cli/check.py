@@ -59,7 +59,8 @@ def check(ctx, source, policy, since, until, only, json_target, fail_on, profile
         raise PolicyError(f"unknown check {unknown[0]!r} (known: {', '.join(CHECKS)})",
                           check=unknown[0])
     anchors = load_anchors(anchor) if anchor else None
-    with AuditLog(source, table=table, progress=ctx.obj["progress"]) as audit:
+    with AuditLog(source, table=table, progress=ctx.obj["progress"],
+                  profile=profile or "auto") as audit:
         result = run_checks(audit, loaded, since=since, until=until, only=list(only) or None,
                             profile=profile, anchors=anchors)
     if json_target:

@@ -53,7 +53,8 @@ def report(ctx, source, period, policy, out_dir, formats, profile, anchor, table
     if profile != "auto":
         load_profile(profile)
     probe_out_dir(out_dir)
-    with AuditLog(source, table=table, progress=ctx.obj["progress"]) as audit:
+    with AuditLog(source, table=table, progress=ctx.obj["progress"],
+                  profile=profile) as audit:
         built = build_report(audit, span, policy=loaded, anchors=anchors, profile=profile)
         written = built.write(out_dir, chosen, replace=replace)
     if written.version > 1 and not written.replaced:

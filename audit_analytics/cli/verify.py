@@ -34,7 +34,8 @@ def verify(ctx, source, profile, anchor, json_target, table, since, until, worke
 
     anchors = load_anchors(anchor) if anchor else None
     window = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
-    with AuditLog(source, table=table, progress=ctx.obj["progress"], **window) as audit:
+    with AuditLog(source, table=table, progress=ctx.obj["progress"],
+                  profile=profile, **window) as audit:
         result = audit.verify(profile=profile, anchors=anchors, workers=workers)
     if json_target:
         emit_json(result.to_dict(), json_target)

@@ -89,6 +89,13 @@ class Source(ABC):
     kind: str = "source"
     columns: dict[str, str] = field(default_factory=dict)
     rows: int = 0
+    #: Role -> stored column, set when a profile maps the columns (see :mod:`.mapped`): a
+    #: source that filters or looks up rows itself uses the stored names.
+    column_map: dict[str, str] = field(default_factory=dict)
+
+    def stored(self, role: str) -> str:
+        """The stored column that plays ``role`` (``role`` itself unless mapped)."""
+        return self.column_map.get(role, role)
 
     @abstractmethod
     def attach(self, engine: Engine) -> None:

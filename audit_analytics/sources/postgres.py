@@ -306,7 +306,9 @@ class PostgresSource(Source):
             "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped "
             "ORDER BY a.attnum", [regclass])
         self.pg_types = dict(cur.fetchall())
-        missing = [c for c in REQUIRED_COLUMNS if c not in self.pg_types]
+        required = ([self.stored(c) for c in REQUIRED_COLUMNS if c != "prev_hash"]
+                    if self.column_map else REQUIRED_COLUMNS)  # a mapped chain may be link-less
+        missing = [c for c in required if c not in self.pg_types]
         if missing:
             raise SchemaError(
                 f"table {self.table} at {self.masked_url} lacks column(s) {', '.join(missing)} "
@@ -332,9 +334,11 @@ class PostgresSource(Source):
                 items.append(f"{col}::text AS {col}")
         where = []
         if since:
-            where.append("\"timestamp\" >= current_setting('audit_analytics.since')::timestamptz")
+            where.append(f"{quote_ident(self.stored('timestamp'))} >= "
+                         "current_setting('audit_analytics.since')::timestamptz")
         if until:
-            where.append("\"timestamp\" < current_setting('audit_analytics.until')::timestamptz")
+            where.append(f"{quote_ident(self.stored('timestamp'))} < "
+                         "current_setting('audit_analytics.until')::timestamptz")
         if blocks is not None:
             where.append(range_condition(*blocks))
         sql = f"SELECT {', '.join(items)} FROM {self.table.sql}"
@@ -480,8 +484,9 @@ class PostgresSource(Source):
             return set()
         with self.session() as cur:
             cur.execute(
-                f"SELECT hash::text FROM {self.table.sql} "
-                "WHERE hash::text = ANY(string_to_array($1, ','))",
+                f"SELECT {quote_ident(self.stored('hash'))}::text FROM {self.table.sql} "
+                f"WHERE {quote_ident(self.stored('hash'))}::text = "
+                "ANY(string_to_array($1, ','))",
                 [",".join(wanted)],
             )
             return {row[0] for row in cur.fetchall()}

@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .._engine import Engine
+from .._files import default_home
 from ..chain.canonical import row_digest
 from ..chain.profiles import BUILTIN_PROFILES, SEED_FIELDS
 from ..errors import LedgerError
@@ -54,20 +55,6 @@ PROFILE = BUILTIN_PROFILES["python-seed"]
 GENESIS = PROFILE.genesis
 _TAIL_CHUNK = 65_536
 _DIGEST = re.compile(r"[0-9a-f]{64}")
-
-
-def default_home(home: str | os.PathLike | None = None) -> Path:
-    """Where the ledger and journal live.
-
-    ``home`` if given, else ``$AUDIT_ANALYTICS_HOME``, else
-    ``$XDG_DATA_HOME/audit_analytics`` or ``~/.local/share/audit_analytics``.
-    """
-    if home:
-        return Path(home).expanduser()
-    if env := os.environ.get("AUDIT_ANALYTICS_HOME"):
-        return Path(env).expanduser()
-    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data) / "audit_analytics"
 
 
 def _now_text() -> str:
