@@ -4,7 +4,15 @@ Importing the package registers every subcommand on the group; :func:`main` is t
 console entry point.
 """
 
-from . import check, journal, load, protections, report, verify  # noqa: F401 - registers them
+from . import (  # noqa: F401 - registers them
+    archive,
+    check,
+    journal,
+    load,
+    protections,
+    report,
+    verify,
+)
 from .app import cli, main
 
 __all__ = ["cli", "main"]
