@@ -10,7 +10,9 @@ from . import (  # noqa: F401 - registers them
     journal,
     load,
     protections,
+    reconcile,
     report,
+    spotcheck,
     verify,
 )
 from .app import cli, main
