@@ -221,8 +221,9 @@ def check_archive(location, public_key=None, *, sample: int | None = None,
             readable.append((i, rows))
     findings += _boundaries(entries, chosen)
     if readable:
-        rows_found, outside = _verify_rows(store, entries, readable, intact, everything,
-                                           profile, progress, verify_options, result)
+        rows_found, outside = _verify_rows(store, entries, readable, set(chosen), intact,
+                                           everything, profile, progress, verify_options,
+                                           result)
         findings += rows_found
         result.outside_sample = outside
     result.findings = findings
@@ -267,7 +268,7 @@ def _boundaries(entries: list[dict], chosen: list[int]) -> list[dict]:
     return out
 
 
-def _verify_rows(store, entries, readable, intact, everything, profile, progress,
+def _verify_rows(store, entries, readable, in_sample, intact, everything, profile, progress,
                  verify_options, result) -> tuple[list[dict], int]:
     """Row-level findings of the chosen files, verified together."""
     from ..session import AuditLog
@@ -284,9 +285,9 @@ def _verify_rows(store, entries, readable, intact, everything, profile, progress
                                     **verify_options)
     result.verification = verification
     by_uri = {str(Path(store.uri(entries[i]["path"]))): entries[i]["path"] for i in positions}
-    in_sample = set(positions)
     # a file's first row links to the entry before it: the boundary check covers that
-    # link when the previous file is not among those verified (and at the archive's start)
+    # link when the previous entry was not chosen (and at the archive's start); a chosen
+    # previous entry whose file is gone leaves a real gap
     first_ids = {}
     for i in positions:
         if i in intact and (i == 0 or (i - 1) not in in_sample):
