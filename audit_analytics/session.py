@@ -16,6 +16,7 @@ from ._secrets import mask_secrets
 from .chain.anchors import Anchor, load_anchors
 from .chain.profiles import HashProfile
 from .chain.results import VerifyResult
+from .chain.runners import Runner
 from .chain.schema import check_event_columns, events_view_sql
 from .chain.verify import verify_source
 from .errors import AuditAnalyticsError, SourceError, first_line
@@ -95,14 +96,23 @@ class AuditLog:
     # --- verification ---------------------------------------------------------------
     def verify(self, profile: str | HashProfile = "auto",
                anchors: str | Path | list[Anchor] | None = None,
-               progress: bool | None = None) -> VerifyResult:
-        """Re-verify every row's hash and every link; see :mod:`audit_analytics.chain.verify`."""
+               progress: bool | None = None, workers: int = 1,
+               runner: Runner | None = None) -> VerifyResult:
+        """Re-verify every row's hash and every link; see :mod:`audit_analytics.chain.verify`.
+
+        ``workers`` above 1 scans the source's parts (its files) on that many local
+        processes; ``runner`` runs the map elsewhere (see
+        :mod:`audit_analytics.chain.runners`). The findings are the same.
+        """
         if anchors is not None and not isinstance(anchors, list):
             anchors = load_anchors(anchors)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a whole number of at least 1, not {workers!r}")
         name = profile if isinstance(profile, str) else profile.name
         try:
             result = verify_source(self.engine, self.source, profile, anchors,
-                                   self.progress if progress is None else progress)
+                                   self.progress if progress is None else progress,
+                                   runner=runner, workers=workers)
         except EngineError as exc:
             self._record("verify", self.source.label, "failure", error=first_line(exc))
             raise SourceError(f"cannot read {self.source.label}: {first_line(exc)}",

@@ -121,14 +121,19 @@ def seed_baseline(path: Path, limit: int) -> dict:
             "bad_rows": bad}
 
 
-def run_verify(path: Path) -> dict:
-    """``audit-analytics verify`` as a subprocess: wall time, peak RSS, outcome."""
+def run_verify(path: Path, workers: int = 1) -> dict:
+    """``audit-analytics verify`` as a subprocess: wall time, peak RSS, outcome.
+
+    The peak RSS is the largest of the process and of the workers it waited for (the
+    usage ``wait4`` reports covers the process's own children).
+    """
     exe = Path(sys.executable).parent / "audit-analytics"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.json"
         t0 = time.perf_counter()
         proc = subprocess.Popen([str(exe), "--no-progress", "verify", str(path),
-                                 "--profile", "python-seed", "--json", str(out)],
+                                 "--profile", "python-seed", "--json", str(out),
+                                 *(["--workers", str(workers)] if workers > 1 else [])],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
@@ -184,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--seed-rows", type=int, default=1_000_000,
                         help="rows the (slow) seed baseline verifies")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="verify --workers N (the map over the archive's files)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     info = kernel.kernel_info()
@@ -198,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(ready in {time.perf_counter() - t:.1f} s)")
 
     # Our runs first: a child forked later would inherit the baseline's rows in its RSS.
-    runs = {n: run_verify(path) for n, path in archives.items()}
+    runs = {n: run_verify(path, args.workers) for n, path in archives.items()}
     smallest = archives[min(sizes)]
     base = seed_baseline(smallest, args.seed_rows)
     base_rate = base["rows"] / base["total_s"]

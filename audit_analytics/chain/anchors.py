@@ -12,10 +12,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+
 from .._files import ANCHOR_LIMIT, read_small_file
 from ..errors import AnchorError
+from . import kernel
 
-__all__ = ["Anchor", "load_anchors"]
+__all__ = ["Anchor", "check_anchors", "load_anchors"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -68,3 +71,54 @@ def load_anchors(path: str | Path) -> list[Anchor]:
     if not anchors:
         raise AnchorError(f"anchor file {path} holds no anchors", path=str(path))
     return anchors
+
+
+def check_anchors(anchors: list[Anchor], at_hash: list[int | None],
+                  by_id_hash: dict[int, list[int]], names, hash_text: dict[int, str | None],
+                  add) -> list[dict]:
+    """Compare each trusted anchor with the row that holds its id or its hash.
+
+    Parameters
+    ----------
+    anchors
+        The trusted checkpoints.
+    at_hash
+        For each anchor, the first row (a global position) that stores exactly its digest.
+    by_id_hash
+        The rows (ascending global positions) whose id has each anchor id's 64-bit hash:
+        the candidates by id, confirmed on the id itself.
+    names
+        The ids of the candidate rows (a :class:`~audit_analytics.chain.link.RowNames`).
+    hash_text
+        The stored hash text of the rows that may hold an anchor's id.
+    add
+        ``add(kind, position, **details)`` records a finding.
+
+    Returns
+    -------
+    list of dict
+        One ``{"id", "hash", "status"}`` per anchor: ``confirmed``, ``mismatch`` or
+        ``missing``.
+    """
+    id_hashes, _ = kernel.hash64(pa.array([x.id for x in anchors], pa.string()))
+    report = []
+    for k, anchor in enumerate(anchors):
+        same_id = [p for p in by_id_hash.get(int(id_hashes[k]), [])
+                   if names.id(p) == anchor.id]
+        found = at_hash[k]
+        if found is not None and (not same_id or found in same_id):
+            status = "confirmed" if names.id(found) == anchor.id else "mismatch"
+        elif same_id or found is not None:
+            status = "mismatch"
+        else:
+            status = "missing"
+        if status == "missing":
+            add("truncated", -1, id_override=anchor.id, anchor_hash=anchor.hash,
+                reason="the anchored event is absent: the log stops short of it")
+        elif status == "mismatch":
+            at = same_id[0] if same_id else found
+            # a row found by its digest stores exactly the anchor's (lowercase hex) text
+            add("anchor_mismatch", at, id_override=anchor.id, anchor_hash=anchor.hash,
+                found_hash=hash_text.get(at, anchor.hash))
+        report.append({"id": anchor.id, "hash": anchor.hash, "status": status})
+    return report

@@ -89,14 +89,21 @@ class VerifyResult:
     # --- construction ---------------------------------------------------------------
     @classmethod
     def build(cls, *, source, profile, profile_note, rows, findings, segments, head,
-              primary_root, ids, rks, ts, unprotected, anchors, elapsed) -> VerifyResult:
-        """Resolve row positions into event ids and locations."""
+              names, unprotected, anchors, elapsed) -> VerifyResult:
+        """Resolve row positions into event ids and locations.
+
+        ``names`` gives the id, row key and timestamp of every position the findings,
+        segments and head name (a :class:`~audit_analytics.chain.link.RowNames`).
+        """
 
         def ident(at: int):
-            return ids[at] if 0 <= at < rows else None
+            return names.id(at) if 0 <= at < rows else None
 
         def where(at: int) -> str | None:
-            return source.locate(int(rks[at])) if 0 <= at < rows else None
+            return source.locate(names.row_key(at)) if 0 <= at < rows else None
+
+        def stamp(at: int) -> str | None:
+            return _iso(names.timestamp(at))
 
         order = {k: i for i, k in enumerate(FINDING_KINDS)}
         records = []
@@ -128,13 +135,13 @@ class VerifyResult:
                 "starts_with": s["start_kind"],
                 "forks_from": ident(s["parent"]) if s["parent"] is not None else None,
                 "main": s["main"],
-                "first_timestamp": _iso(int(ts[s["start"]])),
-                "last_timestamp": _iso(int(ts[s["tail"]])),
+                "first_timestamp": stamp(s["start"]),
+                "last_timestamp": stamp(s["tail"]),
             })
         segs.sort(key=lambda s: (not s["main"], s["first_timestamp"] or "", -s["rows"]))
         head_rec = None
         if head is not None:
-            head_rec = {"id": ident(head), "row": where(head), "timestamp": _iso(int(ts[head]))}
+            head_rec = {"id": ident(head), "row": where(head), "timestamp": stamp(head)}
         return cls(source=source.label, profile=profile, rows=rows, records=records,
                    segment_records=segs, head=head_rec, unprotected_fields=unprotected,
                    anchors=anchors, profile_note=profile_note, elapsed=elapsed)

@@ -1,43 +1,115 @@
-"""The scan: one pass over a source's parts that keeps a few bytes per row.
+"""The map of verification: one part of a source in, one compact, picklable result out.
 
-Each batch's rows are rehashed by the native kernel and compared with the stored
-``hash`` (row integrity); each row's ``prev_hash`` is compared in full with the digest of
-the row read just before it (the in-order links). What is kept per row is small and
-fixed (see :class:`Scan`); :mod:`audit_analytics.chain.verify` resolves the rest.
+:func:`scan_part` reads one part (a Parquet file, a table held in the source's engine),
+rehashes every row with the kernel and compares it with the stored ``hash`` (row
+integrity), then resolves the part's own links on the whole digest: each ``prev_hash``
+first against the row read just before it, the rest with one hash join. What leaves the
+part is small (see :class:`PartResult`): the findings of its rows, its chain condensed to
+*runs* (unbranched paths of rows), its loose ends (the ``prev_hash`` of each run that
+starts without a parent in the part, the digest at each run's tail) and the distinct
+64-bit hashes of its ids and digests, which the reduce (:mod:`.link`) merges to find what
+several parts share.
+
+A part is plain data (:class:`~audit_analytics.sources.ScanPart`: a Parquet path and its
+row-key offset, or SQL over rows the source's engine holds), a task and a result pickle,
+and each call scans with an engine of its own process and thread: a process pool, or a
+cluster, can run the map.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
 from .._engine import Engine
-from ..progress import progress_bar
-from ..sources import ScanPart, Source
+from ..sources import ScanPart
 from . import kernel
 from .profiles import HashProfile
+from .runs import key64, part_graph, part_links, repeats, same_hash_groups
 from .schema import scan_column, scan_select
 
-__all__ = ["BATCH_ROWS", "MAX_DIGEST_DETAILS", "NO_TS", "Scan", "row_integrity", "scan_source"]
+__all__ = ["BATCH_ROWS", "MAX_DIGEST_DETAILS", "NO_TS", "PartResult", "PartTask", "Scan",
+           "ids_with_hashes", "read_ids", "row_integrity", "scan_part"]
 
 BATCH_ROWS = 131_072
 MAX_DIGEST_DETAILS = 10_000  # stored/computed hex kept for at most this many mismatches
+MAX_KEPT_IDS = 10_000  # ids kept while scanning (rows where runs may start or end)
 NO_TS = np.iinfo(np.int64).min  # a row without a usable timestamp
 
 
+@dataclass(frozen=True, eq=False)
+class PartTask:
+    """What one map call needs: the part, the profile, and what to look for in it.
+
+    ``anchor_digests`` and ``anchor_ids`` (trusted anchors) name the rows to report with
+    their ids; ``expose`` (64-bit digest keys) makes the rows with those keys their own
+    runs, so that the reduce can link other parts' rows to them or fold them into copies
+    found in other parts. ``id_hashes`` names the ids :func:`ids_with_hashes` reads.
+    """
+
+    part: ScanPart
+    profile: HashProfile
+    index: int
+    anchor_digests: tuple[bytes, ...] = ()
+    anchor_ids: tuple[str, ...] = ()
+    expose: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    id_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    threads: int | None = None
+
+
+@dataclass
+class PartResult:
+    """What the reduce needs of one part, positions local to the part (0 .. rows-1).
+
+    Per row, at most 16 bytes: ``key_set`` and ``id_set``, the distinct 64-bit keys of
+    its stored digests and hashes of its ids, sorted (the reduce merges them to find
+    what several parts share). Everything else is sparse: the rows' findings, the part's
+    runs (``nodes``, a dict of arrays, one entry per run), the exposed rows, the rows
+    that may hold an anchor and, in ``named``, the row key, id and timestamp of every
+    row the result may name.
+    """
+
+    index: int
+    rows: int
+    key_set: np.ndarray
+    id_set: np.ndarray
+    findings: list[dict]
+    nodes: dict[str, np.ndarray]
+    exposed: dict[str, np.ndarray]
+    dup_candidates: np.ndarray
+    anchor_hash_rows: dict[str, np.ndarray]
+    anchor_id_rows: dict[str, np.ndarray]
+    named: dict[str, object]
+    hash_text: dict[int, str | None]
+    rk_first: int | None
+    rks: np.ndarray | None
+
+    def positions(self, rks: np.ndarray) -> np.ndarray:
+        """The positions of the rows with the row keys ``rks``."""
+        rks = np.asarray(rks, np.int64)
+        if self.rks is None:
+            return rks - self.rk_first
+        order = np.argsort(self.rks, kind="stable")
+        return order[np.searchsorted(self.rks[order], rks)]
+
+    def row_keys(self, positions: np.ndarray) -> np.ndarray:
+        """The row keys of the rows at ``positions``."""
+        positions = np.asarray(positions, np.int64)
+        return self.rks[positions] if self.rks is not None else positions + self.rk_first
+
+
 class Scan:
-    """What the scan keeps per row: 61 bytes, whatever the width of the source.
+    """What the scan keeps per row of one part: 61 bytes, whatever the width of the rows.
 
-    The stored digest is kept whole (32 bytes), so that every link, copy and anchor is
-    confirmed on all of it. A ``prev_hash`` is kept only for the rows that do not link to
-    the row read just before them (``loose``: forks, part boundaries, shuffled rows);
-    the in-order links are confirmed while their batch is in memory (``seq``).
-
-    Arrays are allocated once for the expected row count and filled in place, so the
-    peak is the arrays themselves, never a list of batches plus their concatenation.
-    Ids are kept as a 64-bit hash only; the few ids a result names are read back later.
+    The stored digest is kept whole (32 bytes), so that every link and copy is confirmed
+    on all of it. A ``prev_hash`` is kept only for the rows that do not link to the row
+    read just before them (``loose``); the in-order links are confirmed while their batch
+    is in memory (``seq``). Ids are kept as a 64-bit hash, and as text only for the
+    rows where a run may start or end (next to a row that does not link in order, and
+    the last row), up to :data:`MAX_KEPT_IDS`: other ids a result names are read back.
     """
 
     _COLUMNS = {"rk": (np.int64, ()), "idh": (np.uint64, ()), "ts": (np.int64, ()),
@@ -49,11 +121,15 @@ class Scan:
         self.data = {k: np.empty((self.capacity, *shape), dtype=t)
                      for k, (t, shape) in self._COLUMNS.items()}
         self.details: dict[int, tuple[str, str]] = {}  # pos -> (stored hex, computed hex)
+        self.mismatches = 0
         self.loose: list[tuple[np.ndarray, np.ndarray]] = []  # (positions, prev digests)
+        self.hash_text: dict[int, str | None] = {}
+        self.ids: dict[int, str | None] = {}
+        self.last_id: tuple[int, str | None] | None = None
         self.rows = 0
 
     def slot(self, n: int) -> slice:
-        """Room for ``n`` more rows (grows when a source holds more than it said)."""
+        """Room for ``n`` more rows (grows when a part holds more than it said)."""
         if self.rows + n > self.capacity:
             self.capacity = max(self.rows + n, int(self.capacity * 1.5))
             for key, arr in self.data.items():
@@ -97,14 +173,88 @@ def row_integrity(profile: HashProfile, fields: list, stored_col):
     return ok, computed, hf, stored
 
 
-def scan_source(engine: Engine, source: Source, profile: HashProfile, progress) -> Scan:
-    """Scan every part of ``source`` (a progress bar when ``progress`` says so)."""
-    scan = Scan(source.rows)
-    with progress_bar(source.rows or None, "verifying", progress) as bar:
-        for part in source.parts():
-            for batch in _read_ahead(_part_batches(engine, part, profile)):
-                _scan_batch(scan, profile, batch)
-                bar.update(batch.num_rows)
+def scan_part(task: PartTask, engine: Engine | None = None, on_batch=None) -> PartResult:
+    """The map: scan one part and condense it (see the module docstring).
+
+    Parameters
+    ----------
+    task
+        The part, the profile and what to look for (picklable).
+    engine
+        The engine to scan with: the one that holds the part's rows for a part that is
+        not ``standalone``, else any engine of this process and thread (a connection is
+        never shared across processes or threads); ``None`` opens one for the call.
+    on_batch
+        Called with the number of rows of each batch read (progress).
+    """
+    own = engine is None
+    if own:
+        engine = Engine(threads=task.threads)
+    try:
+        scan = _read_part(engine, task, on_batch)
+        return _condense(engine, scan, task)
+    finally:
+        if own:
+            engine.close()
+
+
+def ids_with_hashes(task: PartTask, engine: Engine | None = None,
+                    on_batch=None) -> tuple[np.ndarray, list[str]]:
+    """The row keys and ids of the rows of ``task.part`` whose id hash is in ``task.id_hashes``.
+
+    The reduce asks for the rows of ids that several parts share (duplicate ids across
+    parts): one read of the part's ids, none of its other columns.
+    """
+    own = engine is None
+    if own:
+        engine = Engine(threads=task.threads)
+    part = task.part
+    rks, ids = [], []
+    try:
+        reader = engine.reader(f"SELECT __rk, CAST(id AS VARCHAR) AS id FROM ({part.sql})",
+                               part.params, BATCH_ROWS)
+        for batch in reader:
+            idh, nulls = kernel.hash64(batch.column(1))
+            hit = np.nonzero(~nulls & np.isin(idh, task.id_hashes))[0]
+            if len(hit):
+                rks.append(_numpy(batch.column(0).take(pa.array(hit)), np.int64))
+                ids.extend(batch.column(1).take(pa.array(hit)).to_pylist())
+    finally:
+        if own:
+            engine.close()
+    return (np.concatenate(rks) if rks else np.zeros(0, np.int64)), ids
+
+
+def read_ids(part: ScanPart, rks: np.ndarray, engine: Engine | None = None) -> dict:
+    """The ids (text) of the rows of ``part`` with the row keys ``rks``: ``{rk: id}``.
+
+    Like :func:`scan_part`, it opens an engine of its own unless given the one that
+    holds the part's rows.
+    """
+    own = engine is None
+    if own:
+        engine = Engine()
+    name = f"__want_{id(rks)}"
+    engine.register(name, pa.table({"rk": np.asarray(rks, np.int64)}))
+    try:
+        return dict(engine.rows(
+            f"SELECT __rk, CAST(id AS VARCHAR) FROM ({part.sql}) "
+            f"WHERE __rk IN (SELECT rk FROM {name})", part.params))
+    finally:
+        engine.unregister(name)
+        if own:
+            engine.close()
+
+
+def _read_part(engine: Engine, task: PartTask, on_batch) -> Scan:
+    part, profile = task.part, task.profile
+    scan = Scan(part.rows)
+    anchor_idh = (kernel.hash64(pa.array(task.anchor_ids, pa.string()))[0]
+                  if task.anchor_ids else None)
+    for batch in _read_ahead(_part_batches(engine, part, profile)):
+        _scan_batch(scan, profile, batch, anchor_idh)
+        if on_batch is not None:
+            on_batch(batch.num_rows)
     return scan
 
 
@@ -147,7 +297,7 @@ def _numpy(column, dtype, fill=None) -> np.ndarray:
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=dtype)
 
 
-def _scan_batch(scan: Scan, profile: HashProfile, batch: pa.RecordBatch) -> None:
+def _scan_batch(scan: Scan, profile: HashProfile, batch: pa.RecordBatch, anchor_idh) -> None:
     n = batch.num_rows
     if n == 0:
         return
@@ -156,10 +306,11 @@ def _scan_batch(scan: Scan, profile: HashProfile, batch: pa.RecordBatch) -> None
     prev, pf = kernel.unhex(scan_column(batch, "__prev"), profile.genesis)
     first = scan.rows
     bad = np.nonzero(~ok & (hf == 0))[0]
+    scan.mismatches += len(bad)
     for i in bad[: max(0, MAX_DIGEST_DETAILS - len(scan.details))]:
         scan.details[first + int(i)] = (stored[i].tobytes().hex(), computed[i].tobytes().hex())
     # in-order links, confirmed on the whole digest; the row before the batch (the last
-    # row of the previous batch or part) is already in the arrays
+    # row of the previous batch) is already in the arrays
     seq = np.zeros(n, dtype=bool)
     seq[1:] = (hf[:-1] == 0) & (prev[1:] == stored[:-1]).all(axis=1)
     if first:
@@ -169,10 +320,153 @@ def _scan_batch(scan: Scan, profile: HashProfile, batch: pa.RecordBatch) -> None
     loose = np.nonzero((pf == 0) & ~seq)[0]
     if len(loose):
         scan.loose.append((loose + first, prev[loose].copy()))
+    id_col = scan_column(batch, "__id")
+    _keep_ids(scan, id_col, seq, first)
     at = scan.slot(n)
     d = scan.data
     d["h"][at], d["seq"][at] = stored, seq
     d["rk"][at] = _numpy(batch.column("__rk"), np.int64)
-    d["idh"][at], d["idnull"][at] = kernel.hash64(scan_column(batch, "__id"))
+    d["idh"][at], d["idnull"][at] = kernel.hash64(id_col)
     d["ts"][at] = _numpy(batch.column("__ts"), np.int64, NO_TS)
     d["ok"][at], d["hf"][at], d["pf"][at] = ok, hf, pf
+    if anchor_idh is not None:  # the stored hash text of rows that may hold an anchor's id
+        hit = np.nonzero(np.isin(d["idh"][at], anchor_idh) & ~d["idnull"][at])[0]
+        if len(hit):
+            texts = batch.column("__hash").take(pa.array(hit)).to_pylist()
+            scan.hash_text.update({first + int(i): t for i, t in zip(hit.tolist(), texts)})
+
+
+def _keep_ids(scan: Scan, id_col, seq: np.ndarray, first: int) -> None:
+    """Keep the ids of the rows next to a break in the in-order links, and the last row.
+
+    Runs start and end there in a part written in chain order, so a result names them;
+    keeping them spares reading the part again. The row before the batch is kept when
+    the batch's first row breaks the order.
+    """
+    n = len(seq)
+    if len(scan.ids) < MAX_KEPT_IDS:
+        breaks = np.nonzero(~seq)[0]
+        near = np.unique(np.concatenate([breaks, breaks - 1]))
+        near = near[:MAX_KEPT_IDS - len(scan.ids) + 1]
+        if len(near) and near[0] < 0 and scan.last_id is not None:
+            scan.ids[scan.last_id[0]] = scan.last_id[1]
+        near = near[near >= 0]
+        if len(near):
+            values = id_col.take(pa.array(near)).to_pylist()
+            scan.ids.update({first + int(i): v for i, v in zip(near.tolist(), values)})
+    scan.last_id = (first + n - 1, id_col[n - 1].as_py())
+
+
+# --- condensing a scanned part ------------------------------------------------------------
+def _condense(engine: Engine, scan: Scan, task: PartTask) -> PartResult:
+    """Resolve the part's links and reduce its rows to runs, loose ends and findings."""
+    a = scan.arrays()
+    n = scan.rows
+    h, hf, pf, ok, ts, rk = a["h"], a["hf"], a["pf"], a["ok"], a["ts"], a["rk"]
+    key = key64(h)
+    copy, rep_of, key_set = same_hash_groups(h, key, hf == 0, ok)
+    loose, loose_prev = scan.loose_links()
+    parent = part_links(engine, h, key, hf, a["seq"], loose, loose_prev, rep_of,
+                        f"{task.index}_{id(scan)}")
+    parent[copy] = -1
+    exposed = np.zeros(n, dtype=bool)
+    if len(task.expose):
+        exposed = (hf == 0) & np.isin(key, task.expose)
+    has_ts = "timestamp" in task.profile.fields
+    findings = _row_findings(scan, a, has_ts)
+    g = part_graph(parent, copy, exposed)
+    regress = g.intra & (ts != NO_TS)
+    regress[regress] &= (ts[parent[regress]] != NO_TS) & (ts[regress] < ts[parent[regress]])
+    for i in np.nonzero(regress)[0].tolist():
+        findings.append({"kind": "timestamp_regression", "position": i,
+                         "predecessor": int(parent[i]), "timestamp_us": int(ts[i]),
+                         "predecessor_timestamp_us": int(ts[parent[i]])})
+    starts = g.starts
+    nodes = {"start": starts, "tail": g.tails, "weight": g.weights, "low": g.lows,
+             "low_pred": g.low_preds, "pf": pf[starts].copy(), "edge": g.edges,
+             "tail_digest": h[g.tails].copy(), "tail_valid": hf[g.tails] == 0}
+    is_loose = (nodes["pf"] == 0) & (g.edges < 0)
+    nodes["loose"] = np.nonzero(is_loose)[0]
+    nodes["loose_prev"] = (loose_prev[np.searchsorted(loose, starts[is_loose])]
+                           if is_loose.any() else np.zeros((0, 32), np.uint8))
+    ex = np.nonzero(exposed)[0]
+    exposed_info = {"pos": ex, "digest": h[ex].copy(), "ok": ok[ex].copy()}
+    dup, id_set = repeats(a["idh"], ~a["idnull"])
+    by_hash, by_id = _anchor_candidates(task, a, key)
+    wanted = [starts, g.tails, g.lows, g.low_preds[g.low_preds >= 0], ex, dup,
+              by_hash["pos"], by_id["pos"],
+              np.array([f["position"] for f in findings], np.int64),
+              np.array([f["predecessor"] for f in findings if "predecessor" in f], np.int64)]
+    named_pos = np.unique(np.concatenate([np.asarray(w, np.int64) for w in wanted]))
+    named_rk = rk[named_pos].copy()
+    kept = scan.ids
+    if scan.last_id is not None:
+        kept[scan.last_id[0]] = scan.last_id[1]
+    missing = [k for k, p in zip(named_rk.tolist(), named_pos.tolist()) if p not in kept]
+    read = read_ids(task.part, np.array(missing, np.int64), engine) if missing else {}
+    named = {"pos": named_pos, "rk": named_rk, "ts": ts[named_pos].copy(),
+             "id": [kept[p] if p in kept else read.get(k)
+                    for p, k in zip(named_pos.tolist(), named_rk.tolist())]}
+    contiguous = n == 0 or bool((np.diff(rk) == 1).all())
+    return PartResult(
+        index=task.index, rows=n, key_set=key_set, id_set=id_set,
+        findings=findings, nodes=nodes, exposed=exposed_info, dup_candidates=dup,
+        anchor_hash_rows=by_hash, anchor_id_rows=by_id, named=named,
+        hash_text=scan.hash_text,
+        rk_first=int(rk[0]) if contiguous and n else (0 if n == 0 else None),
+        rks=None if contiguous else rk.copy(),
+    )
+
+
+def _anchor_candidates(task: PartTask, a: dict, key: np.ndarray):
+    """The rows that store exactly an anchor's digest, and those whose id hash is an anchor's.
+
+    Returns two dicts of arrays: ``pos`` (ascending) with ``digest``, and ``pos`` with
+    ``idh``.
+    """
+    none = np.zeros(0, np.int64)
+    by_hash = {"pos": none, "digest": np.zeros((0, 32), np.uint8)}
+    by_id = {"pos": none, "idh": np.zeros(0, np.uint64)}
+    if not task.anchor_ids:
+        return by_hash, by_id
+    h = a["h"]
+    digests = np.frombuffer(b"".join(task.anchor_digests), np.uint8).reshape(-1, 32)
+    wanted = {d.tobytes() for d in digests}
+    candidates = np.nonzero((a["hf"] == 0) & np.isin(key, key64(digests)))[0]
+    hit = np.array([h[c].tobytes() in wanted for c in candidates.tolist()], dtype=bool)
+    by_hash = {"pos": candidates[hit] if len(candidates) else none,
+               "digest": h[candidates[hit]].copy() if len(candidates) else by_hash["digest"]}
+    anchor_idh = kernel.hash64(pa.array(task.anchor_ids, pa.string()))[0]
+    rows = np.nonzero(~a["idnull"] & np.isin(a["idh"], anchor_idh))[0]
+    by_id = {"pos": rows, "idh": a["idh"][rows].copy()}
+    return by_hash, by_id
+
+
+def _row_findings(scan: Scan, a: dict, has_ts: bool) -> list[dict]:
+    """hash_mismatch and malformed, row by row (positions local to the part)."""
+    hf, pf, id_null, ts = a["hf"], a["pf"], a["idnull"], a["ts"]
+    findings = []
+    for i in np.nonzero((hf == 0) & ~a["ok"])[0].tolist():
+        stored_hex, computed_hex = scan.details.get(i, (None, None))
+        findings.append({"kind": "hash_mismatch", "position": i, "stored_hash": stored_hex,
+                         "computed_hash": computed_hex})
+    malformed = (hf != 0) | (pf == 1) | (pf == 2) | id_null
+    if has_ts:
+        malformed |= ts == NO_TS
+    for i in np.nonzero(malformed)[0].tolist():
+        findings.append({"kind": "malformed", "position": i,
+                         "reason": _malformed_reason(hf[i], pf[i], id_null[i], ts[i], has_ts)})
+    return findings
+
+
+def _malformed_reason(hf, pf, id_null, ts, has_ts) -> str:
+    reasons = []
+    if id_null:
+        reasons.append("id is null")
+    reasons.append({1: "hash is null", 2: "hash is not a 64-character lowercase hex digest",
+                    3: "hash holds the genesis marker"}.get(int(hf), ""))
+    reasons.append({1: "prev_hash is null",
+                    2: "prev_hash is neither a hex digest nor the genesis marker"}.get(int(pf), ""))
+    if has_ts and ts == NO_TS:
+        reasons.append("timestamp is null, unparsable or out of range")
+    return "; ".join(r for r in reasons if r)

@@ -38,16 +38,44 @@ CAPABILITIES = frozenset({WINDOW, STREAM, PROGRESS, TABLE, PROTECTIONS})
 
 @dataclass(frozen=True)
 class ScanPart:
-    """One independently scannable piece of a source (a file, or a table).
+    """One independently scannable piece of a source (a file, a partition, a table).
 
-    ``sql`` selects the stored columns plus ``__rk``, a BIGINT row key unique within the
-    source; ``where`` is a label for findings (a file path or a table name).
+    A part is plain, picklable data, never an engine object. ``sql`` selects the stored
+    columns plus ``__rk``, a BIGINT row key unique within the source, with ``params``
+    bound; ``where`` is a label for findings (a file path or a table name).
+
+    A part with a ``path`` (see :meth:`parquet`) reads that file alone: any process can
+    scan it with an engine of its own (``standalone``). A part without one reads rows
+    that live in the source's own engine (PostgreSQL rows held as Arrow batches, an
+    attached DuckDB file, parsed JSON lines) and is scanned there.
     """
 
     sql: str
     params: list
     rows: int
     where: str
+    path: str | None = None
+    key_offset: int = 0
+
+    @classmethod
+    def parquet(cls, path: str, key_offset: int, rows: int) -> ScanPart:
+        """A Parquet file whose row ``k`` (in file order) has the row key ``key_offset + k``."""
+        return cls(
+            sql=(
+                "SELECT CAST(? AS BIGINT) + file_row_number AS __rk, * "
+                "EXCLUDE (file_row_number) FROM read_parquet(?, file_row_number=true)"
+            ),
+            params=[int(key_offset), str(path)],
+            rows=rows,
+            where=str(path),
+            path=str(path),
+            key_offset=int(key_offset),
+        )
+
+    @property
+    def standalone(self) -> bool:
+        """True when a fresh engine in any process can scan the part (it names its file)."""
+        return self.path is not None
 
 
 @dataclass

@@ -52,15 +52,7 @@ class ParquetSource(Source):
     def parts(self) -> list[ScanPart]:
         """One part per file; the row key is the file index and the row number."""
         return [
-            ScanPart(
-                sql=(
-                    f"SELECT (CAST(? AS BIGINT) << {ROW_KEY_SHIFT}) + file_row_number AS __rk, * "
-                    "EXCLUDE (file_row_number) FROM read_parquet(?, file_row_number=true)"
-                ),
-                params=[index, str(path)],
-                rows=rows,
-                where=str(path),
-            )
+            ScanPart.parquet(str(path), index << ROW_KEY_SHIFT, rows)
             for index, (path, rows) in enumerate(zip(self.files, self.file_rows))
         ]
 

@@ -1,0 +1,83 @@
+"""Runners: where the map of verification runs, one part after another or side by side.
+
+A runner is a callable ``runner(function, tasks, on_rows)`` returning
+``[function(task, engine=E) for task in tasks]`` in task order, ``E`` an engine of the
+process and thread that runs the call (a connection is never shared across processes or
+threads); ``on_rows(n)`` reports progress (rows scanned). Tasks and results are small
+and picklable (:class:`~audit_analytics.chain.scan.PartTask`,
+:class:`~audit_analytics.chain.scan.PartResult`), so a runner may send them anywhere
+that can read the parts' files.
+
+Without a runner, verification runs every part here, on the log's own engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+from .._engine import Engine
+
+__all__ = ["ProcessPoolRunner", "Runner", "run_serial"]
+
+#: ``runner(function, tasks, on_rows) -> results`` (see the module docstring).
+Runner = Callable[[Callable, list, Callable[[int], None]], list]
+
+
+def run_serial(function: Callable, tasks: list, on_rows: Callable[[int], None]) -> list:
+    """Run ``function`` over ``tasks`` here, one after the other, on one engine of its own.
+
+    ``function(task, engine=..., on_batch=...)`` is called with that engine and with
+    ``on_rows`` for progress after each batch.
+    """
+    if not tasks:
+        return []
+    with Engine(threads=tasks[0].threads) as engine:
+        return [function(task, engine=engine, on_batch=on_rows) for task in tasks]
+
+
+_worker_engine: Engine | None = None
+
+
+def _in_worker(function: Callable, task):
+    """Run ``function(task)`` in a pool's worker, on the worker's own engine."""
+    global _worker_engine
+    if _worker_engine is None:  # one per worker process, never inherited or shared
+        _worker_engine = Engine(threads=task.threads)
+    return function(task, engine=_worker_engine)
+
+
+class ProcessPoolRunner:
+    """Run the map on a local pool of ``workers`` processes (started fresh, not forked).
+
+    Each worker scans with an engine of its own; only the tasks and their small results
+    travel between processes. One worker, or a single task, runs here instead
+    (:func:`run_serial`): a pool would only add its start-up.
+
+    Parameters
+    ----------
+    workers
+        Processes in the pool (at least 1).
+    """
+
+    def __init__(self, workers: int) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a whole number of at least 1, not {workers!r}")
+        self.workers = workers
+
+    def __call__(self, function: Callable, tasks: list, on_rows: Callable[[int], None]) -> list:
+        """The results of ``function(task)`` for every task, in order."""
+        if self.workers == 1 or len(tasks) < 2:
+            return run_serial(function, tasks, on_rows)
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)),
+                                 mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_in_worker, function, task) for task in tasks]
+            results = []
+            for task, future in zip(tasks, futures):
+                results.append(future.result())
+                on_rows(task.part.rows)
+            return results
+
+    def __repr__(self) -> str:
+        return f"ProcessPoolRunner(workers={self.workers})"
