@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from audit_analytics.archive.spotcheck import choose
 from audit_analytics.samples.activity import chain_table, chain_table_from
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,9 +248,11 @@ def test_spot_check_samples_by_seed_and_states_its_detection_probability(cli, ar
     assert code == 0, a["findings"]
     _, b = check(cli, target, pub, "--sample", "3", "--seed", "42")
     assert a["sampled"] == b["sampled"] and len(a["sampled"]) == 3
-    seen = {tuple(check(cli, target, pub, "--sample", "3", "--seed", str(s))[1]["sampled"])
-            for s in range(6)}
-    assert len(seen) > 1
+    other = next(s for s in range(100) if choose(12, 3, s) != choose(12, 3, 42))
+    _, c = check(cli, target, pub, "--sample", "3", "--seed", str(other))
+    assert c["sampled"] != a["sampled"]
+    assert a["sampled"] == [f"date=2026-01-{i + 1:02d}/part-000000.parquet"
+                            for i in choose(12, 3, 42)]
     assert a["partitions"] == 12
     assert a["detection_probability"] == pytest.approx(3 / 12)
     assert a["sample_for_95"] == 12 and a["sample_for_99"] == 12
@@ -268,10 +271,11 @@ def test_a_sample_holding_a_tampered_file_finds_it(cli, archived):
     actions[10] = "export"
     pq.write_table(t.set_column(t.schema.get_field_index("action"), "action",
                                 pa.array(actions)), victim)
-    seeds = [s for s in range(40)
-             if "date=2026-01-05/part-000000.parquet"
-             in check(cli, target, pub, "--sample", "2", "--seed", str(s))[1]["sampled"]][:1]
-    code, doc = check(cli, target, pub, "--sample", "2", "--seed", str(seeds[0]))
+    hit = next(s for s in range(1000) if 4 in choose(12, 2, s))
+    miss = next(s for s in range(1000) if 4 not in choose(12, 2, s))
+    code, doc = check(cli, target, pub, "--sample", "2", "--seed", str(miss))
+    assert code == 0  # a sample without it cannot see it: the stated 1 - K/N
+    code, doc = check(cli, target, pub, "--sample", "2", "--seed", str(hit))
     assert code == 1
     assert {"file_digest_mismatch", "hash_mismatch"} <= kinds(doc)
     bad = [f for f in doc["findings"] if f["kind"] == "hash_mismatch"]

@@ -33,7 +33,7 @@ from .manifest import Manifest, read_manifest
 from .store import MANIFEST, ArchiveStore
 
 __all__ = ["ARCHIVE_FINDING_KINDS", "ArchiveCheck", "ArchiveFiles", "check_archive",
-           "is_archive"]
+           "choose", "is_archive"]
 
 log = logging.getLogger("audit_analytics")
 
@@ -187,9 +187,7 @@ def check_archive(location, public_key=None, *, sample: int | None = None,
             raise ArchiveError("--sample must be at least 1")
         if seed is None:
             seed = secrets.randbelow(2**31)
-        import random
-
-        chosen = sorted(random.Random(seed).sample(range(n), min(k, n)))
+        chosen = choose(n, k, seed)
     result = ArchiveCheck(archive=store.label, partitions=n,
                           sampled=[entries[i]["path"] for i in chosen],
                           seed=None if everything else seed, manifest=manifest,
@@ -228,6 +226,17 @@ def check_archive(location, public_key=None, *, sample: int | None = None,
         result.outside_sample = outside
     result.findings = findings
     return result
+
+
+def choose(n: int, k: int, seed: int) -> list[int]:
+    """The entries (positions, ascending) a spot check of ``k`` of ``n`` with ``seed`` reads.
+
+    Python's ``random.Random(seed).sample(range(n), min(k, n))``, sorted: the same seed
+    always picks the same entries of a manifest of the same length.
+    """
+    import random
+
+    return sorted(random.Random(seed).sample(range(n), min(k, n)))
 
 
 def is_archive(location) -> bool:
