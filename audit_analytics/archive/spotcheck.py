@@ -28,6 +28,7 @@ from .._text import shown
 from ..chain.anchors import Anchor
 from ..errors import ArchiveError, first_line
 from ..sources.parquet import ParquetSource
+from ..storage import locate
 from .keys import load_public_key
 from .manifest import Manifest, read_manifest
 from .store import MANIFEST, ArchiveStore
@@ -49,7 +50,8 @@ class ArchiveFiles(ParquetSource):
 
     def __init__(self, store: ArchiveStore, paths: list[str], rows: list[int]) -> None:
         super(ParquetSource, self).__init__(label=store.label, kind="parquet")
-        self.files = [Path(store.uri(p)) for p in paths]
+        self.locations = [locate(store.uri(p)) for p in paths]
+        self.files = [loc.url for loc in self.locations]
         self.hive = True
         self.file_rows = list(rows)
         self.rows = sum(rows)
@@ -293,7 +295,7 @@ def _verify_rows(store, entries, readable, in_sample, intact, everything, profil
         verification = audit.verify(profile=chosen_profile, anchors=anchors,
                                     **verify_options)
     result.verification = verification
-    by_uri = {str(Path(store.uri(entries[i]["path"]))): entries[i]["path"] for i in positions}
+    by_uri = {locate(store.uri(entries[i]["path"])).url: entries[i]["path"] for i in positions}
     # a file's first row links to the entry before it: the boundary check covers that
     # link when the previous entry was not chosen (and at the archive's start); a chosen
     # previous entry whose file is gone leaves a real gap

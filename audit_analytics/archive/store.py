@@ -1,12 +1,12 @@
 """Where an archive lives: its files listed, read and written through a pyarrow FileSystem.
 
-An archive is a folder (``DIR``, a local path or a URI pyarrow.fs understands) holding
+An archive is a folder (``DIR``: a local path, ``file://`` or ``s3://bucket/prefix``, see
+:mod:`audit_analytics.storage`) holding
 ``manifest.jsonl`` and part files below it. Every access goes through one
 :class:`ArchiveStore`, so another file system plugs in without touching the writer or
 the checks. Part files are created and never replaced: a write to a path that exists is
-refused. On the local file system writes follow the toolkit's one output rule
-(:func:`audit_analytics._io.write_atomic`, exclusive): the data goes to a temporary file
-that is linked into place only when complete.
+refused (:func:`audit_analytics.storage.write_new`: locally a temporary file linked into
+place only when complete, in S3 a conditional PUT).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pyarrow.fs as pafs
 
 from .._io import exclusive_lock, write_atomic
 from ..errors import ArchiveError, OutputError, first_line
+from ..storage import locate, write_new
 
 __all__ = ["MANIFEST", "MANIFEST_LIMIT", "ArchiveStore"]
 
@@ -36,25 +37,16 @@ class ArchiveStore:
     Parameters
     ----------
     location
-        A local folder, or a URI such as ``s3://bucket/prefix`` (resolved by
-        :meth:`pyarrow.fs.FileSystem.from_uri`).
+        A local folder, ``file://`` URL or ``s3://bucket/prefix``.
     """
 
     def __init__(self, location: str | os.PathLike) -> None:
         text = os.fspath(location)
         self.label = text
-        if "://" in text and not text.startswith("file://"):
-            try:
-                self.fs, self.root = pafs.FileSystem.from_uri(text)
-            except Exception as exc:  # pyarrow raises ArrowInvalid & co for bad URIs
-                raise ArchiveError(f"cannot open the archive {text}: {first_line(exc)}",
-                                   path=text) from None
-            self.local = False
-        else:
-            self.fs = pafs.LocalFileSystem()
-            self.root = os.path.abspath(text.removeprefix("file://"))
-            self.local = True
-        self.root = self.root.rstrip("/")
+        self.location = locate(text)
+        self.fs = self.location.fs
+        self.local = not self.location.is_s3
+        self.root = self.location.path.rstrip("/")
         self.bytes_read = 0  # what this store has read so far (for the benchmark)
 
     # --- paths ----------------------------------------------------------------------
@@ -64,9 +56,7 @@ class ArchiveStore:
 
     def uri(self, rel: str) -> str:
         """What a reader outside this store opens for ``rel``: a local path or a URI."""
-        if self.local:
-            return self.path(rel)
-        return f"{self.fs.type_name}://{self.path(rel)}"
+        return self.path(rel) if self.local else self.location.child(rel).url
 
     def is_folder(self) -> bool:
         """Whether the archive folder exists (as a folder)."""
@@ -146,28 +136,22 @@ class ArchiveStore:
     # --- writing --------------------------------------------------------------------
     def write_new(self, rel: str, data: bytes) -> None:
         """Create ``rel`` holding ``data``; a path that exists is never replaced."""
-        path = self.path(rel)
-        if self.local:
-            try:
-                write_atomic(path, data, exclusive=True)
-            except OutputError as exc:
-                raise ArchiveError(str(exc), path=path) from None
-            return
-        if self.exists(rel):
-            raise ArchiveError(f"{path} already exists: archive files are never replaced",
-                               path=path)
         try:
-            with self.fs.open_output_stream(path) as stream:
-                stream.write(data)
-        except Exception as exc:
-            raise ArchiveError(f"cannot write {path}: {first_line(exc)}", path=path) from None
+            write_new(self.location.child(rel), data)
+        except OutputError as exc:
+            raise ArchiveError(f"{exc}: archive files are never replaced"
+                               if "already exists" in str(exc) else str(exc),
+                               path=self.uri(rel)) from None
 
     def extend_manifest(self, old: bytes, lines: list[bytes]) -> None:
         """Append ``lines`` to the manifest whose current bytes are ``old``.
 
         The manifest is replaced as a whole by one holding ``old`` and then the new lines
-        (a temporary file renamed into place, locally): a reader sees the old manifest or
-        the new one, never half a line. The caller holds :meth:`lock`.
+        (locally a temporary file renamed into place; in object storage one PUT of the
+        whole object): a reader sees the old manifest or the new one, never half a line.
+        It is the one object an archive run replaces, and only by a longer one whose
+        beginning is the old; the head kept elsewhere shows whether that held. The caller
+        holds :meth:`lock`.
         """
         data = old + b"".join(line + b"\n" for line in lines)
         path = self.path(MANIFEST)
