@@ -49,22 +49,39 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def keys(cli, tmp_path):
-    out = cli("keygen", "--out", tmp_path / "k")
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    """Keys and a 1,200-row chain over 12 days archived once; tests work on copies."""
+    folder = tmp_path_factory.mktemp("pristine")
+    cli = _run_cli()
+    assert cli("keygen", "--out", folder / "k").returncode == 0
+    src = write(chain_table(events(1200, 12)), folder / "src.parquet")
+    out = cli("archive", src, "--to", folder / "arch", "--key", folder / "k.key", "--json", "-")
     assert out.returncode == 0, out.stderr
+    return folder, json.loads(out.stdout)["manifest_head"]
+
+
+def _run_cli():
+    from conftest import run_cli
+
+    return run_cli
+
+
+@pytest.fixture
+def keys(pristine, tmp_path):
+    folder, _ = pristine
+    for name in ("k.key", "k.pub"):
+        shutil.copy2(folder / name, tmp_path / name)
     return tmp_path / "k.key", tmp_path / "k.pub"
 
 
 @pytest.fixture
-def archived(cli, tmp_path, keys):
-    """A 1,200-row chain over 12 days, archived: (dir, source path, keys, head)."""
-    src = write(chain_table(events(1200, 12)), tmp_path / "src.parquet")
-    target = tmp_path / "arch"
-    out = cli("archive", src, "--to", target, "--key", keys[0], "--json", "-")
-    assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout)
-    return target, src, keys, doc["manifest_head"]
+def archived(pristine, tmp_path, keys):
+    """A copy of the pristine archive: (dir, source path, keys, head)."""
+    folder, head = pristine
+    shutil.copytree(folder / "arch", tmp_path / "arch")
+    shutil.copy2(folder / "src.parquet", tmp_path / "src.parquet")
+    return tmp_path / "arch", tmp_path / "src.parquet", keys, head
 
 
 def manifest_lines(target: Path) -> list[bytes]:
@@ -82,8 +99,9 @@ def kinds(doc) -> set[str]:
 
 
 # --- keygen -----------------------------------------------------------------------------
-def test_keygen_writes_pem_keys_private_0600_and_never_overwrites(cli, tmp_path, keys):
-    private, public = keys
+def test_keygen_writes_pem_keys_private_0600_and_never_overwrites(cli, tmp_path):
+    assert cli("keygen", "--out", tmp_path / "k").returncode == 0
+    private, public = tmp_path / "k.key", tmp_path / "k.pub"
     assert private.read_text().startswith("-----BEGIN PRIVATE KEY-----")
     assert public.read_text().startswith("-----BEGIN PUBLIC KEY-----")
     assert os.stat(private).st_mode & 0o777 == 0o600
@@ -497,3 +515,26 @@ def test_reconcile_lists_the_first_thousand_differences(cli, tmp_path, archived)
     bad = cli("reconcile", src, tmp_path / "absent.parquet")
     assert bad.returncode == 2
     one_line(bad.stderr)
+
+
+@pytest.mark.parametrize("sample", ["python_seed/tampered/all.parquet",
+                                    "node_seed/tampered/all.parquet"])
+def test_an_archive_of_a_tampered_log_reports_what_verify_of_the_log_reports(
+        cli, tmp_path, keys, samples, sample):
+    plain = json.loads(cli("verify", samples / sample, "--json", "-").stdout)
+    assert not plain["ok"]
+    assert cli("archive", samples / sample, "--to", tmp_path / "t", "--key", keys[0]
+               ).returncode == 0
+    out = cli("verify", tmp_path / "t", "--public-key", keys[1], "--workers", "2",
+              "--json", "-")
+    assert out.returncode == 1, out.stderr
+    doc = json.loads(out.stdout)
+    row_level = sorted((f["kind"], f["id"]) for f in doc["findings"]
+                       if f["kind"] in plain["counts"])
+    assert row_level == sorted((f["kind"], f["id"]) for f in plain["findings"])
+    # what the archive adds is only where the log itself breaks across two days
+    extra = {f["kind"] for f in doc["findings"] if f["kind"] not in plain["counts"]}
+    assert extra <= {"boundary_mismatch"}
+    assert doc["rows"] == plain["rows"]
+    one = json.loads(cli("verify", tmp_path / "t", "--public-key", keys[1], "--json", "-").stdout)
+    assert one["findings"] == doc["findings"]  # --workers changes nothing found
