@@ -385,9 +385,15 @@ def test_a_gap_at_a_partition_boundary_is_a_boundary_mismatch(cli, tmp_path, key
 def test_a_file_that_is_not_parquet_is_a_finding(cli, archived):
     target, _, (_, pub), _ = archived
     (target / "date=2026-01-03/part-000000.parquet").write_text("not parquet at all\n")
+    other = target / "date=2026-01-09/part-000000.parquet"
+    pq.write_table(pq.read_table(other).drop_columns(["hash"]), other)  # Parquet, no chain
     code, doc = check(cli, target, pub, "--all")
     assert code == 1
     assert {"file_digest_mismatch", "unreadable_file"} <= kinds(doc)
+    unreadable = sorted(f["path"] for f in doc["findings"] if f["kind"] == "unreadable_file")
+    assert unreadable == ["date=2026-01-03/part-000000.parquet",
+                          "date=2026-01-09/part-000000.parquet"]
+    assert doc["rows"] == 1000
 
 
 @pytest.mark.parametrize("case", ["no_manifest", "no_folder", "bad_key", "private_as_public",

@@ -26,7 +26,8 @@ import pyarrow.parquet as pq
 
 from .._text import shown
 from ..chain.anchors import Anchor
-from ..errors import ArchiveError, first_line
+from ..errors import ArchiveError, AuditAnalyticsError, SchemaError, first_line
+from ..session import AuditLog
 from ..sources.parquet import ParquetSource
 from ..storage import locate
 from .keys import load_public_key
@@ -220,6 +221,7 @@ def check_archive(location, public_key=None, *, sample: int | None = None,
         if rows is not None:
             readable.append((i, rows))
     findings += _boundaries(entries, chosen)
+    readable = _verifiable(store, entries, readable, profile, findings)
     if readable:
         rows_found, outside = _verify_rows(store, entries, readable, set(chosen), intact,
                                            everything, profile, progress, verify_options,
@@ -264,6 +266,29 @@ def _parquet_rows(store: ArchiveStore, rel: str, findings: list) -> int | None:
         return None
 
 
+def _verifiable(store, entries, readable, profile, findings) -> list[tuple[int, int]]:
+    """The readable files whose rows the verifier can read (each opened on its own).
+
+    A file without the columns a chain needs (rewritten with other columns, say) is an
+    ``unreadable_file`` finding, not an error that would stop the whole check.
+    """
+    keep = []
+    for i, rows in readable:
+        rel = entries[i]["path"]
+        try:
+            source = ArchiveFiles(store, [rel], [rows])
+            with AuditLog(source, journal=False) as audit:
+                missing = [c for c in ("id", "prev_hash", "hash") if c not in audit.columns]
+                if missing:
+                    raise SchemaError(f"lacks the column {missing[0]}")
+        except AuditAnalyticsError as exc:
+            findings.append({"kind": "unreadable_file", "path": rel,
+                             "reason": f"its rows cannot be verified ({exc})"})
+            continue
+        keep.append((i, rows))
+    return keep
+
+
 def _boundaries(entries: list[dict], chosen: list[int]) -> list[dict]:
     """Each chosen entry's first_prev_hash against the previous entry, and the next's."""
     pairs = sorted({(i - 1, i) for i in chosen if i > 0}
@@ -282,8 +307,6 @@ def _boundaries(entries: list[dict], chosen: list[int]) -> list[dict]:
 def _verify_rows(store, entries, readable, in_sample, intact, everything, profile, progress,
                  verify_options, result) -> tuple[list[dict], int]:
     """Row-level findings of the chosen files, verified together."""
-    from ..session import AuditLog
-
     positions = [i for i, _ in readable]
     source = ArchiveFiles(store, [entries[i]["path"] for i in positions],
                           [rows for _, rows in readable])
