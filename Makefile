@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint samples bench bench-pg bench-checks bench-report pg-samples clean
+.PHONY: install demo test lint samples bench bench-archive bench-pg bench-checks bench-report pg-samples clean
 
 $(STAMP): pyproject.toml setup.py $(wildcard audit_analytics/chain/native/*.c audit_analytics/chain/native/*.h)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ samples: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_verify.py
+
+bench-archive: $(STAMP)
+	$(PY) benchmarks/bench_archive.py
 
 bench-pg: $(STAMP)
 	$(PY) benchmarks/bench_pg.py
