@@ -209,7 +209,12 @@ def check_archive(location, public_key=None, *, sample: int | None = None,
             findings.append({"kind": "missing_file", "path": e["path"], "line": e["line"],
                              "reason": "the manifest lists it; it is not there"})
             continue
-        digest, size = store.digest(e["path"])
+        try:
+            digest, size = store.digest(e["path"])
+        except ArchiveError as exc:  # a folder in its place, an unreadable object
+            findings.append({"kind": "unreadable_file", "path": e["path"], "line": e["line"],
+                             "reason": str(exc)})
+            continue
         if digest != e["sha256"] or size != e["bytes"]:
             findings.append({"kind": "file_digest_mismatch", "path": e["path"],
                              "expected_sha256": e["sha256"], "sha256": digest,
