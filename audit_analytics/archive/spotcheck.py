@@ -249,11 +249,18 @@ def choose(n: int, k: int, seed: int) -> list[int]:
 
 
 def is_archive(location) -> bool:
-    """Whether ``location`` is a folder holding an archive manifest."""
+    """Whether ``location`` is a folder holding an archive manifest.
+
+    Anything that is not a local or object-storage folder (a database URL, a glob, a
+    missing path) is not one; what it is, its own source says.
+    """
+    text = str(location)
+    if "://" in text and not text.startswith(("file://", "s3://")):
+        return False
     try:
         store = ArchiveStore(location)
         return store.is_folder() and store.exists(MANIFEST)
-    except ArchiveError:
+    except AuditAnalyticsError:
         return False
 
 
