@@ -5,11 +5,11 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint samples bench bench-pg bench-checks bench-report pg-samples clean
+.PHONY: install demo test lint samples bench bench-archive bench-pg bench-checks bench-report pg-samples clean
 
 $(STAMP): pyproject.toml setup.py $(wildcard audit_analytics/chain/native/*.c audit_analytics/chain/native/*.h)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,notebooks]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,notebooks,s3]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
@@ -38,6 +38,9 @@ samples: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_verify.py
+
+bench-archive: $(STAMP)
+	$(PY) benchmarks/bench_archive.py
 
 bench-pg: $(STAMP)
 	$(PY) benchmarks/bench_pg.py

@@ -12,6 +12,7 @@ Every error derives from one base, so callers can catch the family at once::
     ├── PeriodError                     an unknown or malformed report period
     ├── OutputError                     an output path that cannot be written
     ├── LedgerError                     a ledger or journal that cannot be read or appended
+    ├── ArchiveError                    an archive folder, manifest or key file that is unusable
     └── QueryError                      the engine (DuckDB) refused or failed a statement
 
 Each error carries the fields an analyst needs (``source``, ``column``, ``path``...) and a
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 __all__ = [
     "AnchorError",
+    "ArchiveError",
     "AuditAnalyticsError",
     "ConnectionFailed",
     "LedgerError",
@@ -99,6 +101,13 @@ class OutputError(AuditAnalyticsError):
 
 class LedgerError(AuditAnalyticsError):
     """A review ledger or access journal that cannot be read or appended to."""
+
+
+class ArchiveError(AuditAnalyticsError):
+    """An archive that cannot be written or checked: no manifest, a bad key file, a clash.
+
+    Tampering is never an error: it is a finding of the check.
+    """
 
 
 class QueryError(AuditAnalyticsError):

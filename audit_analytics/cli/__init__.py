@@ -4,7 +4,18 @@ Importing the package registers every subcommand on the group; :func:`main` is t
 console entry point.
 """
 
-from . import check, journal, load, profile, protections, report, verify  # noqa: F401
+from . import (  # noqa: F401 - registers them
+    archive,
+    check,
+    journal,
+    load,
+    profile,
+    protections,
+    reconcile,
+    report,
+    spotcheck,
+    verify,
+)
 from .app import cli, main
 
 __all__ = ["cli", "main"]

@@ -26,17 +26,73 @@ from .options import (
 @until_option("PostgreSQL only: verify events before this time.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Scan the source's files on N local processes.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run the scan on a Dask distributed cluster (its scheduler's address).")
+@click.option("--public-key", "public_key", default=None, metavar="FILE",
+              help="An archive's public key: its manifest's signatures are checked too.")
+@click.option("--expect-head", "expect_head", default=None, metavar="SHA256",
+              help="An archive's manifest head kept elsewhere: its absence is 'truncated'.")
 @click.pass_context
-def verify(ctx, source, profile, anchor, json_target, table, since, until, workers) -> int:
-    """Re-verify SOURCE's hash chain; exit 1 on any evidence of tampering."""
+def verify(ctx, source, profile, anchor, json_target, table, since, until, workers, scheduler,
+           public_key, expect_head) -> int:
+    """Re-verify SOURCE's hash chain; exit 1 on any evidence of tampering.
+
+    A folder holding an archive's manifest.jsonl is checked as an archive: the manifest,
+    every part file's bytes, rows and boundaries (the manifest's entries as anchors).
+    """
+    from ..archive.spotcheck import is_archive
     from ..chain.anchors import load_anchors
     from ..session import AuditLog
+
+    runner = scheduler_runner(scheduler)
+    if is_archive(source):
+        return _verify_archive(ctx, source, profile, anchor, json_target, public_key,
+                               expect_head, workers=workers, runner=runner)
+    if public_key or expect_head:
+        raise click.UsageError("--public-key and --expect-head apply to archive folders "
+                               "(holding manifest.jsonl) only")
 
     anchors = load_anchors(anchor) if anchor else None
     window = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
     with AuditLog(source, table=table, progress=ctx.obj["progress"],
                   profile=profile, **window) as audit:
-        result = audit.verify(profile=profile, anchors=anchors, workers=workers)
+        result = audit.verify(profile=profile, anchors=anchors, workers=workers, runner=runner)
+    if json_target:
+        emit_json(result.to_dict(), json_target)
+    if json_target != "-":
+        echo(result.summary())
+    return 0 if result.ok else 1
+
+
+def scheduler_runner(address: str | None):
+    """The runner for ``--scheduler ADDRESS`` (``None`` without one).
+
+    Raises
+    ------
+    click.UsageError
+        The installation has no Dask runner.
+    """
+    if address is None:
+        return None
+    from ..chain import runners
+
+    make = getattr(runners, "DaskRunner", None)
+    if make is None:
+        raise click.UsageError("--scheduler needs the Dask runner, which this installation "
+                               "of audit-analytics lacks")
+    return make(address)
+
+
+def _verify_archive(ctx, source, profile, anchor, json_target, public_key, expect_head,
+                    **verify_options) -> int:
+    from ..archive.spotcheck import check_archive
+
+    if anchor:
+        raise click.UsageError("--anchor does not apply to an archive folder: its manifest's "
+                               "entries are the anchors (keep its head for --expect-head)")
+    result = check_archive(source, public_key, everything=True, expect_head=expect_head,
+                           profile=None if profile == "auto" else profile,
+                           progress=ctx.obj["progress"], **verify_options)
     if json_target:
         emit_json(result.to_dict(), json_target)
     if json_target != "-":

@@ -1,0 +1,317 @@
+"""``archive``: a source's events written as day (or month) partitions and a signed manifest.
+
+The rows are read from the source as stored, put in chain order
+(:func:`.order.chain_order`) and cut wherever the UTC day (or month) of the timestamp
+changes; each run becomes one new part file, ``DIR/date=YYYY-MM-DD/part-NNNNNN.parquet``
+(``month=YYYY-MM``), Parquet with zstd compression, rows in chain order. Each file gets one
+manifest line (:mod:`.manifest`). A part file is never rewritten: a re-run archives only the
+events not archived yet, as new part files after the existing ones.
+
+Which events are new: those stamped at or after the latest archived timestamp less an
+overlap (an hour by default, for a late writer's row stamped earlier), whose ``(id, hash)``
+is not in the part files that reach into that span. Part files are written first, then the
+manifest is extended by one atomic replacement; a run that fails before the manifest is
+written removes the files it created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .._engine import quote_ident
+from ..chain.schema import BOOKKEEPING, bounded_timestamp
+from ..errors import ArchiveError, first_line
+from ..periods import parse_when
+from .keys import load_private_key
+from .manifest import entry_line, read_manifest
+from .order import chain_order
+from .store import ArchiveStore
+
+__all__ = ["PARTITIONS", "ArchiveResult", "archive_source"]
+
+log = logging.getLogger("audit_analytics")
+
+#: The partitionings ``archive --partition`` accepts, and their folder prefix.
+PARTITIONS = {"day": "date", "month": "month"}
+_FORMAT = {"day": "%Y-%m-%d", "month": "%Y-%m"}
+
+
+@dataclass
+class ArchiveResult:
+    """What one ``archive`` run wrote.
+
+    ``manifest_head`` is the SHA-256 (hex) of the manifest's last line after the run:
+    keep it somewhere else, and pass it to ``spot-check --expect-head``.
+    """
+
+    target: str
+    files_written: int
+    rows: int
+    manifest_head: str | None
+    paths: list[str] = field(default_factory=list)
+    entries: int = 0
+    profile: str | None = None
+
+    def to_dict(self) -> dict:
+        """The JSON ``archive --json`` prints."""
+        return {"files_written": self.files_written, "rows": self.rows,
+                "manifest_head": self.manifest_head, "entries": self.entries,
+                "paths": self.paths, "profile": self.profile, "archive": self.target}
+
+    def summary(self) -> str:
+        """One human paragraph."""
+        head = self.manifest_head or "(empty manifest)"
+        return (f"{self.target}: {self.files_written} part file(s) written, {self.rows:,} "
+                f"rows; the manifest holds {self.entries} entries\n"
+                f"  manifest head: {head}  (keep it elsewhere: spot-check --expect-head)")
+
+
+def archive_source(source, target: str, key_path: str, *, partition: str = "day",
+                   profile: str = "auto", since=None, until=None, table: str | None = None,
+                   overlap: timedelta = timedelta(hours=1),
+                   progress: bool | None = None) -> ArchiveResult:
+    """Archive ``source``'s events not archived yet into the folder ``target``.
+
+    Parameters
+    ----------
+    source
+        Anything :func:`audit_analytics.open` accepts (a ``postgresql://`` URL, Parquet...).
+    target
+        The archive folder (created when absent), local or a pyarrow.fs URI.
+    key_path
+        The Ed25519 private key (``PREFIX.key`` from ``keygen``).
+    partition
+        ``"day"`` or ``"month"`` (UTC).
+    profile
+        The hash profile recorded in the manifest (``auto``: detected from the rows).
+    since, until
+        Archive only events in ``[since, until)`` (ISO text; naive times are UTC).
+
+    Raises
+    ------
+    ArchiveError
+        The key, the folder or its manifest cannot be used (a damaged manifest, entries
+        signed by another key, part files no entry lists), or a file cannot be written.
+    """
+    from ..chain.profiles import load_profile
+    from ..chain.verify import detect_profile
+    from ..session import AuditLog
+
+    if partition not in PARTITIONS:
+        raise ArchiveError(f"unknown partitioning {partition!r} (day or month)")
+    key = load_private_key(key_path)
+    lo = parse_when(since, what="--since")
+    hi = parse_when(until, what="--until")
+    store = ArchiveStore(target)
+    with store.lock():
+        old = store.manifest() or b""
+        manifest = read_manifest(old, key.public_key())
+        _refuse_damage(store, manifest)
+        after, archived = _archived_span(store, manifest, overlap)
+        window = {}
+        if str(source).startswith(("postgres://", "postgresql")):
+            window = {k: v for k, v in (("since", _later(lo, after)), ("until", hi)) if v}
+        with AuditLog(source, table=table, progress=progress, **window) as audit:
+            chosen = (detect_profile(audit.engine, audit.source)[0] if profile == "auto"
+                      else load_profile(profile))
+            rows = _new_rows(audit, lo, hi, after, archived, first_run=not manifest.entries)
+            order = chain_order(audit.engine, _text(rows, "hash"), _text(rows, "prev_hash"),
+                                _ts_or(rows))
+        rows = rows.take(pa.array(order))
+        return _write(store, manifest, old, rows, key, partition, chosen.name)
+
+
+def _refuse_damage(store: ArchiveStore, manifest) -> None:
+    """Refuse to extend a manifest that does not check out, or a folder with strays."""
+    if manifest.findings:
+        first = manifest.findings[0]
+        raise ArchiveError(f"{store.label}: the manifest does not check out with this key "
+                           f"(line {first.get('line')}: {first['reason']}); run spot-check "
+                           "--all before archiving into it", path=store.label)
+    listed = {e["path"] for e in manifest.entries}
+    strays = [p for p in store.part_files() if p not in listed]
+    if strays:
+        raise ArchiveError(f"{store.label} holds {len(strays)} part file(s) no manifest entry "
+                           f"lists (first: {strays[0]}); move them aside before archiving",
+                           path=store.label)
+
+
+def _archived_span(store: ArchiveStore, manifest, overlap: timedelta):
+    """From when the source is read again, and the ``(id, hash)`` archived since then."""
+    stamps = [e["max_timestamp"] for e in manifest.entries if e["max_timestamp"]]
+    if not stamps:
+        return None, None
+    latest = max(parse_when(s, what="max_timestamp") for s in stamps)
+    after = latest - overlap
+    tables = []
+    for e in manifest.entries:
+        top = e["max_timestamp"]
+        if top and parse_when(top, what="max_timestamp") >= after:
+            try:
+                tables.append(pq.read_table(store.path(e["path"]), filesystem=store.fs,
+                                            columns=["id", "hash"]))
+            except Exception as exc:
+                raise ArchiveError(f"cannot read {e['path']}: {first_line(exc)}",
+                                   path=e["path"]) from None
+    ids = [pc.cast(t.column("id"), pa.string()) for t in tables]
+    hashes = [pc.cast(t.column("hash"), pa.string()) for t in tables]
+    known = pa.table({"id": pa.chunked_array(ids, pa.string()),
+                      "hash": pa.chunked_array(hashes, pa.string())})
+    return after, known
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max(x for x in (a, b) if x is not None) if (a or b) else None
+
+
+def _new_rows(audit, lo, hi, after, archived, *, first_run: bool) -> pa.Table:
+    """The source's stored rows to archive (with ``__ts``, microseconds UTC, for the cut)."""
+    engine = audit.engine
+    columns = [c for c in audit.source.columns if c not in BOOKKEEPING]
+    ts = bounded_timestamp('"timestamp"')
+    where, params = [], []
+    for bound, op in ((lo, ">="), (hi, "<")):
+        if bound is not None:
+            where.append(f"__t {op} CAST(? AS TIMESTAMPTZ)")
+            params.append(bound.isoformat())
+    if after is not None and not first_run:
+        where.append("__t >= CAST(? AS TIMESTAMPTZ)")
+        params.append(after.isoformat())
+    select = ", ".join(quote_ident(c) for c in columns)
+    sql = (f"SELECT {select}, epoch_us(__t) AS __ts FROM "
+           f"(SELECT *, {ts} AS __t FROM {engine.qualified('raw')}) r")
+    if archived is not None:
+        engine.register("__archived", archived)
+        where.append("NOT EXISTS (SELECT 1 FROM __archived a WHERE a.id = CAST(r.id AS VARCHAR)"
+                     " AND a.hash = CAST(r.hash AS VARCHAR))")
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    try:
+        return engine.arrow(sql, params)
+    finally:
+        if archived is not None:
+            engine.unregister("__archived")
+
+
+def _text(rows: pa.Table, name: str) -> pa.Array:
+    return pc.cast(rows.column(name), pa.string()).combine_chunks()
+
+
+def _ts_or(rows: pa.Table) -> np.ndarray:
+    return np.asarray(rows.column("__ts").fill_null(0).to_numpy(), dtype=np.int64)
+
+
+def _keys(ts: pa.ChunkedArray, partition: str) -> list[str]:
+    """Each row's partition value; a row without a usable timestamp joins the row before."""
+    fmt = _FORMAT[partition]
+    out: list[str | None] = []
+    for us in ts.to_pylist():
+        out.append(None if us is None else
+                   (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)).strftime(fmt))
+    first = next((k for k in out if k is not None), None) or "unknown"
+    last = first
+    for i, k in enumerate(out):
+        if k is None:
+            out[i] = last
+        else:
+            last = k
+    return out  # type: ignore[return-value]
+
+
+def _iso(us: int | None) -> str | None:
+    if us is None:
+        return None
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _next_numbers(store: ArchiveStore) -> dict[str, int]:
+    """The next free part number in each partition folder."""
+    nxt: dict[str, int] = {}
+    for rel in store.part_files():
+        folder, _, name = rel.rpartition("/")
+        stem = name.split(".")[0]
+        if stem.startswith("part-") and stem[5:].isdigit():
+            nxt[folder] = max(nxt.get(folder, 0), int(stem[5:]) + 1)
+    return nxt
+
+
+def _segments(hashes: list, prevs: list, ids: list) -> list[dict]:
+    """The file's runs of rows that each link to the row before (when there are several)."""
+    cuts = [0] + [i for i in range(1, len(hashes)) if prevs[i] != hashes[i - 1]]
+    if len(cuts) == 1:
+        return []
+    ends = cuts[1:] + [len(hashes)]
+    return [{"first_id": ids[a], "first_prev_hash": prevs[a], "last_id": ids[b - 1],
+             "last_hash": hashes[b - 1], "rows": b - a} for a, b in zip(cuts, ends)]
+
+
+def _write(store: ArchiveStore, manifest, old: bytes, rows: pa.Table, key, partition: str,
+           profile: str) -> ArchiveResult:
+    result = ArchiveResult(target=store.label, files_written=0, rows=0,
+                           manifest_head=manifest.head, entries=len(manifest.entries),
+                           profile=profile)
+    if rows.num_rows == 0:
+        return result
+    keys = _keys(rows.column("__ts"), partition)
+    cuts = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
+    numbers = _next_numbers(store)
+    prefix = PARTITIONS[partition]
+    data = rows.drop_columns(["__ts"])
+    hashes, prevs = _text(rows, "hash").to_pylist(), _text(rows, "prev_hash").to_pylist()
+    ids = _text(rows, "id").to_pylist()
+    ts = rows.column("__ts")
+    files: list[tuple[str, bytes, dict]] = []
+    for a, b in zip(cuts, cuts[1:]):
+        folder = f"{prefix}={keys[a]}"
+        number = numbers.get(folder, 0)
+        numbers[folder] = number + 1
+        rel = f"{folder}/part-{number:06d}.parquet"
+        buffer = io.BytesIO()
+        pq.write_table(data.slice(a, b - a), buffer, compression="zstd")
+        payload = buffer.getvalue()
+        span = pc.min_max(ts.slice(a, b - a))
+        fields = {"path": rel, "sha256": hashlib.sha256(payload).hexdigest(),
+                  "bytes": len(payload), "rows": b - a, "first_id": ids[a],
+                  "first_prev_hash": prevs[a], "last_id": ids[b - 1],
+                  "last_hash": hashes[b - 1], "min_timestamp": _iso(span["min"].as_py()),
+                  "max_timestamp": _iso(span["max"].as_py()), "profile": profile,
+                  "segments": _segments(hashes[a:b], prevs[a:b], ids[a:b])}
+        files.append((rel, payload, fields))
+    if old and not old.endswith(b"\n"):
+        old += b"\n"
+    written: list[str] = []
+    try:
+        for rel, payload, _ in files:
+            store.write_new(rel, payload)
+            written.append(rel)
+        lines: list[bytes] = []
+        prev_line = old.rstrip(b"\n").rsplit(b"\n", 1)[-1] if old.strip() else None
+        seq = len(manifest.entries)
+        for _, _, fields in files:
+            line = entry_line(fields, seq=seq, prev_line=prev_line, key=key)
+            lines.append(line)
+            prev_line, seq = line, seq + 1
+        store.extend_manifest(old, lines)
+    except BaseException:
+        for rel in written:  # files this run created, no entry lists them yet
+            try:
+                store.fs.delete_file(store.path(rel))
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                log.warning("could not remove %s after a failed archive run", rel)
+        raise
+    result.files_written = len(files)
+    result.rows = rows.num_rows
+    result.paths = [rel for rel, _, _ in files]
+    result.manifest_head = hashlib.sha256(lines[-1]).hexdigest()
+    result.entries = len(manifest.entries) + len(files)
+    return result
