@@ -245,8 +245,8 @@ class DatabaseSource(Source):
 
     def _batch(self, chunk, schema: pa.Schema, first: int) -> pa.RecordBatch:
         arrays = []
-        for index, field in enumerate(schema):
-            values = [row[index] for row in chunk]
+        for field, values in zip(schema, zip(*chunk)):
+            values = list(values)
             if pa.types.is_string(field.type):
                 arrays.append(pa.array([_as_text(v) for v in values], pa.string()))
                 continue
