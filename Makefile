@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint samples bench bench-archive bench-pg bench-checks bench-report pg-samples clean
+.PHONY: install demo test lint samples bench bench-archive bench-pg bench-checks bench-report bench-storage pg-samples clean
 
 $(STAMP): pyproject.toml setup.py $(wildcard audit_analytics/chain/native/*.c audit_analytics/chain/native/*.h)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ bench-checks: $(STAMP)
 
 bench-report: $(STAMP)
 	$(PY) benchmarks/bench_report.py
+
+bench-storage: $(STAMP)
+	$(PY) benchmarks/bench_storage.py
 
 # Load the sample chains into PostgreSQL: make pg-samples PG_URL=postgresql://user:pass@host/db
 pg-samples: $(STAMP)

@@ -113,6 +113,9 @@ class S3Server:
                 self.process.kill()
                 self.process.wait(timeout=10)
         self.process = None
+        if self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
+            self.log_path = None
 
 
 def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float) -> None:

@@ -234,3 +234,50 @@ def test_verify_reads_a_hive_archive_from_a_bucket(s3, cli, samples, expected):
     result = json.loads(done.stdout)
     local = json.loads(cli("verify", samples / "node_seed" / "clean_text_ts", "--json", "-").stdout)
     assert result["ok"] and result["rows"] == local["rows"] > 0
+
+
+def test_each_thread_reading_an_object_keeps_its_own_position(s3):
+    import threading
+
+    from audit_analytics.storage import filesystem_for
+
+    bucket = s3.bucket()
+    data = bytes(range(256)) * 64
+    s3.client().put_object(Bucket=bucket, Key="blob", Body=data)
+    location = locate(f"s3://{bucket}/blob")
+    handle = filesystem_for(location).open(location.path, "rb")
+    moved = threading.Event()
+    handle.seek(10)
+
+    def elsewhere():
+        handle.seek(5000)
+        moved.set()
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    assert moved.is_set()
+    assert handle.read(6) == data[10:16]  # another thread's seek does not move this one's
+    assert handle.tell() == 16 and handle.seek(-4, 2) == len(data) - 4
+    assert handle.read() == data[-4:] and handle.read(3) == b""
+
+
+def test_duckdb_threads_read_many_row_groups_of_an_object_intact(s3, tmp_path):
+    from audit_analytics._engine import Engine
+    from audit_analytics.storage import duckdb_path, filesystem_for
+
+    table = pa.table({"n": list(range(200_000)), "s": [f"row-{i:06d}" for i in range(200_000)]})
+    local = tmp_path / "many.parquet"
+    pq.write_table(table, local, row_group_size=5_000)
+    bucket = s3.bucket()
+    for k in range(4):
+        s3.client().put_object(Bucket=bucket, Key=f"p/part-{k}.parquet", Body=local.read_bytes())
+    files, _ = expand(f"s3://{bucket}/p/")
+    listing = ", ".join(f"'{duckdb_path(f)}'" for f in files)
+    query = (f"SELECT count(*), sum(n), sum(hash(s)) FROM read_parquet([{listing}])")
+    with Engine(threads=4) as engine:
+        engine.register_filesystem(filesystem_for(files[0]))
+        want = engine.rows(f"SELECT count(*) * 4, sum(n) * 4, sum(hash(s)) * 4 "
+                           f"FROM read_parquet('{local}')")[0]
+        for _ in range(3):
+            assert engine.rows(query)[0] == tuple(int(v) for v in want)

@@ -9,6 +9,7 @@ from . import (  # noqa: F401 - registers them
     check,
     journal,
     load,
+    object_lock,
     profile,
     protections,
     reconcile,

@@ -1,10 +1,10 @@
 """Sources of audit events, and the registry that resolves a SOURCE argument to one.
 
-Each kind of source is one class (:mod:`.parquet`, :mod:`.postgres`, :mod:`.duckdb_file`,
-:mod:`.jsonlines`) implementing the protocol of :mod:`.base`. :data:`registry` maps a URL
-scheme or a file kind to the class's dotted path and, for a source that needs an optional
-package, the install hint shown when it is missing; a class is imported only when its kind
-is first used.
+Each kind of source is one class (:mod:`.parquet`, :mod:`.postgres`, :mod:`.database`,
+:mod:`.duckdb_file`, :mod:`.jsonlines`) implementing the protocol of :mod:`.base`.
+:data:`registry` maps a URL scheme or a file kind to the class's dotted path and, for a
+source that needs an optional package, the install hint shown when it is missing; a class
+is imported only when its kind is first used.
 """
 
 from __future__ import annotations
@@ -50,11 +50,15 @@ _KNOWN = {
                              ("adbc_driver_postgresql", "adbc_driver_manager")),
     "duckdb": SourceKind("audit_analytics.sources.duckdb_file.DuckDBFileSource"),
     "parquet": SourceKind("audit_analytics.sources.parquet.ParquetSource"),
+    # any other SQLAlchemy URL (sqlite://, mysql+pymysql://, mssql+pyodbc://...); its
+    # driver is named by the URL, and a missing one is reported when the source opens
+    "database": SourceKind("audit_analytics.sources.database.DatabaseSource"),
 }
 #: URL scheme or file kind -> :class:`SourceKind` (read-only).
 registry = MappingProxyType(_KNOWN)
 
 _POSTGRES_URL = re.compile(r"^postgres(ql)?(\+\w+)?://")
+_DATABASE_URL = re.compile(r"^(?!s3://|file://)[a-zA-Z][\w]*(\+\w+)?://", re.IGNORECASE)
 
 
 def source_class(kind: str) -> type[Source]:
@@ -92,6 +96,10 @@ def open_source(spec, *, table: str | None = None, since=None, until=None,
                 streams: int | None = None) -> Source:
     """Resolve a SOURCE argument: a Parquet path, folder or glob, or a database URL.
 
+    Parquet may be local or in object storage (``s3://bucket/prefix``); a PostgreSQL URL
+    is read through ADBC, any other SQLAlchemy URL (``sqlite:///audit.db``...) through
+    SQLAlchemy Core.
+
     ``since``/``until`` (ISO text or datetimes) select a time window of a PostgreSQL
     table, filtered in the database; other sources refuse them. ``streams``: the
     connections a PostgreSQL table is read on at once (``None``: one per core, at most
@@ -105,6 +113,8 @@ def open_source(spec, *, table: str | None = None, since=None, until=None,
                                           until=until, streams=streams)
     if since is not None or until is not None:
         raise SourceError("--since/--until apply to PostgreSQL sources only", source=text)
+    if _DATABASE_URL.match(text):
+        return source_class("database")(text, table=table or "audit_logs")
     if text.endswith(".duckdb") and Path(text).is_file():
         return source_class("duckdb")(text, table=table or "events")
     return source_class("parquet")(text)
