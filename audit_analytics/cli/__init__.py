@@ -4,7 +4,7 @@ Importing the package registers every subcommand on the group; :func:`main` is t
 console entry point.
 """
 
-from . import check, journal, load, protections, report, verify  # noqa: F401 - registers them
+from . import check, cloudtrail, journal, load, protections, report, verify  # noqa: F401 - registers them
 from .app import cli, main
 
 __all__ = ["cli", "main"]
