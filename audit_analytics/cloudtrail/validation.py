@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import math
 import time
 import zlib
 from collections import Counter
@@ -235,7 +236,7 @@ class _Checker:
         """Hours after the newest digest with no digest at all, up to the range's end."""
         silent = self.limit - newest.end
         if silent > DELIVERY_SLACK:
-            hours = int(silent / HOUR)
+            hours = math.ceil(silent / HOUR)
             self.finding("digest_missing", None,
                          f"no digest after {display_time(newest.end)} "
                          f"({self.uri(newest.key.key)}): {hours} hourly digest file(s) "
