@@ -19,7 +19,7 @@ from .chain.results import VerifyResult
 from .chain.schema import check_event_columns, events_view_sql
 from .chain.verify import verify_source
 from .errors import AuditAnalyticsError, SourceError, first_line
-from .sources import PROGRESS, PROTECTIONS, Source, open_source
+from .sources import DIGESTS, PROGRESS, PROTECTIONS, Source, open_source
 
 if TYPE_CHECKING:  # pandas loads lazily: the CLI starts faster without it
     import pandas as pd
@@ -96,7 +96,17 @@ class AuditLog:
     def verify(self, profile: str | HashProfile = "auto",
                anchors: str | Path | list[Anchor] | None = None,
                progress: bool | None = None) -> VerifyResult:
-        """Re-verify every row's hash and every link; see :mod:`audit_analytics.chain.verify`."""
+        """Re-verify every row's hash and every link; see :mod:`audit_analytics.chain.verify`.
+
+        A source whose integrity is signed digests (a CloudTrail location) is validated by
+        them instead: the result is a
+        :class:`~audit_analytics.cloudtrail.results.ValidationResult`.
+        """
+        if self.source.supports(DIGESTS):
+            result = self.source.validate_digests()
+            self._record("verify", self.source.label, "success", digests=True,
+                         intact=result.ok)
+            return result
         if anchors is not None and not isinstance(anchors, list):
             anchors = load_anchors(anchors)
         name = profile if isinstance(profile, str) else profile.name

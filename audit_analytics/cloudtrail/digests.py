@@ -5,8 +5,10 @@ delivered hourly to ``AWSLogs/ACCOUNT/CloudTrail-Digest/REGION/YYYY/MM/DD/`` as
 ``ACCOUNT_CloudTrail-Digest_REGION_TRAIL_HOMEREGION_YYYYMMDDTHHMMSSZ.json.gz`` (backfill
 digests end in ``_backfill.json.gz``). It is signed SHA256withRSA over the text::
 
-    digestEndTime \\n digestS3Bucket/digestS3Object \\n hex SHA-256 of the uncompressed
-    digest \\n previousDigestSignature (the word ``null`` in a starting digest)
+    digestEndTime LF digestS3Bucket/digestS3Object LF hex SHA-256 of the uncompressed
+    digest LF previousDigestSignature (the word ``null`` in a starting digest)
+
+(``LF`` a newline)
 
 and the hex signature is the object's ``x-amz-meta-signature`` metadata. Each digest names
 the previous one (bucket, key, hex SHA-256 of its uncompressed bytes, its signature) and

@@ -19,6 +19,7 @@ from typing import NamedTuple
 from ..errors import SourceError
 from .base import (
     CAPABILITIES,
+    DIGESTS,
     PROGRESS,
     PROTECTIONS,
     STREAM,
@@ -28,8 +29,8 @@ from .base import (
     Source,
 )
 
-__all__ = ["CAPABILITIES", "PROGRESS", "PROTECTIONS", "STREAM", "TABLE", "WINDOW", "ScanPart",
-           "Source", "SourceKind", "open_source", "registry", "source_class"]
+__all__ = ["CAPABILITIES", "DIGESTS", "PROGRESS", "PROTECTIONS", "STREAM", "TABLE", "WINDOW",
+           "ScanPart",            "Source", "SourceKind", "open_source", "registry", "source_class"]
 
 
 class SourceKind(NamedTuple):
@@ -50,6 +51,8 @@ _KNOWN = {
                              ("adbc_driver_postgresql", "adbc_driver_manager")),
     "duckdb": SourceKind("audit_analytics.sources.duckdb_file.DuckDBFileSource"),
     "parquet": SourceKind("audit_analytics.sources.parquet.ParquetSource"),
+    "cloudtrail": SourceKind("audit_analytics.cloudtrail.source.CloudTrailSource",
+                             "pip install cryptography", ("cryptography",)),
 }
 #: URL scheme or file kind -> :class:`SourceKind` (read-only).
 registry = MappingProxyType(_KNOWN)
@@ -88,15 +91,25 @@ def source_class(kind: str) -> type[Source]:
                           source=kind) from None
 
 
-def open_source(spec, *, table: str | None = None, since=None, until=None) -> Source:
-    """Resolve a SOURCE argument: a Parquet path, folder or glob, or a database URL.
+def open_source(spec, *, table: str | None = None, since=None, until=None,
+                **cloudtrail) -> Source:
+    """Resolve a SOURCE: a Parquet path, folder or glob, a database URL, a CloudTrail tree.
 
     ``since``/``until`` (ISO text or datetimes) select a time window of a PostgreSQL
-    table, filtered in the database; other sources refuse them.
+    table, filtered in the database; other sources refuse them. A CloudTrail location (a
+    folder holding ``AWSLogs/ACCOUNT/CloudTrail...``) takes ``public_keys``,
+    ``start_time`` and ``end_time``; other sources refuse them.
     """
     if isinstance(spec, Source):
         return spec
     text = str(spec)
+    from ..cloudtrail.location import is_cloudtrail_folder
+
+    if is_cloudtrail_folder(text):
+        return source_class("cloudtrail")(text, **cloudtrail)
+    given = sorted(k for k, v in cloudtrail.items() if v is not None)
+    if given:
+        raise SourceError(f"{', '.join(given)} apply to CloudTrail sources only", source=text)
     if _POSTGRES_URL.match(text):
         return source_class("postgresql")(text, table=table or "audit_logs", since=since,
                                           until=until)
