@@ -12,7 +12,8 @@ from collections.abc import Callable
 import click
 
 __all__ = ["PROFILE_HELP", "anchor_option", "cloudtrail_options", "cloudtrail_source_options",
-           "fail_on_option", "json_option", "policy_option", "profile_option", "since_option", "table_option", "until_option"]
+           "fail_on_option", "json_option", "policy_option", "profile_option", "since_option",
+           "table_option", "until_option"]
 
 PROFILE_HELP = "Hash profile: auto, python-seed, node-seed or a FILE.toml (default: auto)."
 _ANCHOR_HELP = "Trusted anchors: JSON lines of {\"id\", \"hash\"}."

@@ -20,12 +20,12 @@ from ..errors import SourceError
 from ..periods import parse_when
 from ..progress import progress_bar
 from ..sources.base import DIGESTS, PROGRESS, ScanPart, Source
-from .digests import parse_log_key
+from .digests import parse_digest, parse_digest_key, parse_log_key
 from .keys import PublicKeys, load_public_keys
 from .location import open_location
 from .records import map_record, records_table
 from .results import ValidationResult
-from .validation import WORKERS, validate_location
+from .validation import WORKERS, _origin, validate_location
 
 __all__ = ["CloudTrailSource"]
 
@@ -77,10 +77,26 @@ class CloudTrailSource(Source):
     @property
     def log_resources(self) -> list[str]:
         """ARN prefixes of the trail's own files: reading them is reading the log."""
-        if self.location.bucket is None:
+        bucket, prefix = self.location.bucket, self.location.prefix
+        if bucket is None:  # a copy without its origin recorded: as its digests say
+            bucket, prefix = self._origin()
+        if bucket is None:
             return []
-        prefix = f"{self.location.prefix}/" if self.location.prefix else ""
-        return [f"arn:aws:s3:::{self.location.bucket}/{prefix}AWSLogs/"]
+        return [f"arn:aws:s3:::{bucket}/{prefix + '/' if prefix else ''}AWSLogs/"]
+
+    def _origin(self) -> tuple[str | None, str]:
+        """The bucket and prefix named by the newest digest of the location."""
+        keys = [k for k in (parse_digest_key(key) for key, _ in self.location.list("AWSLogs/"))
+                if k is not None]
+        for key in sorted(keys, key=lambda k: k.end, reverse=True)[:5]:
+            try:
+                digest = parse_digest(key, self.location.read(key.key))
+            except FileNotFoundError:
+                continue
+            found = _origin(self.location, [digest])
+            if found[0] is not None:
+                return found
+        return None, ""
 
     def _read(self):
         def one(key: str) -> list[dict]:
