@@ -54,6 +54,7 @@ class Location:
     bucket: str | None = None
     prefix: str = ""
     remote: bool = False
+    remote_metadata: object = None  # key -> the object's user metadata, on S3
     _metadata: dict = field(default_factory=dict, repr=False)
 
     def path(self, key: str) -> str:
@@ -103,6 +104,10 @@ class Location:
         """
         if key in self._metadata:
             return self._metadata[key]
+        if self.remote_metadata is not None:
+            full = f"{self.prefix}/{key}" if self.prefix else key
+            self._metadata[key] = dict(self.remote_metadata(full))
+            return self._metadata[key]
         found: dict[str, str] = {}
         try:
             raw = self.read(key + METADATA_SUFFIX)
@@ -143,9 +148,13 @@ def open_location(spec: str) -> Location:
     text = str(spec)
     match = _S3_URL.match(text)
     if match:
-        from .s3 import open_s3_location
+        from .s3 import s3_filesystem
 
-        return open_s3_location(text, match["bucket"], match["prefix"].strip("/"))
+        fs, root, metadata = s3_filesystem(text, match["bucket"])
+        prefix = match["prefix"].strip("/")
+        return Location(uri=text, fs=fs, root=f"{root}/{prefix}" if prefix else root,
+                        bucket=match["bucket"], prefix=prefix, remote=True,
+                        remote_metadata=metadata)
     root = Path(text)
     if not root.exists():
         raise SourceError(f"no such folder: {text}", source=text)

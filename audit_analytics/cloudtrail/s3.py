@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from ..errors import SourceError
-from .location import Location
 
-__all__ = ["open_s3_location"]
+__all__ = ["s3_filesystem"]
 
 
-def open_s3_location(uri: str, bucket: str, prefix: str) -> Location:
-    """A :class:`Location` over ``s3://bucket/prefix``."""
+def s3_filesystem(uri: str, bucket: str):
+    """The file system, its root and a reader of object metadata for ``s3://bucket``."""
     raise SourceError(f"s3:// CloudTrail locations are not available in this build: {uri}",
                       source=uri)

@@ -93,6 +93,7 @@ def _integrity(facts: Facts) -> dict:
     data.pop("seconds", None)
     main = [s for s in verify.segment_records if s["main"]]
     return {
+        "kind": "hash_chain",
         "status": "intact" if verify.ok else "tampering evident",
         "ok": verify.ok,
         "rows": verify.rows,
