@@ -13,6 +13,7 @@ origin (bucket and prefix) is recorded in ``.cloudtrail-location.json`` at its r
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,11 @@ class Location:
     remote: bool = False
     remote_metadata: object = None  # key -> the object's user metadata, on S3
     _metadata: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def readers(self) -> int:
+        """Threads worth reading at once: one per core locally, more where reads wait (S3)."""
+        return 16 if self.remote else max(2, os.cpu_count() or 2)
 
     def path(self, key: str) -> str:
         """The file system path of ``key``."""

@@ -17,7 +17,7 @@ What is checked, as CloudTrail documents its digests (see :mod:`.digests`):
 - log files in the range that no digest lists.
 
 Files are read and hashed in parallel (threads: decompression and hashing release the
-GIL, object storage reads wait on the network); results are reported in digest order, the
+GIL, object storage reads wait on the network; one per core locally, 16 on S3); results are reported in digest order, the
 newest digest of each trail first, as ``validate-logs`` walks the chain.
 """
 
@@ -44,8 +44,8 @@ __all__ = ["WORKERS", "validate_location"]
 
 log = logging.getLogger("audit_analytics")
 
-#: Threads reading and hashing files at once.
-WORKERS = 8
+#: Threads reading and hashing files at once (``None``: the location's own count).
+WORKERS: int | None = None
 HOUR = dt.timedelta(hours=1)
 #: How late a digest may be before the hours without one are missing (delivery takes
 #: minutes; an hour and a half leaves room for the hour in progress).
@@ -96,7 +96,7 @@ def validate_location(location: Location, keys: PublicKeys | None, *, start=None
                               public_keys=getattr(keys, "path", None))
     digest_keys, log_keys = _inventory(location, start, end, account, region)
     with progress_bar(None, "validating", progress, unit="files") as bar, \
-            ThreadPoolExecutor(WORKERS) as pool:
+            ThreadPoolExecutor(WORKERS or location.readers) as pool:
         digests = list(pool.map(lambda k: _read_digest(location, k, bar), digest_keys))
         checker = _Checker(location, keys, result, digests, start, min(end, now))
         checker.run(pool, bar)
