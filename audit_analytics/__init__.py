@@ -39,9 +39,9 @@ from .session import AuditLog, open
 
 if TYPE_CHECKING:
     from ._engine import Engine
+    from .checks import ChecklistResult, CheckResult, run_checks
     from .cloudtrail.api import fetch_cloudtrail, validate_cloudtrail
     from .cloudtrail.results import ValidationResult
-    from .checks import ChecklistResult, CheckResult, run_checks
     from .display import display_frame, plot_style, shown
     from .load import LoadResult, load_into
     from .policy import Policy

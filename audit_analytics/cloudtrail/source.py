@@ -116,7 +116,8 @@ class CloudTrailSource(Source):
             return [map_record(r, where) for r in records if isinstance(r, dict)]
 
         with progress_bar(len(self.log_files), "reading CloudTrail", self.progress,
-                          unit="files") as bar, ThreadPoolExecutor(WORKERS or self.location.readers) as pool:
+                          unit="files") as bar, \
+                ThreadPoolExecutor(WORKERS or self.location.readers) as pool:
             rows = [row for part in pool.map(one, self.log_files) for row in part]
         return records_table(rows)
 

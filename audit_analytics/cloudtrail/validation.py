@@ -17,8 +17,9 @@ What is checked, as CloudTrail documents its digests (see :mod:`.digests`):
 - log files in the range that no digest lists.
 
 Files are read and hashed in parallel (threads: decompression and hashing release the
-GIL, object storage reads wait on the network; one per core locally, 16 on S3); results are reported in digest order, the
-newest digest of each trail first, as ``validate-logs`` walks the chain.
+GIL, object storage reads wait on the network; one per core locally, 16 on S3); results
+are reported in digest order, the newest digest of each trail first, as ``validate-logs``
+walks the chain.
 """
 
 from __future__ import annotations
