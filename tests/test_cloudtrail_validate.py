@@ -137,7 +137,12 @@ def test_missing_digest(tree, keys_file, week):
     missing = [f for f in result.findings if f.kind == "digest_missing"]
     assert len(missing) == 1 and missing[0].file.endswith(key)
     assert result.digests["missing"] == 1
-    assert f"Digest file\t{tree / key}\tINVALID: not found" in result.text()
+    lines = [line.text() for line in result.lines]
+    gone = lines.index(f"Digest file\t{tree / key}\tINVALID: not found")
+    # the line follows its successor's own log files, in digest order
+    successor = week.digests[81]
+    assert lines[gone - 3].startswith(f"Digest file\t{tree / successor}\tvalid")
+    assert all(line.startswith("Log file") for line in lines[gone - 2:gone])
     # its log files are listed by no digest now
     assert result.log_files["unlisted"] == len(ct.digest_data(week, key)["logFiles"])
 

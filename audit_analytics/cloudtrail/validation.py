@@ -224,14 +224,15 @@ class _Checker:
             self._tail(newest)
         for index in range(len(stream.digests) - 1, -1, -1):
             digest = stream.digests[index]
+            own_line = len(self.result.lines)  # the digest's line; its log files follow it
             ok = self._digest(digest, successors.get(digest.key.key))
-            if not digest.key.backfill and not digest.error:
-                ok = self._link(digest, chained) and ok
             if ok is None:
                 continue
+            if not digest.key.backfill and not digest.error:
+                ok = self._link(digest, chained) and ok
             self.result.digests["valid" if ok else "invalid"] += 1
             if ok or self._vouched(digest):
-                plan.append((len(self.result.lines) - 1, digest.log_files))
+                plan.append((own_line, digest.log_files))
 
     def _tail(self, newest: Digest) -> None:
         """Hours after the newest digest with no digest at all, up to the range's end."""
