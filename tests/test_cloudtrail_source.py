@@ -164,6 +164,8 @@ def test_check_and_load_cli(cli, trail, tmp_path):
     proc = cli("load", trail["root"], "--into", tmp_path / "ct.duckdb", "--json", "-")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["rows_appended"] == len(trail["tree"].events)
+    proc = cli("load", trail["root"], "--into", tmp_path / "ct2.duckdb", "--since", "2026-11-03")
+    assert proc.returncode == 2 and "--start-time" in proc.stderr
     proc = cli("check", "data_samples/python_seed/clean.parquet", "--public-keys",
                trail["keys"])
     assert proc.returncode == 2 and "CloudTrail sources only" in proc.stderr

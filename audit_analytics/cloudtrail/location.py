@@ -132,13 +132,16 @@ class Location:
 
 def is_cloudtrail_folder(spec: str) -> bool:
     """True for a local folder holding ``AWSLogs/*/CloudTrail*`` (a trail's layout)."""
-    root = Path(spec)
-    logs = root / "AWSLogs"
-    if not logs.is_dir():
+    logs = Path(spec) / "AWSLogs"
+    try:
+        if not logs.is_dir():
+            return False
+        for child in logs.iterdir():
+            if child.is_dir() and (any(child.glob("CloudTrail*"))
+                                   or any(child.glob("*/CloudTrail*"))):
+                return True
+    except (OSError, ValueError):
         return False
-    for child in logs.iterdir():
-        if child.is_dir() and (any(child.glob("CloudTrail*")) or any(child.glob("*/CloudTrail*"))):
-            return True
     return False
 
 

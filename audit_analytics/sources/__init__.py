@@ -106,6 +106,9 @@ def open_source(spec, *, table: str | None = None, since=None, until=None,
     from ..cloudtrail.location import is_cloudtrail_folder
 
     if is_cloudtrail_folder(text):
+        if since is not None or until is not None:
+            raise SourceError("--since/--until apply to PostgreSQL sources only (a CloudTrail "
+                              "source reads --start-time/--end-time)", source=text)
         return source_class("cloudtrail")(text, **cloudtrail)
     given = sorted(k for k, v in cloudtrail.items() if v is not None)
     if given:
