@@ -320,6 +320,16 @@ class Engine:
         """Drop a view made by :meth:`register`."""
         self._con.unregister(name)
 
+    def register_filesystem(self, filesystem) -> None:
+        """Let DuckDB read paths under an fsspec filesystem's protocol through it.
+
+        The connection keeps one filesystem per protocol: a new one replaces the old.
+        """
+        con = self._shared.con
+        if filesystem.protocol in con.list_filesystems():
+            con.unregister_filesystem(filesystem.protocol)
+        con.register_filesystem(filesystem)
+
     # --- transactions ------------------------------------------------------------------
     def begin(self) -> None:
         """Start a transaction."""

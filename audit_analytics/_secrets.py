@@ -15,7 +15,8 @@ masked whole:
   libpq's conninfo grammar says; also such a string inside a SQL literal (``''a b''``),
   double-quoted and ODBC ``{...}`` values, and the names ``passwd`` and ``pwd``;
 - **every password the toolkit has read from a connection** (:func:`remember`, called by
-  the PostgreSQL source) **and** ``$PGPASSWORD``: wherever one appears verbatim, raw or
+  the PostgreSQL source and the S3 settings) **and** ``$PGPASSWORD``,
+  ``$AWS_SECRET_ACCESS_KEY`` and ``$AWS_SESSION_TOKEN``: wherever one appears verbatim, raw or
   percent-encoded (a driver echoing it), when it is at least :data:`MIN_ECHOED` characters
   long (a shorter one would turn every matching word of a message into ``***``; it is still
   masked wherever it stands as a password).
@@ -61,6 +62,8 @@ _BARE_VALUE = re.compile(r"(?:[^\s\\]|\\.)*")
 _ALREADY = re.compile(r"\*\*\*(?=[\s&'\";,)]|$)")
 
 _remembered: set[str] = set()
+#: Environment variables holding a secret, masked wherever their value appears.
+_SECRET_VARIABLES = ("PGPASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 def remember(secret: str | None) -> None:
@@ -76,8 +79,9 @@ def remember(secret: str | None) -> None:
 def _echoes() -> list[str]:
     """The remembered passwords and ``$PGPASSWORD``, in every spelling a URL gives them."""
     secrets = set(_remembered)
-    if env := os.environ.get("PGPASSWORD"):
-        secrets.add(env)
+    for name in _SECRET_VARIABLES:
+        if env := os.environ.get(name):
+            secrets.add(env)
     forms = set()
     for secret in secrets:
         if len(secret) >= MIN_ECHOED:

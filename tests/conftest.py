@@ -23,7 +23,14 @@ def _clean_env(monkeypatch, tmp_path_factory):
                  "AUDIT_ANALYTICS_JOURNAL"):
         monkeypatch.delenv(name, raising=False)
     # ledger and access journal go to a fresh folder per test, never ~/.local/share
-    monkeypatch.setenv("AUDIT_ANALYTICS_HOME", str(tmp_path_factory.mktemp("aa_home")))
+    home = tmp_path_factory.mktemp("aa_home")
+    monkeypatch.setenv("AUDIT_ANALYTICS_HOME", str(home))
+    # no AWS settings of the user's: neither variables nor ~/.aws, nor instance metadata
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +55,28 @@ def run_cli(*args, cwd=None, env=None, input=None) -> subprocess.CompletedProces
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto in server mode on 127.0.0.1 for the whole session (see tests/s3server.py)."""
+    from s3server import start_server
+
+    server = start_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch):
+    """The S3 server, with this process's environment (and so the CLI's) pointed at it.
+
+    ``s3.bucket(lock="COMPLIANCE", years=6)`` makes a fresh bucket, ``s3.user(policy)`` an
+    IAM user's keys, ``s3.client()`` a boto3 client as the administrator.
+    """
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    return s3_server
 
 
 @pytest.fixture(scope="session")

@@ -1,22 +1,23 @@
-"""Parquet sources: a file, a folder of files (hive partitions allowed) or a glob."""
+"""Parquet sources: a file, a folder of files (hive partitions allowed) or a glob.
+
+Local or in object storage alike: the argument is expanded by
+:func:`audit_analytics.storage.expand`, and DuckDB reads an ``s3://`` object through
+pyarrow's S3 filesystem (see :mod:`audit_analytics.storage.duckdb_fs`).
+"""
 
 from __future__ import annotations
 
-import glob as globlib
 import os
-import re
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from .._engine import Engine
 from ..errors import SourceError, first_line
+from ..storage import Location, duckdb_path, expand, filesystem_for, s3_failure
 from .base import ScanPart, Source
 
 __all__ = ["ParquetSource"]
 
-_GLOB_CHARS = re.compile(r"[*?\[]")
-_HIVE_DIR = re.compile(r"^[^=/]+=[^/]*$")
 ROW_KEY_SHIFT = 40  # row key = file index << 40 | row number within the file
 
 
@@ -25,26 +26,35 @@ def _parquet_literal_list(paths: list[str]) -> str:
 
 
 class ParquetSource(Source):
-    """A Parquet file, a folder of Parquet files (hive partitions allowed) or a glob."""
+    """A Parquet file, a folder of Parquet files (hive partitions allowed) or a glob.
+
+    ``spec`` is a local path, a ``file://`` URL or an ``s3://bucket/prefix`` location.
+    """
 
     def __init__(self, spec: str) -> None:
-        files, hive = _resolve_parquet(spec)
-        super().__init__(label=spec, kind="parquet")
-        self.files = files
+        files, hive = expand(spec)
+        super().__init__(label=str(spec), kind="parquet")
+        self.locations: list[Location] = files
+        self.files = [f.url for f in files]
         self.hive = hive
-        self.file_rows: list[int] = []
-        for path in files:
-            self.file_rows.append(_read_parquet_meta(path).num_rows)
+        self.file_rows: list[int] = [_read_parquet_meta(f).num_rows for f in files]
         self.rows = sum(self.file_rows)
+
+    @property
+    def remote(self) -> bool:
+        """True when the files are objects in S3 (or an S3-compatible store)."""
+        return any(f.is_s3 for f in self.locations)
 
     def attach(self, engine: Engine) -> None:
         """Create the view ``raw`` over all files (a view: nothing is copied)."""
+        if self.remote:
+            engine.register_filesystem(filesystem_for(self.locations[0]))
         hive = "true" if self.hive else "false"
         # A view cannot hold a bound parameter, so the file list is quoted as literals.
         engine.create_view(
             "raw",
             "SELECT * FROM read_parquet("
-            f"{_parquet_literal_list([str(p) for p in self.files])}, "
+            f"{_parquet_literal_list([duckdb_path(f) for f in self.locations])}, "
             f"hive_partitioning={hive}, union_by_name=true)",
         )
         self.columns = engine.columns(f"SELECT * FROM {engine.qualified('raw')}")
@@ -57,11 +67,11 @@ class ParquetSource(Source):
                     f"SELECT (CAST(? AS BIGINT) << {ROW_KEY_SHIFT}) + file_row_number AS __rk, * "
                     "EXCLUDE (file_row_number) FROM read_parquet(?, file_row_number=true)"
                 ),
-                params=[index, str(path)],
+                params=[index, duckdb_path(location)],
                 rows=rows,
-                where=str(path),
+                where=location.url,
             )
-            for index, (path, rows) in enumerate(zip(self.files, self.file_rows))
+            for index, (location, rows) in enumerate(zip(self.locations, self.file_rows))
         ]
 
     def locate(self, row_key: int) -> str:
@@ -71,45 +81,36 @@ class ParquetSource(Source):
         return f"{path} row {row}"
 
 
-def _read_parquet_meta(path: Path):
+def _read_parquet_meta(location: Location):
+    shown = location.url
+    if location.is_s3:
+        try:
+            with location.fs.open_input_file(location.path) as handle:
+                return pq.read_metadata(handle)
+        except (FileNotFoundError, IsADirectoryError):
+            raise SourceError(f"source not found: {shown}", source=shown) from None
+        except OSError as exc:
+            if "AWS Error" in str(exc):
+                raise s3_failure(exc, shown, settings=location.settings) from None
+            raise SourceError(f"not a readable Parquet file: {shown} ({first_line(exc)})",
+                              source=shown) from None
+        except Exception as exc:  # pyarrow raises ArrowInvalid & co for corrupt footers
+            raise SourceError(f"not a readable Parquet file: {shown} ({first_line(exc)})",
+                              source=shown) from None
+    path = location.path
     try:
         return pq.read_metadata(path)
     except FileNotFoundError:
-        raise SourceError(f"source not found: {path}", source=str(path)) from None
+        raise SourceError(f"source not found: {shown}", source=shown) from None
     except IsADirectoryError:
-        raise SourceError(f"not a Parquet file: {path} is a folder", source=str(path)) from None
+        raise SourceError(f"not a Parquet file: {shown} is a folder", source=shown) from None
     except PermissionError:
-        raise SourceError(f"cannot read {path}: permission denied", source=str(path)) from None
+        raise SourceError(f"cannot read {shown}: permission denied", source=shown) from None
     except OSError as exc:
-        size = path.stat().st_size if path.exists() else 0
+        size = os.stat(path).st_size if os.path.exists(path) else 0
         reason = "the file is empty" if size == 0 else first_line(exc)
-        raise SourceError(
-            f"not a readable Parquet file: {path} ({reason})", source=str(path)
-        ) from None
+        raise SourceError(f"not a readable Parquet file: {shown} ({reason})",
+                          source=shown) from None
     except Exception as exc:  # pyarrow raises ArrowInvalid & co for corrupt footers
-        raise SourceError(
-            f"not a readable Parquet file: {path} ({first_line(exc)})", source=str(path)
-        ) from None
-
-
-def _resolve_parquet(spec: str) -> tuple[list[Path], bool]:
-    """Expand a file, folder or glob into Parquet files; say whether hive folders appear."""
-    path = Path(spec)
-    if _GLOB_CHARS.search(spec) and not path.exists():
-        files = sorted(Path(p) for p in globlib.glob(spec, recursive=True) if Path(p).is_file())
-        if not files:
-            raise SourceError(f"no files match {spec}", source=spec)
-    elif path.is_dir():
-        files = sorted(
-            p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".pq")
-        )
-        if not files:
-            raise SourceError(f"no Parquet files under {spec}", source=spec)
-    elif path.exists():
-        return [path], False
-    else:
-        raise SourceError(f"source not found: {spec}", source=spec)
-    common = Path(os.path.commonpath([str(f.parent) for f in files]))
-    hive = any(_HIVE_DIR.match(part) for f in files for part in f.parent.relative_to(common).parts)
-    hive = hive or any(_HIVE_DIR.match(part) for part in common.parts[-1:])
-    return files, hive
+        raise SourceError(f"not a readable Parquet file: {shown} ({first_line(exc)})",
+                          source=shown) from None
