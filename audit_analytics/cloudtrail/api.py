@@ -91,10 +91,10 @@ def fetch_cloudtrail(location, target, *, start_time=None, end_time=None,
     from .validation import HOUR, _inventory
 
     start, end = _range(start_time, end_time)
-    source = open_location(location)
-    if not source.remote:
+    if not str(location).startswith("s3://"):
         raise SourceError(f"fetch copies from s3://, not from a local folder: {location}",
                           source=str(location))
+    source = open_location(location)
     end = end or dt.datetime.now(dt.UTC)
     digest_keys, log_keys = _inventory(source, start, end, account, region)
     root = Path(target)

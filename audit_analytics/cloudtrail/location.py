@@ -80,7 +80,7 @@ class Location:
             infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True,
                                                             allow_not_found=True))
         except OSError as exc:
-            raise SourceError(f"cannot list {self.uri}: {exc}", source=self.uri) from None
+            raise self._failure(exc, under, "list") from None
         start = len(self.root.rstrip("/")) + 1 if self.root else 0
         out = [(info.path[start:], info.size or 0) for info in infos
                if info.type == pafs.FileType.File]
@@ -97,7 +97,16 @@ class Location:
         except OSError as exc:
             if "not found" in str(exc).lower() or "no such" in str(exc).lower():
                 raise FileNotFoundError(path) from None
-            raise
+            raise self._failure(exc, key, "read") from None
+
+    def _failure(self, exc: OSError, key: str, doing: str) -> SourceError:
+        """The one-line error for a read that failed (S3's refusals named)."""
+        if self.remote:
+            from ..storage import s3_failure
+
+            return s3_failure(exc, self.uri_of(key), doing=doing)
+        return SourceError(f"cannot {doing} {self.path(key)}: {exc.strerror or exc}",
+                           source=self.uri)
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` is a file."""
@@ -131,7 +140,11 @@ class Location:
 
 
 def is_cloudtrail_folder(spec: str) -> bool:
-    """True for a local folder holding ``AWSLogs/*/CloudTrail*`` (a trail's layout)."""
+    """True for a folder or ``s3://`` prefix holding ``AWSLogs/*/CloudTrail*`` (a trail)."""
+    if _S3_URL.match(str(spec)):
+        from .s3 import has_trail
+
+        return has_trail(str(spec))
     logs = Path(spec) / "AWSLogs"
     try:
         if not logs.is_dir():

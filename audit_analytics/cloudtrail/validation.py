@@ -365,7 +365,7 @@ class _Checker:
         def run(task):
             _, bucket, key, _entry = task
             try:
-                value = _hash_log(self.location, key) if bucket == self.bucket else None
+                value = _hash_log(self.location, key)
             except ValueError as exc:
                 value = exc
             bar.update(1)
@@ -386,6 +386,19 @@ class _Checker:
     def _log_line(self, bucket, key, entry, outcome, elsewhere) -> Line:
         uri = self.uri(key) if bucket == self.bucket else f"s3://{bucket}/{entry['s3Object']}"
         counts = self.result.log_files
+        if bucket != self.bucket:  # the digest names another bucket than this location
+            if outcome is None:
+                counts["missing"] += 1
+                self._pending.append(Finding("log_file_missing", uri, f"not found: in bucket "
+                                             f"{bucket}, not in this location"))
+                return Line("Log file", uri, "INVALID: not found")
+            counts["invalid"] += 1
+            same = "its hash matches" if outcome == entry.get("hashValue") else \
+                "and its hash value doesn't match"
+            self._pending.append(Finding("log_file_moved", uri, f"has been moved from its "
+                                         f"original location: found at {self.uri(key)}, "
+                                         f"{same}"))
+            return Line("Log file", uri, "INVALID: has been moved from its original location")
         if isinstance(outcome, ValueError):
             counts["invalid"] += 1
             self._pending.append(Finding("log_file_hash_mismatch", uri, str(outcome)))
