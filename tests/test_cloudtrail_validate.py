@@ -292,3 +292,18 @@ def test_cli_exit_codes_and_json(cli, tree, keys_file, week, tmp_path):
         assert "Traceback" not in proc.stderr
     proc = cli("cloudtrail", "validate", tmp_path / "none", "--public-keys", keys_file)
     assert proc.returncode == 2 and "no such folder" in proc.stderr
+
+
+def test_regions_are_separate_chains_and_can_be_chosen(keys, keys_file, tmp_path):
+    east = ct.build_trail(START, 12, list(keys), seed=5)
+    west = ct.build_trail(START, 12, list(keys), seed=6, region="eu-west-1")
+    east.files.update(west.files)
+    east.write(tmp_path / "two")
+    window = {"start_time": "2026-11-02T00:00Z", "end_time": "2026-11-02T12:00Z"}
+    both = validate_cloudtrail(tmp_path / "two", keys_file, **window)
+    assert both.ok and both.digests["valid"] == 24
+    west_only = validate_cloudtrail(tmp_path / "two", keys_file, region="eu-west-1", **window)
+    assert west_only.ok and west_only.digests["valid"] == 12
+    assert all("/eu-west-1/" in line.file for line in west_only.lines if line.file)
+    other = validate_cloudtrail(tmp_path / "two", keys_file, account="999999999999", **window)
+    assert not other.ok and "No digests found" in other.text()
