@@ -142,9 +142,12 @@ class Location:
 def is_cloudtrail_folder(spec: str) -> bool:
     """True for a folder or ``s3://`` prefix holding ``AWSLogs/*/CloudTrail*`` (a trail)."""
     if _S3_URL.match(str(spec)):
+        text = str(spec)
+        if re.search(r"[*?\[]|\.(parquet|pq|duckdb)$", text, re.IGNORECASE):
+            return False  # a file or glob of another kind of source: nothing to probe
         from .s3 import has_trail
 
-        return has_trail(str(spec))
+        return has_trail(text)
     logs = Path(spec) / "AWSLogs"
     try:
         if not logs.is_dir():
