@@ -40,6 +40,8 @@ from .session import AuditLog, open
 if TYPE_CHECKING:
     from ._engine import Engine
     from .checks import ChecklistResult, CheckResult, run_checks
+    from .cloudtrail.api import fetch_cloudtrail, validate_cloudtrail
+    from .cloudtrail.results import ValidationResult
     from .display import display_frame, plot_style, shown
     from .load import LoadResult, load_into
     from .policy import Policy
@@ -51,6 +53,9 @@ if TYPE_CHECKING:
 #: Public names whose modules load on first use: name -> module.
 _LAZY = {
     "Engine": "._engine",
+    "ValidationResult": ".cloudtrail.results",
+    "fetch_cloudtrail": ".cloudtrail.api",
+    "validate_cloudtrail": ".cloudtrail.api",
     "CheckResult": ".checks",
     "ChecklistResult": ".checks",
     "run_checks": ".checks",
@@ -93,10 +98,12 @@ __all__ = [
     "Report",
     "SchemaError",
     "SourceError",
+    "ValidationResult",
     "VerifyResult",
     "__version__",
     "build_report",
     "display_frame",
+    "fetch_cloudtrail",
     "kernel_info",
     "load_anchors",
     "load_into",
@@ -107,6 +114,7 @@ __all__ = [
     "review_cadence",
     "run_checks",
     "shown",
+    "validate_cloudtrail",
 ]
 
 

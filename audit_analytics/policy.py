@@ -43,7 +43,7 @@ from .periods import resolve_tz, zone_known
 __all__ = ["BUILTIN_POLICIES", "DEFAULTS", "RETENTION_PRESETS", "Policy", "RetentionRule"]
 
 POLICY_DIR = Path(__file__).resolve().parent / "policies"
-BUILTIN_POLICIES = ("default", "hipaa", "pci_dss", "soc2")
+BUILTIN_POLICIES = ("default", "hipaa", "pci_dss", "soc2", "cloudtrail")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -165,6 +165,7 @@ DEFAULTS: dict[str, Any] = {
         "log_access": {
             "resource_types": ["audit_log"],
             "actions": ["view_audit_log", "export_audit_log", "read_audit_log"],
+            "object_actions": [],  # on the source's own log files (CloudTrail: GetObject)
             "allowed_actors": [],
             "allowed_actor_types": ["system"],
         },

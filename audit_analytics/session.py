@@ -20,7 +20,7 @@ from .chain.runners import Runner
 from .chain.schema import check_event_columns, events_view_sql
 from .chain.verify import verify_source
 from .errors import AuditAnalyticsError, SchemaError, SourceError, first_line
-from .sources import PROGRESS, PROTECTIONS, Source, open_source
+from .sources import DIGESTS, PROGRESS, PROTECTIONS, Source, open_source
 
 if TYPE_CHECKING:  # pandas loads lazily: the CLI starts faster without it
     import pandas as pd
@@ -154,8 +154,15 @@ class AuditLog:
 
         ``workers`` above 1 scans the source's parts (its files) on that many local
         processes; ``runner`` runs the map elsewhere (see
-        :mod:`audit_analytics.chain.runners`). The findings are the same.
+        :mod:`audit_analytics.chain.runners`). The findings are the same. A source whose
+        integrity is signed digests (a CloudTrail location) is validated by them instead:
+        the result is a :class:`~audit_analytics.cloudtrail.results.ValidationResult`.
         """
+        if self.source.supports(DIGESTS):
+            result = self.source.validate_digests()
+            self._record("verify", self.source.label, "success", digests=True,
+                         intact=result.ok)
+            return result
         if anchors is not None and not isinstance(anchors, list):
             anchors = load_anchors(anchors)
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:

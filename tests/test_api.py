@@ -13,6 +13,7 @@ def test_public_names_are_locked():
         "build_report", "display_frame", "kernel_info", "load_anchors", "load_into",
         "load_profile", "open",
         "parse_period", "plot_style", "review_cadence", "run_checks", "shown",
+        "ValidationResult", "fetch_cloudtrail", "validate_cloudtrail",
     ])
     for name in audit_analytics.__all__:
         assert hasattr(audit_analytics, name), name
@@ -22,6 +23,8 @@ def test_public_names_are_locked():
 def test_public_names_are_the_objects_of_their_modules():
     from audit_analytics._engine import Engine
     from audit_analytics.checks import ChecklistResult, CheckResult, run_checks
+    from audit_analytics.cloudtrail.api import fetch_cloudtrail, validate_cloudtrail
+    from audit_analytics.cloudtrail.results import ValidationResult
     from audit_analytics.load import LoadResult, load_into
     from audit_analytics.periods import Period, parse_period
     from audit_analytics.policy import Policy
@@ -32,7 +35,7 @@ def test_public_names_are_the_objects_of_their_modules():
 
     for obj in (Engine, ChecklistResult, CheckResult, run_checks, LoadResult, load_into,
                 Period, parse_period, Policy, Report, build_report, review_cadence, Journal,
-                Ledger):
+                Ledger, ValidationResult, fetch_cloudtrail, validate_cloudtrail):
         assert getattr(audit_analytics, obj.__name__) is obj, obj.__name__
 
 

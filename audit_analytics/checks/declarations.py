@@ -125,7 +125,8 @@ def _burst(policy: Policy) -> dict:
 
 def _log_access(policy: Policy) -> dict:
     t = policy.thresholds("log_access")
-    return {"resource_types": t["resource_types"], "actions": t["actions"]}
+    return {"resource_types": t["resource_types"], "actions": t["actions"],
+            "object_actions": t["object_actions"]}
 
 
 def _required(policy: Policy) -> dict:

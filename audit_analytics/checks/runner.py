@@ -112,7 +112,8 @@ def run_checks(
     """
     started = time.perf_counter()
     if not isinstance(policy, Policy):
-        policy = Policy.load(policy)
+        policy = Policy.load(policy if policy is not None
+                             else getattr(log.source, "default_policy", None))
     names = list(only) if only else policy.checks
     unknown = [n for n in names if n not in CHECKS]
     if unknown:
@@ -124,7 +125,8 @@ def run_checks(
     if since_ts and until_ts and until_ts <= since_ts:
         raise PeriodError(f"--until ({until_ts.isoformat()}) must be after --since "
                           f"({since_ts.isoformat()})")
-    base = {"tz": policy.timezone, "since": since_ts, "until": until_ts}
+    base = {"tz": policy.timezone, "since": since_ts, "until": until_ts,
+            "log_resources": list(getattr(log.source, "log_resources", None) or [])}
     ctx = _Context(log, policy, since_ts, until_ts, profile, anchors, extra_log_access)
     # Every check whose SQL reads the events answers from one materialised copy of them.
     reads = any(CHECKS[name].sql for name in names)
@@ -355,6 +357,10 @@ def _post_retention(ctx: _Context, gaps: pd.DataFrame, params: dict):
 def _post_chain(ctx: _Context, findings: pd.DataFrame, params: dict):
     result = ctx.log.verify(profile=ctx.profile or params.get("profile", "auto"),
                             anchors=ctx.anchors)
+    if hasattr(result, "findings_frame"):  # a source verified by its signed digests
+        from ..cloudtrail.integrity import digest_check
+
+        return digest_check(result)
     frame = result.findings
     counts = {k: v for k, v in result.counts.items() if v}
     metrics = {"rows": result.rows, "profile": result.profile.name, "counts": counts,

@@ -7,6 +7,7 @@ console entry point.
 from . import (  # noqa: F401 - registers them
     archive,
     check,
+    cloudtrail,
     journal,
     load,
     object_lock,

@@ -14,6 +14,8 @@ from .app import cli, echo, emit_json
 from .options import (
     PROFILE_HELP,
     anchor_option,
+    cloudtrail_options,
+    cloudtrail_source_options,
     fail_on_option,
     json_option,
     policy_option,
@@ -26,7 +28,7 @@ from .options import (
 
 @cli.command()
 @click.argument("source")
-@policy_option("Policy file, or a built-in policy: default, hipaa, pci_dss, soc2.")
+@policy_option("Policy file, or a built-in policy: default, hipaa, pci_dss, soc2, cloudtrail.")
 @since_option("Start of the checked window (inclusive); naive times are in the "
               "policy's time zone.")
 @until_option("End of the checked window (exclusive).")
@@ -37,9 +39,10 @@ from .options import (
 @profile_option(None, "chain_integrity: " + PROFILE_HELP)
 @anchor_option("chain_integrity: trusted anchors, JSON lines of {\"id\", \"hash\"}.")
 @table_option()
+@cloudtrail_options
 @click.pass_context
 def check(ctx, source, policy, since, until, only, json_target, fail_on, profile, anchor,
-          table) -> int:
+          table, public_keys, start_time, end_time) -> int:
     """Run the compliance checklist over SOURCE."""
     from ..chain.anchors import load_anchors
     from ..checks import CHECKS, STATUSES, run_checks
@@ -60,7 +63,10 @@ def check(ctx, source, policy, since, until, only, json_target, fail_on, profile
                           check=unknown[0])
     anchors = load_anchors(anchor) if anchor else None
     with AuditLog(source, table=table, progress=ctx.obj["progress"],
-                  profile=profile or "auto") as audit:
+                  profile=profile or "auto",
+                  **cloudtrail_source_options(public_keys, start_time, end_time)) as audit:
+        if policy is None and getattr(audit.source, "default_policy", None):
+            loaded = Policy.load(audit.source.default_policy)  # the source's own preset
         result = run_checks(audit, loaded, since=since, until=until, only=list(only) or None,
                             profile=profile, anchors=anchors)
     if json_target:

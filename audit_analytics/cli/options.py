@@ -11,8 +11,9 @@ from collections.abc import Callable
 
 import click
 
-__all__ = ["PROFILE_HELP", "anchor_option", "fail_on_option", "json_option", "policy_option",
-           "profile_option", "since_option", "table_option", "until_option"]
+__all__ = ["PROFILE_HELP", "anchor_option", "cloudtrail_options", "cloudtrail_source_options",
+           "fail_on_option", "json_option", "policy_option", "profile_option", "since_option",
+           "table_option", "until_option"]
 
 PROFILE_HELP = "Hash profile: auto, python-seed, node-seed or a FILE.toml (default: auto)."
 _ANCHOR_HELP = "Trusted anchors: JSON lines of {\"id\", \"hash\"}."
@@ -64,3 +65,25 @@ def fail_on_option(choices: tuple[str, ...], text: str) -> Decorator:
     """``--fail-on STATUS``: exit 1 when a check reaches this status."""
     return click.option("--fail-on", "fail_on", type=click.Choice(list(choices)), default=None,
                         help=text)
+
+
+def cloudtrail_options(func: Callable) -> Callable:
+    """``--public-keys``, ``--start-time``, ``--end-time``: a CloudTrail source's digests."""
+    for option in reversed((
+        click.option("--public-keys", "public_keys", default=None, metavar="KEYS.json",
+                     type=click.Path(dir_okay=False),
+                     help="CloudTrail sources: 'aws cloudtrail list-public-keys' output, to "
+                          "check the digests' signatures."),
+        click.option("--start-time", "start_time", default=None, metavar="ISO",
+                     help="CloudTrail sources: read and validate from this UTC time."),
+        click.option("--end-time", "end_time", default=None, metavar="ISO",
+                     help="CloudTrail sources: read and validate up to this UTC time."),
+    )):
+        func = option(func)
+    return func
+
+
+def cloudtrail_source_options(public_keys, start_time, end_time) -> dict:
+    """The CloudTrail options given, as source options (none given: none passed)."""
+    given = {"public_keys": public_keys, "start_time": start_time, "end_time": end_time}
+    return {k: v for k, v in given.items() if v is not None}

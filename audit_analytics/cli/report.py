@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from .app import cli, echo
-from .options import anchor_option, fail_on_option, policy_option, profile_option, table_option
+from .options import (
+    anchor_option,
+    cloudtrail_options,
+    cloudtrail_source_options,
+    fail_on_option,
+    policy_option,
+    profile_option,
+    table_option,
+)
 
 FAIL_ON = {"fail": ("fail",), "warn": ("warn", "fail")}
 
@@ -15,7 +23,7 @@ FAIL_ON = {"fail": ("fail",), "warn": ("warn", "fail")}
 @click.option("--period", required=True, metavar="PERIOD",
               help="YYYY-MM, YYYY-Www (ISO week), YYYY-MM-DD, last-day, last-week or "
                    "last-month (calendar of the policy's time zone).")
-@policy_option("Policy file or built-in name (default, hipaa, pci_dss, soc2).")
+@policy_option("Policy file or built-in name (default, hipaa, pci_dss, soc2, cloudtrail).")
 @click.option("--out", "out_dir", default="reports", show_default=True, metavar="DIR",
               help="Folder to write the report into (created if needed).")
 @click.option("--format", "formats", default="html,json", show_default=True,
@@ -27,9 +35,10 @@ FAIL_ON = {"fail": ("fail",), "warn": ("warn", "fail")}
                 "Exit 1 when a check of the period ended in this status (or worse).")
 @click.option("--replace", is_flag=True,
               help="Overwrite the period's latest report instead of writing a new version.")
+@cloudtrail_options
 @click.pass_context
 def report(ctx, source, period, policy, out_dir, formats, profile, anchor, table, fail_on,
-           replace) -> int:
+           replace, public_keys, start_time, end_time) -> int:
     """Write SOURCE's review report for PERIOD into --out and record it in the ledger.
 
     Files are named by period (audit-report_2024-01.html and .json). A second run for a
@@ -54,7 +63,10 @@ def report(ctx, source, period, policy, out_dir, formats, profile, anchor, table
         load_profile(profile)
     probe_out_dir(out_dir)
     with AuditLog(source, table=table, progress=ctx.obj["progress"],
-                  profile=profile) as audit:
+                  profile=profile,
+                  **cloudtrail_source_options(public_keys, start_time, end_time)) as audit:
+        if policy is None and getattr(audit.source, "default_policy", None):
+            loaded = Policy.load(audit.source.default_policy)  # the source's own preset
         built = build_report(audit, span, policy=loaded, anchors=anchors, profile=profile)
         written = built.write(out_dir, chosen, replace=replace)
     if written.version > 1 and not written.replaced:

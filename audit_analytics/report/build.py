@@ -58,7 +58,8 @@ def build_report(log, period: str | Period, policy=None,
     from ..policy import Policy
 
     if policy is None or isinstance(policy, str | Path):
-        policy = Policy.load(policy)
+        policy = Policy.load(policy if policy is not None
+                             else getattr(log.source, "default_policy", None))
     tz = getattr(policy, "timezone", None) or "UTC"
     now = now or datetime.now(UTC)
     period = parse_period(period, tz=tz, now=now)

@@ -68,8 +68,8 @@ def _scope(facts: Facts) -> dict:
         "period_start": period.start.isoformat(),
         "period_end": period.end.isoformat(),
         "timezone": facts.tz,
-        "profile": facts.verify.profile.name,
-        "profile_detected": bool(facts.verify.profile_note),
+        "profile": _profile_name(facts.verify),
+        "profile_detected": bool(getattr(facts.verify, "profile_note", None)),
         "rows_total": counts["rows_total"],
         "rows_in_period": counts["rows_in_period"],
         "first_event_in_period": iso(counts["first_in_period"]),
@@ -78,12 +78,22 @@ def _scope(facts: Facts) -> dict:
     }
 
 
+def _profile_name(verify) -> str:
+    profile = getattr(verify, "profile", None)
+    return profile.name if profile is not None else "cloudtrail-digests"
+
+
 def _integrity(facts: Facts) -> dict:
     verify = facts.verify
+    if hasattr(verify, "findings_frame"):  # a source verified by its signed digests
+        from ..cloudtrail.integrity import integrity_section
+
+        return integrity_section(verify)
     data = verify.to_dict()
     data.pop("seconds", None)
     main = [s for s in verify.segment_records if s["main"]]
     return {
+        "kind": "hash_chain",
         "status": "intact" if verify.ok else "tampering evident",
         "ok": verify.ok,
         "rows": verify.rows,

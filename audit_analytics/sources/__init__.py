@@ -19,6 +19,7 @@ from typing import NamedTuple
 from ..errors import SourceError
 from .base import (
     CAPABILITIES,
+    DIGESTS,
     PROGRESS,
     PROTECTIONS,
     STREAM,
@@ -28,8 +29,8 @@ from .base import (
     Source,
 )
 
-__all__ = ["CAPABILITIES", "PROGRESS", "PROTECTIONS", "STREAM", "TABLE", "WINDOW", "ScanPart",
-           "Source", "SourceKind", "open_source", "registry", "source_class"]
+__all__ = ["CAPABILITIES", "DIGESTS", "PROGRESS", "PROTECTIONS", "STREAM", "TABLE", "WINDOW",
+           "ScanPart",            "Source", "SourceKind", "open_source", "registry", "source_class"]
 
 
 class SourceKind(NamedTuple):
@@ -53,6 +54,8 @@ _KNOWN = {
     # any other SQLAlchemy URL (sqlite://, mysql+pymysql://, mssql+pyodbc://...); its
     # driver is named by the URL, and a missing one is reported when the source opens
     "database": SourceKind("audit_analytics.sources.database.DatabaseSource"),
+    "cloudtrail": SourceKind("audit_analytics.cloudtrail.source.CloudTrailSource",
+                             "pip install cryptography", ("cryptography",)),
 }
 #: URL scheme or file kind -> :class:`SourceKind` (read-only).
 registry = MappingProxyType(_KNOWN)
@@ -93,8 +96,8 @@ def source_class(kind: str) -> type[Source]:
 
 
 def open_source(spec, *, table: str | None = None, since=None, until=None,
-                streams: int | None = None) -> Source:
-    """Resolve a SOURCE argument: a Parquet path, folder or glob, or a database URL.
+                streams: int | None = None, **cloudtrail) -> Source:
+    """Resolve a SOURCE: a Parquet path, folder or glob, a database URL, a CloudTrail tree.
 
     Parquet may be local or in object storage (``s3://bucket/prefix``); a PostgreSQL URL
     is read through ADBC, any other SQLAlchemy URL (``sqlite:///audit.db``...) through
@@ -103,11 +106,23 @@ def open_source(spec, *, table: str | None = None, since=None, until=None,
     ``since``/``until`` (ISO text or datetimes) select a time window of a PostgreSQL
     table, filtered in the database; other sources refuse them. ``streams``: the
     connections a PostgreSQL table is read on at once (``None``: one per core, at most
-    4); other sources have none and ignore it.
+    4); other sources have none and ignore it. A CloudTrail location (a folder holding
+    ``AWSLogs/ACCOUNT/CloudTrail...``) takes ``public_keys``, ``start_time`` and
+    ``end_time``; other sources refuse them.
     """
     if isinstance(spec, Source):
         return spec
     text = str(spec)
+    from ..cloudtrail.location import is_cloudtrail_folder
+
+    if is_cloudtrail_folder(text):
+        if since is not None or until is not None:
+            raise SourceError("--since/--until apply to PostgreSQL sources only (a CloudTrail "
+                              "source reads --start-time/--end-time)", source=text)
+        return source_class("cloudtrail")(text, **cloudtrail)
+    given = sorted(k for k, v in cloudtrail.items() if v is not None)
+    if given:
+        raise SourceError(f"{', '.join(given)} apply to CloudTrail sources only", source=text)
     if _POSTGRES_URL.match(text):
         return source_class("postgresql")(text, table=table or "audit_logs", since=since,
                                           until=until, streams=streams)

@@ -18,8 +18,8 @@ from typing import ClassVar
 
 from .._engine import Engine
 
-__all__ = ["CAPABILITIES", "PROGRESS", "PROTECTIONS", "STREAM", "TABLE", "WINDOW", "ScanPart",
-           "Source"]
+__all__ = ["CAPABILITIES", "DIGESTS", "PROGRESS", "PROTECTIONS", "STREAM", "TABLE", "WINDOW",
+           "ScanPart",            "Source"]
 
 #: Reads a time window filtered at the source (``since``/``until`` attributes) and answers
 #: :meth:`Source.hashes_outside` from the whole log.
@@ -33,7 +33,10 @@ PROGRESS = "progress"
 TABLE = "table"
 #: A database table whose protections against change can be inspected from its catalog.
 PROTECTIONS = "protections"
-CAPABILITIES = frozenset({WINDOW, STREAM, PROGRESS, TABLE, PROTECTIONS})
+#: Integrity comes from signed digests of its files, not a row chain: the source answers
+#: ``validate_digests()`` (a CloudTrail location).
+DIGESTS = "digests"
+CAPABILITIES = frozenset({WINDOW, STREAM, PROGRESS, TABLE, PROTECTIONS, DIGESTS})
 
 
 @dataclass(frozen=True)

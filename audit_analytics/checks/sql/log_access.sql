@@ -10,7 +10,11 @@ SELECT
     string_agg(DISTINCT action, ',' ORDER BY action) AS actions,
     string_agg(DISTINCT result, ',' ORDER BY result) AS results
 FROM events
-WHERE (list_contains($resource_types, resource_type) OR list_contains($actions, action))
+WHERE (list_contains($resource_types, resource_type) OR list_contains($actions, action)
+       -- reads of the log's own files (GetObject on a trail's AWSLogs/ keys)
+       OR (list_contains($object_actions, action)
+           AND len(list_filter(CAST($log_resources AS VARCHAR[]),
+                               lambda p: starts_with(resource_id, p))) > 0))
   AND "timestamp" >= coalesce($since::TIMESTAMPTZ, '-infinity'::TIMESTAMPTZ)
   AND "timestamp" < coalesce($until::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ)
 GROUP BY actor_id, CAST(timezone($tz, "timestamp") AS DATE)
