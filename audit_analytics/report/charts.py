@@ -13,6 +13,7 @@ so a notebook's backend and open figures are left alone (no display is needed).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 
@@ -24,7 +25,8 @@ from matplotlib.text import Text
 
 from .._text import shown
 
-__all__ = ["activity_chart", "failures_chart", "heatmap_chart", "resources_chart", "to_svg"]
+__all__ = ["activity_chart", "failures_chart", "heatmap_chart", "resources_chart", "timeline_chart",
+           "to_svg"]
 
 COLOURS = {"success": "#4c72b0", "failure": "#dd8452", "denied": "#c44e52", "other": "#8c8c8c"}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -44,8 +46,16 @@ _XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
 _SIZE = re.compile(r'(<svg[^>]*?)\s(width|height)="[^"]*"')
 
 
-def to_svg(fig) -> str:
-    """The figure as an ``<svg>`` element (no XML prolog, no DOCTYPE, scalable)."""
+_ID = re.compile(r'(\sid="|url\(#|xlink:href="#|href="#)([^")]+)')
+
+
+def to_svg(fig, key: str | None = None) -> str:
+    """The figure as an ``<svg>`` element (no XML prolog, no DOCTYPE, scalable).
+
+    Every id inside it (and every reference to one) is prefixed with ``key``, or with a
+    digest of the SVG text, so that several figures inline in one page never share an id
+    (a clip path of one figure must not be resolved in another).
+    """
     for text in fig.findobj(Text):  # tick labels made before the style applied, too
         text.set_parse_math(False)
     buffer = io.StringIO()
@@ -56,6 +66,9 @@ def to_svg(fig) -> str:
     text = _XMLNS.sub("", text)  # inline SVG in HTML needs no namespace declarations
     while _SIZE.match(text):
         text = _SIZE.sub(r"\1", text, count=1)
+    prefix = "f" + (re.sub(r"[^A-Za-z0-9_-]", "_", key) if key
+                    else hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]) + "-"
+    text = _ID.sub(lambda m: m[1] + prefix + m[2], text)
     return text.replace("<svg", '<svg role="img" preserveAspectRatio="xMidYMid meet"', 1)
 
 
@@ -152,6 +165,48 @@ def resources_chart(frame: pd.DataFrame) -> str:
     """The most accessed resources (``resource``, ``n``), top first."""
     return _hbar(frame["resource"].astype(str).tolist(),
                  {"events": frame["n"].to_numpy(dtype=float)}, "events")
+
+
+def timeline_chart(timeline: dict, tz: str, key: str | None = None) -> str:
+    """One anomaly's timeline: bars per bucket, the flagged ones red, baseline and threshold.
+
+    ``timeline`` is one entry of :func:`audit_analytics.report.timeline.timelines`; bucket
+    starts are labelled in time zone ``tz``.
+    """
+    buckets = timeline["buckets"]
+    with matplotlib.rc_context({**_STYLE, "font.size": 8}):
+        fig, ax = _figure(7.5, 1.6)
+        x = np.arange(len(buckets))
+        values = np.array([b["value"] for b in buckets], dtype=float)
+        colours = [COLOURS["denied"] if b["flagged"] else "#9db4d6" for b in buckets]
+        ax.bar(x, values, width=0.85, color=colours)
+        handles, names = [], []
+        for key, style, colour in (("baseline", "--", "#1f2328"),
+                                   ("threshold", ":", COLOURS["denied"])):
+            level = timeline.get(key)
+            if level is not None:
+                handles.append(ax.axhline(float(level), linestyle=style, linewidth=1.1,
+                                          color=colour))
+                names.append(f"{key} {float(level):,.4g}")
+        if handles:
+            ax.legend(handles, names, frameon=False, fontsize=7, loc="upper left",
+                      ncols=len(handles))
+        daily = timeline["bucket_seconds"] >= 20 * 3600
+        step = max(1, len(buckets) // 7)
+        labels, last_day = [], None
+        for b in buckets[::step]:
+            local = pd.Timestamp(b["start"]).tz_convert(tz)
+            day = local.strftime("%m-%d")
+            labels.append(day if daily else (local.strftime("%H:%M") if day == last_day
+                                             else f"{day} {local.strftime('%H:%M')}"))
+            last_day = day
+        ax.set_xticks(x[::step])
+        ax.set_xticklabels(labels, rotation=0)
+        ax.set_ylabel(f"{timeline['metric']} / {timeline['unit']}")
+        ax.set_ylim(0, max([1.0, float(values.max(initial=0)) * 1.15,
+                            *(float(timeline[k]) * 1.15 for k in ("baseline", "threshold")
+                              if timeline.get(k) is not None)]))
+        return to_svg(fig, key)
 
 
 def _label(value, width: int = 48) -> str:
