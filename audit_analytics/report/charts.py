@@ -181,13 +181,13 @@ def timeline_chart(timeline: dict, tz: str, key: str | None = None) -> str:
         colours = [COLOURS["denied"] if b["flagged"] else "#9db4d6" for b in buckets]
         ax.bar(x, values, width=0.85, color=colours)
         handles, names = [], []
-        for key, style, colour in (("baseline", "--", "#1f2328"),
-                                   ("threshold", ":", COLOURS["denied"])):
-            level = timeline.get(key)
+        for line, style, colour in (("baseline", "--", "#1f2328"),
+                                    ("threshold", ":", COLOURS["denied"])):
+            level = timeline.get(line)
             if level is not None:
                 handles.append(ax.axhline(float(level), linestyle=style, linewidth=1.1,
                                           color=colour))
-                names.append(f"{key} {float(level):,.4g}")
+                names.append(f"{line} {float(level):,.4g}")
         if handles:
             ax.legend(handles, names, frameon=False, fontsize=7, loc="upper left",
                       ncols=len(handles))

@@ -25,7 +25,10 @@ _HOUR_US = 3_600_000_000
 _DAILY = {"volume_spike": "events", "broad_access": "resources", "bulk_export": "exports"}
 
 _SQL = """
-SELECT w.idx, (epoch_us(e."timestamp") - w.origin) // w.width AS bucket,
+SELECT w.idx,
+       -- floor, not truncation: the bucket before the window is -1, not a second 0
+       CAST(floor((epoch_us(e."timestamp") - w.origin) / CAST(w.width AS DOUBLE)) AS BIGINT)
+           AS bucket,
        count(*) AS events,
        count(*) FILTER (WHERE list_contains($failure_results, e.result)) AS failures,
        count(*) FILTER (WHERE list_contains($export_actions, e.action)) AS exports,
