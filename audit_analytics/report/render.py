@@ -50,12 +50,18 @@ def _environment() -> jinja2.Environment:
     env.filters["prose"] = lambda text: _safe(text, PROSE_LIMIT)
     env.filters["num"] = lambda n: f"{n:,}" if isinstance(n, int) else n
     env.filters["when"] = lambda value, tz: local_time(value, tz) or "—"
+    env.filters["breakable"] = _breakable
     return env
 
 
 def _safe(value, limit: int = LIMIT) -> Markup:
     """``value`` as escaped HTML text: at most ``limit`` characters, every one visible."""
     return escape(shown(value, limit))
+
+
+def _breakable(value, limit: int = LIMIT) -> Markup:
+    """Escaped text that may wrap after an underscore (``flagged_<wbr>attempts``)."""
+    return Markup(str(_safe(value, limit)).replace("_", "_<wbr>"))
 
 
 def _finalize(value):
@@ -117,15 +123,15 @@ def table(records, columns: list[str] | None = None, limit: int = MAX_FINDINGS_H
         records = list(records or [])
         total = len(records)
         records = records[:limit]
-    if columns is None:
+    if columns is None:  # every field some record has a value for, in their order
         columns = []
         for rec in records:
-            columns += [k for k in rec if k not in columns]
+            columns += [k for k in rec if k not in columns and _plain(rec[k]) is not None]
     limits = [PROSE_LIMIT if c in prose else LIMIT for c in columns]
     values = [[_plain(rec.get(c)) for c in columns] for rec in records]
     kinds = [_kind(c, [row[j] for row in values]) for j, c in enumerate(columns)]
-    rows = [[_safe(_cell(v, c, tz), n) for v, c, n in zip(row, columns, limits, strict=True)]
-            for row in values]
+    rows = [[(_breakable if k == "text" else _safe)(_cell(v, c, tz), n)
+             for v, c, n, k in zip(row, columns, limits, kinds, strict=True)] for row in values]
     return {"columns": columns, "kinds": kinds, "rows": rows[:visible], "more": rows[visible:],
             "total": total, "shown": len(rows)}
 
