@@ -17,6 +17,7 @@ from audit_analytics.report.controls import CATALOGUE, FRAMEWORKS, control_matri
 from audit_analytics.report.render import VISIBLE_ROWS, table
 from audit_analytics.report.spreadsheet import csv_cell
 from audit_analytics.samples.activity import month_policy
+from audit_analytics.samples.month import policy_toml
 from audit_analytics.trail.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,15 +26,8 @@ CLEAN = ROOT / "data_samples/python_seed/clean.parquet"
 
 def _policy_file(folder: Path) -> Path:
     """The generated month's policy (America/New_York) as a TOML file."""
-    p = month_policy()
     path = folder / "hospital.toml"
-    path.write_text("\n".join([
-        f'name = "{p["name"]}"', f'timezone = "{p["timezone"]}"', "[business_hours]",
-        'start = "07:00"', 'end = "19:00"', 'weekdays = ["mon", "tue", "wed", "thu", "fri"]',
-        "[retention]", 'regime = "hipaa"',
-        f'logging_started = {p["retention"]["logging_started"].isoformat()}',
-        "[thresholds.log_access]", 'allowed_actors = ["adm-*"]',
-        'allowed_actor_types = ["system"]']) + "\n")
+    path.write_text(policy_toml(month_policy()))
     return path
 
 
