@@ -5,11 +5,30 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint samples bench bench-archive bench-pg bench-checks bench-report bench-storage pg-samples clean
+.PHONY: install demo test lint samples bench bench-archive bench-pg bench-checks bench-report bench-storage \
+        pg-samples clean system-libs preview
+
+# Debian packages the 'pdf' extra (weasyprint) loads at run time, and those `make preview`
+# renders the report with. Each is installed only when its library or program is missing.
+PDF_LIBS     := libpango-1.0.so.0:libpango-1.0-0 libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
+                libharfbuzz-subset.so.0:libharfbuzz-subset0 libfontconfig.so.1:libfontconfig1
+PREVIEW_BINS := chromium:chromium pdftoppm:poppler-utils
+APT_GET      := DEBIAN_FRONTEND=noninteractive apt-get -qq -o=Dpkg::Use-Pty=0
+
+# Missing libraries are installed with apt-get as root; otherwise the command is printed.
+system-libs:
+	@missing=""; for pair in $(PDF_LIBS); do lib=$${pair%%:*}; pkg=$${pair##*:}; \
+	  ldconfig -p 2>/dev/null | grep -q "$$lib" || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing (PDF reports)"; \
+	    $(APT_GET) update && $(APT_GET) install -y --no-install-recommends $$missing fonts-dejavu-core; \
+	  else echo "PDF reports need:$$missing (apt-get install$$missing)"; fi; fi
 
 $(STAMP): pyproject.toml setup.py $(wildcard audit_analytics/chain/native/*.c audit_analytics/chain/native/*.h)
+	@$(MAKE) --no-print-directory system-libs
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,notebooks,s3]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,notebooks,s3,pdf]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
@@ -58,6 +77,14 @@ bench-storage: $(STAMP)
 pg-samples: $(STAMP)
 	@test -n "$(PG_URL)" || { echo "usage: make pg-samples PG_URL=postgresql://..."; exit 2; }
 	$(PY) -m audit_analytics.samples.load_postgres "$(PG_URL)" --samples data_samples
+
+# The demo month's report as a reviewer sees it: the HTML page in headless Chromium and
+# each PDF page, as PNG files in reports/preview/.
+preview: $(STAMP)
+	@missing=""; for pair in $(PREVIEW_BINS); do bin=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v "$$bin" >/dev/null || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then $(APT_GET) update && $(APT_GET) install -y --no-install-recommends $$missing; fi
+	$(PY) -m audit_analytics.samples.preview reports/preview
 
 clean:
 	rm -rf $(VENV) build *.egg-info audit_analytics/*.so audit_analytics/chain/*.so

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +15,11 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 NAMES = [p.name for p in NOTEBOOKS]
 
 
-def test_the_five_notebooks_exist():
+def test_the_notebooks_exist():
     assert NAMES == ["01_quickstart.ipynb", "02_integrity_investigation.ipynb",
                      "03_actor_resource_history.ipynb", "04_anomaly_review.ipynb",
-                     "05_periodic_review.ipynb"]
+                     "05_periodic_review.ipynb", "06_monthly_review.ipynb",
+                     "07_incident_investigation.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
@@ -154,3 +156,92 @@ def test_notebooks_show_hostile_values_as_written(tmp_path, hostile_source, name
         assert text.count("$\\x$\\x1b[31m\\u202eevil\\nline") >= 2
     else:  # plotted as a bar label: mathtext would fail to parse "$\x$"
         assert len(_outputs(book, "image/png")) == 2
+
+
+def _printed(book) -> str:
+    """What the notebook's cells printed (stdout), in order."""
+    return "".join("".join(o["text"]) if isinstance(o["text"], list) else o["text"]
+                   for c in book.cells for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream")
+
+
+def _no_errors(book):
+    assert not [o for c in book.cells for o in c.get("outputs", [])
+                if o.get("output_type") == "error"]
+
+
+@pytest.mark.notebooks
+def test_monthly_review_walks_through_scope_integrity_controls_evidence_signoff(
+        tmp_path, monkeypatch):
+    import hashlib
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("AUDIT_ANALYTICS_HOME", str(home))
+    monkeypatch.setenv("AUDIT_ANALYTICS_ACTOR", "reviewer-2")
+    out = tmp_path / "review"
+    book = _execute(ROOT / "notebooks" / "06_monthly_review.ipynb", tmp_path / "06.ipynb",
+                    {"out_dir": str(out)})
+    _no_errors(book)
+    printed = _printed(book)
+    summary = json.loads((out / "audit-report_2024-03.json").read_text())
+    # scope and integrity, as the written report has them
+    assert f"events   {summary['scope']['rows_in_period']:,} in the period" in printed
+    assert "2024-03-01 00:00:00 EST to 2024-04-01 00:00:00 EDT" in printed
+    assert (f"Integrity: intact ({summary['integrity']['rows']:,} rows, profile python-seed, "
+            "0 findings)") in printed
+    # the failing controls listed are exactly those the report's matrix fails
+    listed = printed.split("FAILING CONTROLS:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    failing = [c["id"] for c in summary["controls"]["controls"] if c["status"] == "fail"]
+    assert len(listed) == len(failing) > 0
+    for line, control in zip(listed, failing):
+        assert line.startswith(f"  {control} "), (line, control)
+    # each failing check's evidence, then one timeline per anomaly (inline SVG)
+    for check in {k["name"] for c in summary["controls"]["controls"] if c["status"] == "fail"
+                  for k in c["checks"] if k["status"] == "fail"}:
+        assert f"\n{check} (fail): " in printed
+    timelines = [o for o in _outputs(book, "text/html")
+                 if "".join(o["data"]["text/html"]).startswith("<svg")]
+    assert len(timelines) == sum("timeline" in a for a in summary["anomalies"]) > 0
+    spike = next(a for a in summary["anomalies"] if a["check"] == "volume_spike")
+    assert f"flagged day: {spike['value']} events; the check counted {spike['value']}" in printed
+    assert len(_outputs(book, "image/png")) == 2  # controls by status, the spike's timeline
+    # an interactive table, its script inline: nothing loaded from the network
+    html = ["".join(o["data"]["text/html"]) for o in _outputs(book, "text/html")]
+    assert any('id="itables_' in h for h in html)
+    assert not any(re.search(r"""(src=|import\s|from\s*)["']?https?://""", h) for h in html)
+    # sign-off: the four files written and recorded in the ledger with their digests
+    from audit_analytics.trail.ledger import Ledger
+
+    entry = Ledger(home).entries().iloc[-1]
+    for fmt in ("html", "json", "csv", "pdf"):
+        path = out / f"audit-report_2024-03.{fmt}"
+        assert entry["files"][fmt]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert f"sha256 {entry['files'][fmt]['sha256']}" in printed
+    assert summary["report"]["generated_by"] == "reviewer-2"
+
+
+@pytest.mark.notebooks
+def test_incident_investigation_follows_one_actor_across_two_sources(tmp_path, monkeypatch,
+                                                                     activity_month):
+    import pyarrow.parquet as pq
+
+    monkeypatch.setenv("AUDIT_ANALYTICS_HOME", str(tmp_path / "home"))
+    book = _execute(ROOT / "notebooks" / "07_incident_investigation.ipynb",
+                    tmp_path / "07.ipynb", {"folder": str(tmp_path / "work")})
+    _no_errors(book)
+    printed = _printed(book)
+    assert printed.count(": INTACT: ") == 2  # each trail verified before it is read
+    # the actor the month's log_access check flags, counted straight from the month
+    month = pq.read_table(activity_month["month"]).to_pylist()
+    labels = activity_month["month_labels"]
+    actor = next(lb["actor_id"] for lb in labels if lb["check"] == "log_access")
+    assert f"INCIDENT: {actor} read the audit log 2 time(s)" in printed
+    mine = [r for r in month if r["actor_id"] == actor]
+    clinical = sum(r["resource_type"] == "patient_record" for r in mine)
+    assert f"clinical (Parquet)         {clinical:>6,} events" in printed
+    assert f"administration (DuckDB)    {len(mine) - clinical:>6,} events" in printed
+    assert f"both                       {len(mine):>6,} events" in printed
+    assert "view_audit_log  audit_log" in printed
+    assert len(_outputs(book, "image/png")) == 1
+    assert any('id="itables_' in "".join(o["data"]["text/html"])
+               for o in _outputs(book, "text/html"))

@@ -27,7 +27,9 @@ FAIL_ON = {"fail": ("fail",), "warn": ("warn", "fail")}
 @click.option("--out", "out_dir", default="reports", show_default=True, metavar="DIR",
               help="Folder to write the report into (created if needed).")
 @click.option("--format", "formats", default="html,json", show_default=True,
-              metavar="html,json,pdf", help="Comma-separated output formats.")
+              metavar="html,json,csv,pdf", help="Comma-separated output formats.")
+@click.option("--framework", default="all", show_default=True, metavar="soc2|hipaa|pci_dss|all",
+              help="Framework of the control matrix (its controls, each with its status).")
 @profile_option()
 @anchor_option()
 @table_option()
@@ -37,11 +39,12 @@ FAIL_ON = {"fail": ("fail",), "warn": ("warn", "fail")}
               help="Overwrite the period's latest report instead of writing a new version.")
 @cloudtrail_options
 @click.pass_context
-def report(ctx, source, period, policy, out_dir, formats, profile, anchor, table, fail_on,
-           replace, public_keys, start_time, end_time) -> int:
+def report(ctx, source, period, policy, out_dir, formats, framework, profile, anchor, table,
+           fail_on, replace, public_keys, start_time, end_time) -> int:
     """Write SOURCE's review report for PERIOD into --out and record it in the ledger.
 
-    Files are named by period (audit-report_2024-01.html and .json). A second run for a
+    Files are named by period (audit-report_2024-01.html and .json; .csv holds every
+    finding, .pdf the printable report). A second run for a
     period never replaces the first: it writes audit-report_2024-01_v2.html and says so
     (--replace overwrites instead). Prints the written paths. Exit 0 on success, 1 only
     with --fail-on when a check reached that status, 2 on bad input or unwritable output.
@@ -51,11 +54,13 @@ def report(ctx, source, period, policy, out_dir, formats, profile, anchor, table
     from ..periods import parse_period
     from ..policy import Policy
     from ..report import build_report, check_formats
+    from ..report.controls import check_framework
     from ..report.write import probe_out_dir
     from ..session import AuditLog
 
     # Everything that can be refused is refused before the work starts.
     chosen = check_formats(formats)
+    framework = check_framework(framework)
     loaded = Policy.load(policy)
     span = parse_period(period, tz=loaded.timezone)
     anchors = load_anchors(anchor) if anchor else None
@@ -67,7 +72,8 @@ def report(ctx, source, period, policy, out_dir, formats, profile, anchor, table
                   **cloudtrail_source_options(public_keys, start_time, end_time)) as audit:
         if policy is None and getattr(audit.source, "default_policy", None):
             loaded = Policy.load(audit.source.default_policy)  # the source's own preset
-        built = build_report(audit, span, policy=loaded, anchors=anchors, profile=profile)
+        built = build_report(audit, span, policy=loaded, anchors=anchors, profile=profile,
+                             framework=framework)
         written = built.write(out_dir, chosen, replace=replace)
     if written.version > 1 and not written.replaced:
         echo(f"audit-analytics: a report for {span.label} already exists in {out_dir}: "

@@ -9,6 +9,7 @@ from ..chain.anchors import Anchor, load_anchors
 from ..periods import Period, parse_period
 from ..trail import journal
 from ..trail.journal import mask_source
+from .controls import check_framework
 from .document import Report
 from .facts import gather_facts
 from .sections import SECTIONS
@@ -18,7 +19,8 @@ __all__ = ["Report", "build_report"]
 
 def build_report(log, period: str | Period, policy=None,
                  anchors: str | Path | list[Anchor] | None = None, profile: str = "auto", *,
-                 now: datetime | None = None, actor: str | None = None) -> Report:
+                 now: datetime | None = None, actor: str | None = None,
+                 framework: str = "all") -> Report:
     """Gather everything a periodic review needs for ``period`` of ``log``.
 
     Parameters
@@ -40,6 +42,9 @@ def build_report(log, period: str | Period, policy=None,
     actor
         Who generates the report (default: ``--actor``, ``$AUDIT_ANALYTICS_ACTOR``, the OS
         user).
+    framework
+        The control matrix's framework: ``all`` (default), ``soc2``, ``hipaa`` or
+        ``pci_dss``.
 
     Returns
     -------
@@ -57,6 +62,7 @@ def build_report(log, period: str | Period, policy=None,
     """
     from ..policy import Policy
 
+    framework = check_framework(framework)
     if policy is None or isinstance(policy, str | Path):
         policy = Policy.load(policy if policy is not None
                              else getattr(log.source, "default_policy", None))
@@ -74,6 +80,7 @@ def build_report(log, period: str | Period, policy=None,
             with log.cached_events() as engine:
                 facts = gather_facts(log, engine, period, policy, anchors, profile, now, actor,
                                      source_label, tz, verify)
+                facts.framework = framework
                 sections = {section.name: section.gather(facts) for section in SECTIONS}
         report = Report(period=period, generated_at=now,
                         generated_by=journal.current_actor(actor), **sections)

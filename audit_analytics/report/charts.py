@@ -13,8 +13,10 @@ so a notebook's backend and open figures are left alone (no display is needed).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
+from html import escape
 
 import matplotlib
 import numpy as np
@@ -24,7 +26,8 @@ from matplotlib.text import Text
 
 from .._text import shown
 
-__all__ = ["activity_chart", "failures_chart", "heatmap_chart", "resources_chart", "to_svg"]
+__all__ = ["activity_chart", "failures_chart", "heatmap_chart", "resources_chart", "timeline_chart",
+           "to_svg"]
 
 COLOURS = {"success": "#4c72b0", "failure": "#dd8452", "denied": "#c44e52", "other": "#8c8c8c"}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -44,8 +47,16 @@ _XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
 _SIZE = re.compile(r'(<svg[^>]*?)\s(width|height)="[^"]*"')
 
 
-def to_svg(fig) -> str:
-    """The figure as an ``<svg>`` element (no XML prolog, no DOCTYPE, scalable)."""
+_ID = re.compile(r'(\sid="|url\(#|xlink:href="#|href="#)([^")]+)')
+
+
+def to_svg(fig, key: str | None = None) -> str:
+    """The figure as an ``<svg>`` element (no XML prolog, no DOCTYPE, scalable).
+
+    Every id inside it (and every reference to one) is prefixed with ``key``, or with a
+    digest of the SVG text, so that several figures inline in one page never share an id
+    (a clip path of one figure must not be resolved in another).
+    """
     for text in fig.findobj(Text):  # tick labels made before the style applied, too
         text.set_parse_math(False)
     buffer = io.StringIO()
@@ -56,6 +67,9 @@ def to_svg(fig) -> str:
     text = _XMLNS.sub("", text)  # inline SVG in HTML needs no namespace declarations
     while _SIZE.match(text):
         text = _SIZE.sub(r"\1", text, count=1)
+    prefix = "f" + (re.sub(r"[^A-Za-z0-9_-]", "_", key) if key
+                    else hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]) + "-"
+    text = _ID.sub(lambda m: m[1] + prefix + m[2], text)
     return text.replace("<svg", '<svg role="img" preserveAspectRatio="xMidYMid meet"', 1)
 
 
@@ -152,6 +166,76 @@ def resources_chart(frame: pd.DataFrame) -> str:
     """The most accessed resources (``resource``, ``n``), top first."""
     return _hbar(frame["resource"].astype(str).tolist(),
                  {"events": frame["n"].to_numpy(dtype=float)}, "events")
+
+
+def timeline_chart(timeline: dict, tz: str, key: str | None = None) -> str:
+    """One anomaly's timeline: bars per bucket, the flagged ones red, baseline and threshold.
+
+    ``timeline`` is one entry of :func:`audit_analytics.report.timeline.timelines`; bucket
+    starts are labelled in time zone ``tz``. Drawn as plain SVG elements (not matplotlib:
+    a report draws up to fifty of them, a millisecond each); every label is the toolkit's
+    own text (dates, numbers), escaped all the same. ``key`` is accepted for symmetry with
+    the other charts; the drawing has no ids.
+    """
+    buckets = timeline["buckets"]
+    width, height, left, right, top, bottom = 720.0, 150.0, 46.0, 8.0, 18.0, 22.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = [float(b["value"]) for b in buckets]
+    levels = {k: float(timeline[k]) for k in ("baseline", "threshold")
+              if timeline.get(k) is not None}
+    top_value = max([1.0, *values, *levels.values()]) * 1.1
+    y = lambda v: top + plot_h * (1 - v / top_value)  # noqa: E731
+    slot = plot_w / max(len(buckets), 1)
+    parts = [f'<svg role="img" viewBox="0 0 {width:g} {height:g}" '
+             'preserveAspectRatio="xMidYMid meet" font-family="sans-serif" font-size="10">']
+    for tick in _ticks(top_value):
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" '
+                     f'y2="{y(tick):.1f}" stroke="#d1d9e0" stroke-width="0.5"/>'
+                     f'<text x="{left - 4}" y="{y(tick) + 3:.1f}" text-anchor="end" '
+                     f'fill="#59636e">{escape(f"{tick:,.4g}")}</text>')
+    for i, (b, v) in enumerate(zip(buckets, values)):
+        colour = COLOURS["denied"] if b["flagged"] else "#9db4d6"
+        parts.append(f'<rect x="{left + i * slot + slot * 0.08:.1f}" y="{y(v):.1f}" '
+                     f'width="{slot * 0.84:.1f}" height="{top + plot_h - y(v):.1f}" '
+                     f'fill="{colour}"><title>{escape(f"{v:,.0f}")}</title></rect>')
+    legend_x = left + 4
+    for name, dash, colour in (("baseline", "5,3", "#1f2328"),
+                               ("threshold", "1.5,2", COLOURS["denied"])):
+        if name in levels:
+            level = levels[name]
+            parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(level):.1f}" '
+                         f'y2="{y(level):.1f}" stroke="{colour}" stroke-width="1.2" '
+                         f'stroke-dasharray="{dash}"/>'
+                         f'<line x1="{legend_x}" x2="{legend_x + 18}" y1="9" y2="9" '
+                         f'stroke="{colour}" stroke-width="1.2" stroke-dasharray="{dash}"/>'
+                         f'<text x="{legend_x + 22}" y="12">'
+                         f'{escape(f"{name} {level:,.4g}")}</text>')
+            legend_x += 120
+    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" '
+                 f'y2="{top + plot_h}" stroke="#1f2328" stroke-width="0.8"/>')
+    daily = timeline["bucket_seconds"] >= 20 * 3600
+    step = max(1, len(buckets) // 7)
+    last_day = None
+    for i in range(0, len(buckets), step):
+        local = pd.Timestamp(buckets[i]["start"]).tz_convert(tz)
+        day = local.strftime("%m-%d")
+        label = day if daily else (local.strftime("%H:%M") if day == last_day
+                                   else f"{day} {local.strftime('%H:%M')}")
+        last_day = day
+        parts.append(f'<text x="{left + (i + 0.5) * slot:.1f}" y="{height - 6}" '
+                     f'text-anchor="middle">{escape(label)}</text>')
+    unit = f"{timeline['metric']} / {timeline['unit']}"
+    parts.append(f'<text transform="translate(11 {top + plot_h / 2:.1f}) rotate(-90)" '
+                 f'text-anchor="middle" fill="#59636e">{escape(unit)}</text></svg>')
+    return "".join(parts)
+
+
+def _ticks(top: float) -> list[float]:
+    """Three or four round values between 0 and ``top`` for the y axis."""
+    raw = top / 3
+    magnitude = 10 ** np.floor(np.log10(raw)) if raw > 0 else 1
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    return [float(step * i) for i in range(int(top // step) + 1)]
 
 
 def _label(value, width: int = 48) -> str:

@@ -36,6 +36,9 @@ class Report:
         ``{name: {"title", "caption", "svg"}}``; empty when the period holds no events.
     cadence
         The ``review_cadence`` evaluation of earlier reviews of this source (or ``None``).
+    controls
+        The control matrix (:func:`~audit_analytics.report.controls.control_matrix`) of one
+        framework (``soc2``, ``hipaa``, ``pci_dss``) or ``all``.
 
     Every section is gathered by its entry in
     :data:`~audit_analytics.report.sections.SECTIONS`.
@@ -44,6 +47,7 @@ class Report:
     period: Period
     generated_at: datetime
     generated_by: str
+    controls: dict
     scope: dict
     integrity: dict
     checklist: list[dict]

@@ -42,6 +42,8 @@ class Facts:
         ``actors_in_period``, ``first_event``, ``last_event`` (the whole log's).
     aggregates
         What the charts and the coverage need (``None`` when the period has no events).
+    framework
+        The control matrix's framework (``all``, ``soc2``, ``hipaa``, ``pci_dss``).
     """
 
     log: object
@@ -59,6 +61,7 @@ class Facts:
     cadence_check: object
     counts: dict
     aggregates: dict | None
+    framework: str = "all"
 
 
 _COUNTS_SQL = """

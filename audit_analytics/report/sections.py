@@ -14,7 +14,9 @@ from typing import Any
 import pandas as pd
 
 from . import charts as svg
+from .controls import control_matrix
 from .facts import TOP_N, Facts, find_check
+from .timeline import timelines
 from .values import iso, jsonable, plain
 
 __all__ = ["ANOMALY_COLUMNS", "MAX_ANOMALIES", "MAX_FINDINGS_HTML", "SECTIONS", "Section",
@@ -151,11 +153,14 @@ def _check_brief(check) -> dict | None:
 
 
 # --- anomalies with evidence ------------------------------------------------------------------
-def anomalies_of(checks, engine) -> list[dict]:
+def anomalies_of(checks, engine, policy=None, tz: str = "UTC", first_event=None,
+                 last_event=None) -> list[dict]:
     """Every finding with an actor and a window, the first ones with their evidence.
 
     ``engine`` answers the evidence query over ``events`` (the cached events, or the log's
-    own engine).
+    own engine). With a ``policy``, the first ones also get their ``timeline`` (the
+    actor's activity around the window, see :mod:`.timeline`) and its chart
+    (``timeline_svg``, times in ``tz``; left out of the JSON summary).
     """
     out = []
     for check in _check_list(checks):
@@ -172,7 +177,22 @@ def anomalies_of(checks, engine) -> list[dict]:
     evidence = _evidence(engine, out[:MAX_EVIDENCE])
     for index, item in enumerate(out[:MAX_EVIDENCE]):
         item["evidence"] = evidence.get(index, [])
+    if policy is not None:
+        lines = timelines(engine, out[:MAX_EVIDENCE], policy, first_event, last_event)
+        for index, line in lines.items():
+            out[index]["timeline"] = line
+            out[index]["timeline_svg"] = svg.timeline_chart(line, tz, f"timeline-{index + 1}")
     return out
+
+
+def _anomalies(facts: Facts) -> list[dict]:
+    return anomalies_of(facts.checks, facts.engine, facts.policy, facts.tz,
+                        facts.counts.get("first_event"), facts.counts.get("last_event"))
+
+
+def _anomalies_json(anomalies: list[dict]) -> list[dict]:
+    """The anomalies as the JSON summary holds them (the timeline's data, not its SVG)."""
+    return [{k: v for k, v in a.items() if k != "timeline_svg"} for a in anomalies]
 
 
 def _evidence(engine, anomalies: list[dict]) -> dict[int, list[dict]]:
@@ -193,7 +213,8 @@ def _evidence(engine, anomalies: list[dict]) -> dict[int, list[dict]]:
         # a window's end is the last event's time (inclusive), or an exclusive bound
         frame = engine.df(
             'SELECT w.idx, e."timestamp", e.action, e.resource_type, e.resource_id, e.result, '
-            f"e.ip_address, e.id FROM events e JOIN {name} w ON e.actor_id = w.actor "
+            f"e.ip_address, e.id FROM events e JOIN {name} w ON coalesce(e.actor_id, "
+            "'ip:' || coalesce(e.ip_address, 'unknown')) = w.actor "
             'AND e."timestamp" >= w.ws AND e."timestamp" <= w.we '
             'QUALIFY row_number() OVER (PARTITION BY w.idx ORDER BY e."timestamp", e.id) '
             f"<= {EVIDENCE_ROWS} ORDER BY w.idx, e.\"timestamp\", e.id")
@@ -286,12 +307,14 @@ def _signoff(facts: Facts) -> dict:
 
 #: Every section, in the order of the JSON summary (after its ``report`` header).
 SECTIONS: tuple[Section, ...] = (
+    Section("controls", lambda facts: control_matrix(
+        [check_row(c) for c in _check_list(facts.checks)], facts.framework)),
     Section("policy", _policy),
     Section("scope", _scope),
     Section("integrity", _integrity),
     Section("checklist", lambda facts: [check_row(c) for c in _check_list(facts.checks)]),
     Section("checks", lambda facts: facts.checks, to_json=checks_dict),
-    Section("anomalies", lambda facts: anomalies_of(facts.checks, facts.engine)),
+    Section("anomalies", _anomalies, to_json=_anomalies_json),
     Section("charts", _charts,
             to_json=lambda charts: [{"name": k, "title": v["title"]} for k, v in charts.items()]),
     Section("retention", _retention),

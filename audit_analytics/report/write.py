@@ -1,7 +1,8 @@
 """Write a report's files: atomic, versioned per period, recorded in the review ledger.
 
-Files are named by period: ``audit-report_2024-01.html`` and ``.json`` (``.pdf`` with the
-``pdf`` extra). A re-run for a period already reported in that folder never replaces the
+Files are named by period: ``audit-report_2024-01.html`` and ``.json``, ``.csv`` (every
+finding, one per row) and ``.pdf`` (with the ``pdf`` extra, rendered by weasyprint from the
+HTML and its print styles). A re-run for a period already reported in that folder never replaces the
 earlier files: it writes the next version (``audit-report_2024-01_v2.html``) and says so.
 ``replace=True`` (``--replace``) rewrites the latest version in place instead, and the
 ledger records that it did. Writers in one folder take turns (an advisory lock on the
@@ -33,8 +34,11 @@ __all__ = ["FORMATS", "PDF_MISSING", "WrittenReport", "check_formats", "probe_ou
 
 log = logging.getLogger("audit_analytics")
 
-FORMATS = ("html", "json", "pdf")
+FORMATS = ("html", "json", "csv", "pdf")
 PDF_MISSING = "PDF output needs the 'pdf' extra (pip install audit_analytics[pdf])"
+PDF_LIBRARIES = ("PDF output needs the Pango system libraries for weasyprint "
+                 "(Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0 "
+                 "libharfbuzz-subset0)")
 _RETRIES = 20
 #: How long a report waits for another writer in the same folder to finish (seconds).
 LOCK_WAIT = 120.0
@@ -79,16 +83,19 @@ def check_formats(formats) -> tuple[str, ...]:
         if not fmt:
             continue
         if fmt not in FORMATS:
-            raise OutputError(f"unknown report format {fmt!r} (html, json or pdf)", format=fmt)
+            raise OutputError(f"unknown report format {fmt!r} (html, json, csv or pdf)",
+                              format=fmt)
         if fmt not in out:
             out.append(fmt)
     if not out:
-        raise OutputError("no report format given (html, json or pdf)")
+        raise OutputError("no report format given (html, json, csv or pdf)")
     if "pdf" in out:
         try:
             import weasyprint  # noqa: F401
         except ImportError:
             raise OutputError(PDF_MISSING, format="pdf") from None
+        except OSError:  # weasyprint is there, the system libraries it loads are not
+            raise OutputError(PDF_LIBRARIES, format="pdf") from None
     return tuple(out)
 
 
@@ -133,11 +140,32 @@ def _render(report, formats) -> dict[str, bytes]:
     if "json" in formats:
         out["json"] = (escape_json(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
                        + "\n").encode("utf-8")
-    if "pdf" in formats:
-        import weasyprint
+    if "csv" in formats:
+        from .spreadsheet import findings_csv
 
-        out["pdf"] = weasyprint.HTML(string=html_text).write_pdf()
+        out["csv"] = findings_csv(report).encode("utf-8")
+    if "pdf" in formats:
+        out["pdf"] = render_pdf(html_text)
     return out
+
+
+def render_pdf(html_text: str) -> bytes:
+    """The PDF of the report's HTML (weasyprint, print styles; nothing fetched)."""
+    import weasyprint
+    from weasyprint.urls import URLFetcher
+
+    # the page is self-contained: no protocol at all is allowed to fetch anything
+    fetcher = URLFetcher(timeout=1, allowed_protocols=frozenset())
+    # weasyprint logs every screen-only CSS property it skips: not the reader's concern
+    quiet = [logging.getLogger(name) for name in ("weasyprint", "fontTools")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        return weasyprint.HTML(string=html_text, url_fetcher=fetcher).write_pdf()
+    finally:
+        for logger, level in zip(quiet, levels, strict=True):
+            logger.setLevel(level)
 
 
 def write_report(report, out_dir: str | Path = "reports", formats=("html", "json"), *,
@@ -207,7 +235,7 @@ def _write_locked(report, folder: Path, formats: tuple[str, ...], replace: bool,
     else:  # pragma: no cover - twenty versions appearing while this run writes
         raise OutputError(f"cannot find a free version for {base} in {folder}")
     paths = {fmt: folder / _name(base, version, fmt) for fmt in formats}
-    primary = next(f for f in ("html", "json", "pdf") if f in formats)
+    primary = next(f for f in ("html", "json", "pdf", "csv") if f in formats)
     digests = {fmt: hashlib.sha256(blobs[fmt]).hexdigest() for fmt in formats}
     previous = [folder / _name(base, v, primary) for v in versions if v != version]
     result = WrittenReport(paths=paths, version=version, replaced=replace and version in versions,

@@ -1,0 +1,131 @@
+"""Each anomaly's timeline: the actor's activity around the flagged window, in buckets.
+
+A day-level finding (``volume_spike``, ``broad_access``, ``bulk_export``: one actor-day)
+is shown as that actor's metric per actor-day-long bucket aligned on the flagged window,
+two weeks before it and one after, so the flagged bucket holds exactly the value the
+check counted, drawn against the check's baseline and threshold. A burst is shown per
+sliding-window-long bucket (15 minutes by default) over the surrounding hours, its
+failures against the same baseline and threshold. Other findings (off-hours access, reads
+of the log, a logging gap) show the actor's (or, without an actor, everyone's) events per
+hour around the window, the window in red; their baselines are in other units and not
+drawn. Failures without an actor are the ``ip:ADDRESS`` actor of ``failed_access_burst``.
+Every timeline of a report comes from one query over the cached events.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..checks.declarations import prelude_params
+
+__all__ = ["timelines"]
+
+_HOUR_US = 3_600_000_000
+#: check -> (metric column, buckets before, buckets after, baseline comparable)
+_DAILY = {"volume_spike": "events", "broad_access": "resources", "bulk_export": "exports"}
+
+_SQL = """
+SELECT w.idx,
+       -- floor, not truncation: the bucket before the window is -1, not a second 0
+       CAST(floor((epoch_us(e."timestamp") - w.origin) / CAST(w.width AS DOUBLE)) AS BIGINT)
+           AS bucket,
+       count(*) AS events,
+       count(*) FILTER (WHERE list_contains($failure_results, e.result)) AS failures,
+       count(*) FILTER (WHERE list_contains($export_actions, e.action)) AS exports,
+       count(DISTINCT e.resource_id)
+           FILTER (WHERE list_contains($broad_resource_types, e.resource_type)) AS resources
+FROM events e JOIN {windows} w
+  ON (w.actor IS NULL OR coalesce(e.actor_id, 'ip:' || coalesce(e.ip_address, 'unknown'))
+                         = w.actor)
+ AND epoch_us(e."timestamp") >= w.origin - w.before * w.width
+ AND epoch_us(e."timestamp") < w.origin + (w.after + 1) * w.width
+GROUP BY ALL
+"""
+
+
+def _plan(anomaly: dict, burst_minutes: int) -> dict | None:
+    """Bucket width, span and metric for one anomaly (``None`` without a window)."""
+    try:
+        start = pd.Timestamp(anomaly["window_start"])
+        end = pd.Timestamp(anomaly["window_end"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if pd.isna(start) or pd.isna(end):
+        return None
+    start, end = (t.tz_localize("UTC") if t.tzinfo is None else t for t in (start, end))
+    check, kind = anomaly.get("check"), anomaly.get("kind")
+    origin = int(start.value // 1000)
+    span_us = max(int((end - start).value // 1000), 1)
+    if check in _DAILY:
+        return {"metric": _DAILY[check], "width": span_us, "before": 14, "after": 7,
+                "origin": origin, "compare": True, "unit": "actor-day"}
+    if check == "failed_access_burst" and kind != "persistent_failures":
+        width = burst_minutes * 60_000_000
+        return {"metric": "failures", "width": width, "before": 16, "after": 8,
+                "origin": origin, "compare": True, "unit": f"{burst_minutes} min"}
+    if check == "failed_access_burst":  # a stream of failures over weeks: per day
+        day = 24 * _HOUR_US
+        return {"metric": "failures", "width": day, "before": 2,
+                "after": span_us // day + 2, "origin": origin, "compare": False,
+                "unit": "day", "window_buckets": span_us // day + 1}
+    hours = span_us // _HOUR_US + 1
+    return {"metric": "events", "width": _HOUR_US, "before": 36, "after": hours + 36,
+            "origin": origin - origin % _HOUR_US, "compare": False, "unit": "hour",
+            "window_buckets": (origin % _HOUR_US + span_us) // _HOUR_US + 1}
+
+
+def timelines(engine, anomalies: list[dict], policy, first_event=None,
+              last_event=None) -> dict[int, dict]:
+    """The timeline of each anomaly (by index), from one query over ``events``.
+
+    Returns ``{index: {"metric", "unit", "bucket_seconds", "buckets": [{"start",
+    "value", "flagged"}], "baseline", "threshold"}}``; buckets before the log's first
+    event or after its last are left out (no data is not zero activity).
+    """
+    burst = getattr(policy, "burst_window_minutes", 15)
+    plans = {i: p for i, a in enumerate(anomalies) if (p := _plan(a, burst)) is not None}
+    if not plans:
+        return {}
+    windows = pd.DataFrame([
+        {"idx": i, "actor": (None if anomalies[i].get("actor_id") is None
+                             or anomalies[i].get("check") == "retention_coverage"
+                             else str(anomalies[i]["actor_id"])),
+         "origin": p["origin"], "width": p["width"], "before": p["before"],
+         "after": p["after"]} for i, p in plans.items()])
+    windows["actor"] = windows["actor"].astype("object")
+    name = "__report_timelines"
+    engine.register(name, windows)
+    try:
+        frame = engine.df(_SQL.format(windows=name), prelude_params(policy))
+    finally:
+        engine.unregister(name)
+    lo = _us(first_event)
+    hi = _us(last_event)
+    out = {}
+    for i, plan in plans.items():
+        rows = frame[frame["idx"] == i].set_index("bucket")[plan["metric"]]
+        flagged = range(0, plan.get("window_buckets", 1))
+        buckets = []
+        for b in range(-plan["before"], plan["after"] + 1):
+            begin = plan["origin"] + b * plan["width"]
+            if (lo is not None and begin + plan["width"] <= lo) or (hi is not None
+                                                                    and begin > hi):
+                continue
+            buckets.append({"start": pd.Timestamp(begin * 1000, tz="UTC"),
+                            "value": int(rows.get(b, 0)), "flagged": b in flagged})
+        anomaly = anomalies[i]
+        out[i] = {"metric": plan["metric"], "unit": plan["unit"],
+                  "bucket_seconds": plan["width"] / 1e6, "buckets": buckets,
+                  "baseline": anomaly.get("baseline") if plan["compare"] else None,
+                  "threshold": anomaly.get("threshold") if plan["compare"] else None}
+    return out
+
+
+def _us(value) -> int | None:
+    if value is None:
+        return None
+    stamp = pd.Timestamp(value)
+    if pd.isna(stamp):
+        return None
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+    return int(stamp.value // 1000)
