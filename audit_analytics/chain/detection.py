@@ -17,8 +17,8 @@ from ..errors import AuditAnalyticsError, ProfileError, SchemaError, first_line
 from ..sources import Source
 from ..sources.mapped import MappedSource
 from .expressions import profile_parts, scan_query
-from .profiles import BUILTIN_PROFILES, HashProfile, load_profile
 from .integrity import row_integrity
+from .profiles import BUILTIN_PROFILES, HashProfile, load_profile
 
 __all__ = ["candidate_profiles", "detect_profile", "profile_source", "sample_matches"]
 

@@ -26,8 +26,8 @@ from . import kernel
 from .detection import detect_profile, profile_source, sample_matches
 from .digests import compute, decode, encode
 from .expressions import expression_columns, profile_parts, scan_query
-from .profiles import DIGEST_SIZES, HashProfile, load_profile
 from .integrity import row_integrity
+from .profiles import DIGEST_SIZES, HashProfile, load_profile
 from .schema import BOOKKEEPING, classify
 
 __all__ = ["ProfileProbe", "describe_stored", "probe_profile"]
