@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml setup.py $(wildcard audit_analytics/chain/native/*.c audit_analytics/chain/native/*.h)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,notebooks]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,notebooks,dask]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 

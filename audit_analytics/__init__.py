@@ -24,6 +24,7 @@ from .chain.results import FINDING_KINDS, VerifyResult
 from .errors import (
     AnchorError,
     AuditAnalyticsError,
+    ClusterError,
     ConnectionFailed,
     LedgerError,
     OutputError,
@@ -39,6 +40,7 @@ from .session import AuditLog, open
 
 if TYPE_CHECKING:
     from ._engine import Engine
+    from .chain.runners import DaskRunner, ProcessPoolRunner
     from .checks import ChecklistResult, CheckResult, run_checks
     from .display import display_frame, plot_style, shown
     from .load import LoadResult, load_into
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
 #: Public names whose modules load on first use: name -> module.
 _LAZY = {
     "Engine": "._engine",
+    "DaskRunner": ".chain.runners",
+    "ProcessPoolRunner": ".chain.runners",
     "CheckResult": ".checks",
     "ChecklistResult": ".checks",
     "run_checks": ".checks",
@@ -76,7 +80,9 @@ __all__ = [
     "AuditLog",
     "CheckResult",
     "ChecklistResult",
+    "ClusterError",
     "ConnectionFailed",
+    "DaskRunner",
     "Engine",
     "HashProfile",
     "Journal",
@@ -88,6 +94,7 @@ __all__ = [
     "PeriodError",
     "Policy",
     "PolicyError",
+    "ProcessPoolRunner",
     "ProfileError",
     "QueryError",
     "Report",

@@ -12,6 +12,7 @@ Every error derives from one base, so callers can catch the family at once::
     ├── PeriodError                     an unknown or malformed report period
     ├── OutputError                     an output path that cannot be written
     ├── LedgerError                     a ledger or journal that cannot be read or appended
+    ├── ClusterError                    a Dask scheduler that cannot be reached
     └── QueryError                      the engine (DuckDB) refused or failed a statement
 
 Each error carries the fields an analyst needs (``source``, ``column``, ``path``...) and a
@@ -23,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "AnchorError",
     "AuditAnalyticsError",
+    "ClusterError",
     "ConnectionFailed",
     "LedgerError",
     "OutputError",
@@ -99,6 +101,10 @@ class OutputError(AuditAnalyticsError):
 
 class LedgerError(AuditAnalyticsError):
     """A review ledger or access journal that cannot be read or appended to."""
+
+
+class ClusterError(AuditAnalyticsError):
+    """A Dask scheduler that cannot be reached, or a cluster run without its package."""
 
 
 class QueryError(AuditAnalyticsError):

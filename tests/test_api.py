@@ -13,6 +13,8 @@ def test_public_names_are_locked():
         "build_report", "display_frame", "kernel_info", "load_anchors", "load_into",
         "load_profile", "open",
         "parse_period", "plot_style", "review_cadence", "run_checks", "shown",
+        # where the map of verification runs: a local pool, a Dask cluster
+        "ClusterError", "DaskRunner", "ProcessPoolRunner",
     ])
     for name in audit_analytics.__all__:
         assert hasattr(audit_analytics, name), name

@@ -13,13 +13,16 @@ Without a runner, verification runs every part here, on the log's own engine.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 from .._engine import Engine
+from ..errors import ClusterError, first_line
 
-__all__ = ["ProcessPoolRunner", "Runner", "run_serial"]
+__all__ = ["DaskRunner", "ProcessPoolRunner", "Runner", "run_serial"]
 
 #: ``runner(function, tasks, on_rows) -> results`` (see the module docstring).
 Runner = Callable[[Callable, list, Callable[[int], None]], list]
@@ -81,3 +84,91 @@ class ProcessPoolRunner:
 
     def __repr__(self) -> str:
         return f"ProcessPoolRunner(workers={self.workers})"
+
+
+_thread_engines = threading.local()
+
+
+def _on_dask_worker(function: Callable, task):
+    """Run ``function(task)`` on a Dask worker, on an engine of the worker's thread."""
+    engine = getattr(_thread_engines, "engine", None)
+    if engine is None:  # a worker runs tasks on a few threads: one engine each
+        engine = _thread_engines.engine = Engine(threads=task.threads)
+    return function(task, engine=engine)
+
+
+class DaskRunner:
+    """Run the map on a Dask distributed cluster (the ``dask`` extra: ``distributed``).
+
+    Each part is one task: the worker that runs it reads the part's file from where it
+    is (a path every worker can read) and sends back only the part's small result.
+    Parts are submitted in order and results come back in order, whatever order the
+    workers finish them in. The client connects on first use and stays connected until
+    :meth:`close` (or the end of a ``with`` block).
+
+    Parameters
+    ----------
+    address
+        The scheduler's address (``tcp://host:8786``), as ``distributed.Client`` takes it.
+    timeout
+        Seconds to wait for the scheduler before giving up.
+    """
+
+    def __init__(self, address: str, timeout: float = 10.0) -> None:
+        if not isinstance(address, str) or not address.strip():
+            raise ValueError("a Dask scheduler address is needed (tcp://host:port)")
+        self.address, self.timeout = address.strip(), timeout
+        self._client = None
+
+    def _connect(self):
+        if self._client is not None:
+            return self._client
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ClusterError("--scheduler needs the distributed package; install it with: "
+                               "pip install 'audit-analytics[dask]'") from None
+        try:
+            self._client = Client(self.address, timeout=self.timeout,
+                                  set_as_default=False)
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler at {self.address}: "
+                               f"{first_line(exc)}") from None
+        return self._client
+
+    def __call__(self, function: Callable, tasks: list, on_rows: Callable[[int], None]) -> list:
+        """The results of ``function(task)`` for every task, in order."""
+        if not tasks:
+            return []
+        from distributed import as_completed
+
+        client = self._connect()
+        futures = [client.submit(_on_dask_worker, function, task, pure=False)
+                   for task in tasks]
+        order = {future.key: k for k, future in enumerate(futures)}
+        results: list = [None] * len(tasks)
+        try:
+            for future in as_completed(futures, loop=client.loop):
+                k = order[future.key]
+                results[k] = future.result()
+                on_rows(tasks[k].part.rows)
+        finally:
+            for future in futures:
+                future.release()
+        return results
+
+    def close(self) -> None:
+        """Disconnect from the scheduler (the cluster itself keeps running)."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            with contextlib.suppress(Exception):  # a scheduler already gone
+                client.close()
+
+    def __enter__(self) -> DaskRunner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DaskRunner({self.address!r})"

@@ -43,7 +43,7 @@ from .runners import ProcessPoolRunner, Runner
 from .scan import PartTask, ids_with_hashes, row_integrity, scan_part
 from .schema import scan_select, unprotected_fields
 
-__all__ = ["FINDING_KINDS", "detect_profile", "verify_source"]
+__all__ = ["FINDING_KINDS", "POOL_MIN_ROWS", "detect_profile", "verify_source"]
 
 log = logging.getLogger("audit_analytics")
 
@@ -95,10 +95,21 @@ def _sample_matches(profile: HashProfile, batch: pa.Table) -> tuple[int, int]:
 
 
 # --- runners ------------------------------------------------------------------------------
-def _runner_for(runner: Runner | None, workers: int | None) -> Runner | None:
+#: With ``workers=None``, a pool starts only for standalone parts holding this many rows
+#: in all: below it, one process finishes before a pool's workers have started.
+POOL_MIN_ROWS = 1_000_000
+
+
+def _runner_for(runner: Runner | None, workers: int | None, parts: list) -> Runner | None:
+    """The runner asked for; ``workers=None``: a pool of every core for a multi-part source."""
     if runner is not None:
         return runner
-    if workers is not None and workers > 1:
+    if workers is None:
+        apart = [p for p in parts if p.standalone]
+        if len(apart) < 2 or sum(p.rows for p in apart) < POOL_MIN_ROWS:
+            return None
+        workers = min(os.cpu_count() or 1, len(apart))
+    if workers > 1:
         return ProcessPoolRunner(workers)
     return None
 
@@ -152,7 +163,9 @@ def verify_source(
         How the map runs over the parts (see :mod:`audit_analytics.chain.runners`):
         ``None`` (default) scans them here, one after the other, on ``engine``.
     workers
-        Without a ``runner``: more than 1 runs the map on that many local processes.
+        Without a ``runner``: more than 1 runs the map on that many local processes;
+        ``None``, on one per core when the source has several standalone parts (its
+        files) holding at least :data:`POOL_MIN_ROWS` rows.
     """
     started = time.perf_counter()
     if source.rows == 0:
@@ -163,13 +176,16 @@ def verify_source(
         log.info("%s", note)
     else:
         chosen = load_profile(profile)
-    run = _runner_for(runner, workers)
-    threads = max(1, (os.cpu_count() or 1) // workers) if workers and workers > 1 else None
+    parts = source.parts()
+    run = _runner_for(runner, workers, parts)
+    threads = None
+    if isinstance(run, ProcessPoolRunner) and run.workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // run.workers)
     anchors = anchors or []
     tasks = [PartTask(part=part, profile=chosen, index=i, threads=threads,
                       anchor_digests=tuple(bytes.fromhex(a.hash) for a in anchors),
                       anchor_ids=tuple(a.id for a in anchors))
-             for i, part in enumerate(source.parts())]
+             for i, part in enumerate(parts)]
     clock = _PhaseClock()
     with progress_bar(source.rows or None, "verifying", progress) as bar:
         results = _run(engine, tasks, run, on_rows=bar.update)

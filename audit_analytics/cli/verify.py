@@ -24,18 +24,26 @@ from .options import (
 @since_option("PostgreSQL only: verify events at or after this time (a link to a row "
               "before the window starts a window_start segment).")
 @until_option("PostgreSQL only: verify events before this time.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Scan the source's files on N local processes.")
+@click.option("--workers", default=None, type=click.IntRange(min=1), metavar="N",
+              help="Scan the source's files on N local processes (default: one per core "
+                   "for a large folder of files).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Scan the source's files on the Dask cluster of this scheduler "
+                   "(tcp://host:8786); its workers read the files from the same paths.")
 @click.pass_context
-def verify(ctx, source, profile, anchor, json_target, table, since, until, workers) -> int:
+def verify(ctx, source, profile, anchor, json_target, table, since, until, workers,
+           scheduler) -> int:
     """Re-verify SOURCE's hash chain; exit 1 on any evidence of tampering."""
     from ..chain.anchors import load_anchors
     from ..session import AuditLog
 
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers and --scheduler exclude each other")
     anchors = load_anchors(anchor) if anchor else None
     window = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
     with AuditLog(source, table=table, progress=ctx.obj["progress"], **window) as audit:
-        result = audit.verify(profile=profile, anchors=anchors, workers=workers)
+        result = audit.verify(profile=profile, anchors=anchors, workers=workers,
+                              scheduler=scheduler)
     if json_target:
         emit_json(result.to_dict(), json_target)
     if json_target != "-":
