@@ -98,3 +98,42 @@ def test_parts_name_absolute_paths_and_keep_the_given_label(tmp_path, monkeypatc
     part = ScanPart.parquet("day/part-0.parquet", 0, 5)
     assert part.path == str(tmp_path / "day" / "part-0.parquet")
     assert part.params[1] == part.path and part.where == "day/part-0.parquet"
+
+
+def test_part_sets_spill_and_find_what_parts_share():
+    """The reduce's per-row state lives in DuckDB under a small memory limit."""
+    import numpy as np
+
+    from audit_analytics.chain.keysets import PartSets
+
+    rng = np.random.default_rng(5)
+    values = np.unique(rng.integers(-2**62, 2**62, 1_200_000))
+    rng.shuffle(values)
+    parts = np.array_split(values, 4)
+    parts[3] = np.concatenate([parts[3], parts[0][:7], parts[1][-3:]])  # shared by two parts
+
+    class Result:
+        def __init__(self, index, keys):
+            self.index, self.key_set = index, np.sort(keys)
+            self.id_set = np.sort(keys.view(np.uint64))
+
+    with PartSets(memory="32MB") as sets:
+        for k, keys in enumerate(parts):
+            result = Result(k, keys)
+            sets.take(result)
+            assert result.key_set is None and result.id_set is None
+        shared = sets.shared("keys")
+        assert sorted(shared) == [0, 1, 3]
+        assert shared[0].tolist() == sorted(parts[0][:7].tolist())
+        assert shared[1].tolist() == sorted(parts[1][-3:].tolist())
+        assert shared[3].tolist() == sorted([*parts[0][:7].tolist(), *parts[1][-3:].tolist()])
+        assert sorted(sets.shared("ids")) == [0, 1, 3]
+        asked = [(int(parts[2][0]), 0), (int(parts[2][1]), 2)]  # the second: its own part
+        assert {p: v.tolist() for p, v in sets.held_elsewhere("keys", asked).items()} == {
+            2: [int(parts[2][0])]}
+
+
+def test_engines_never_print_duckdb_progress_bars():
+    """A pool's or a cluster's workers must not write DuckDB's bar into the CLI's JSON."""
+    with aa.Engine() as engine:
+        assert engine.scalar("SELECT current_setting('enable_progress_bar')") is False

@@ -36,6 +36,7 @@ from ..errors import ProfileError, SchemaError, SourceError
 from ..progress import progress_bar
 from ..sources import Source
 from .anchors import Anchor, check_anchors
+from .keysets import PartSets
 from .link import exposure, join_parts
 from .profiles import BUILTIN_PROFILES, HashProfile, load_profile
 from .results import FINDING_KINDS, VerifyResult
@@ -115,23 +116,32 @@ def _runner_for(runner: Runner | None, workers: int | None, parts: list) -> Runn
 
 
 def _run(engine: Engine, tasks: list[PartTask], runner: Runner | None, function=None,
-         on_rows=None) -> list:
+         on_rows=None, keep=None) -> list:
     """``function`` (the map by default) over every task, results in task order.
 
     Standalone parts go through ``runner``; the others, and every part without a runner,
-    are scanned here, on ``engine``.
+    are scanned here, on ``engine``. ``keep(result)``, when given, sees each result as it
+    arrives (before the next is taken).
     """
     function = function or scan_part
     on_rows = on_rows or (lambda n: None)
+    keep = keep or (lambda r: None)
     results: list = [None] * len(tasks)
     apart = [k for k, t in enumerate(tasks) if t.part.standalone and runner is not None]
     if apart:
-        for k, result in zip(apart, runner(function, [tasks[k] for k in apart], on_rows)):
-            results[k] = result
+        for j, result in runner(function, [tasks[k] for k in apart], on_rows):
+            keep(result)
+            results[apart[j]] = result
     for k, task in enumerate(tasks):
         if results[k] is None:
             results[k] = function(task, engine=engine, on_batch=on_rows)
+            keep(results[k])
     return results
+
+
+def _drop_sets(result) -> None:
+    """A part scanned again: its keys are already in the reduce's sets."""
+    result.key_set = result.id_set = None
 
 
 # --- verification -------------------------------------------------------------------------
@@ -187,26 +197,24 @@ def verify_source(
                       anchor_ids=tuple(a.id for a in anchors))
              for i, part in enumerate(parts)]
     clock = _PhaseClock()
-    with progress_bar(source.rows or None, "verifying", progress) as bar:
-        results = _run(engine, tasks, run, on_rows=bar.update)
-    clock.lap("map (scan and digests)")
-    plan = exposure(results)
-    if plan:  # rows to expose: scan those parts again (tampered sources only)
-        log.debug("verify: scanning %d part(s) again for links across parts", len(plan))
-        again = [replace(tasks[p], expose=keys) for p, keys in plan.items()]
-        for result in _run(engine, again, run):
-            results[result.index] = result
-        clock.lap("map (exposed rows)")
+    with PartSets() as sets:
+        with progress_bar(source.rows or None, "verifying", progress) as bar:
+            results = _run(engine, tasks, run, on_rows=bar.update, keep=sets.take)
+        clock.lap("map (scan and digests)")
+        plan = exposure(results, sets)
+        if plan:  # rows to expose: scan those parts again (tampered sources only)
+            log.debug("verify: scanning %d part(s) again for links across parts", len(plan))
+            again = [replace(tasks[p], expose=keys) for p, keys in plan.items()]
+            for result in _run(engine, again, run, keep=_drop_sets):
+                results[result.index] = result
+            clock.lap("map (exposed rows)")
 
-    for result in results:  # the digest keys served the exposure; the join needs none
-        result.key_set = None
+        def read_duplicates(plan: dict[int, np.ndarray]) -> dict:
+            asks = [replace(tasks[p], id_hashes=values) for p, values in plan.items()]
+            return {task.index: rows
+                    for task, rows in zip(asks, _run(engine, asks, run, ids_with_hashes))}
 
-    def read_duplicates(plan: dict[int, np.ndarray]) -> dict:
-        asks = [replace(tasks[p], id_hashes=values) for p, values in plan.items()]
-        return {task.index: rows
-                for task, rows in zip(asks, _run(engine, asks, run, ids_with_hashes))}
-
-    joined = join_parts(results, source, read_duplicates)
+        joined = join_parts(results, source, read_duplicates, sets)
     findings = joined.findings
     anchor_rows = []
     if anchors:
