@@ -101,7 +101,7 @@ def test_parts_name_absolute_paths_and_keep_the_given_label(tmp_path, monkeypatc
 
 
 def test_part_sets_spill_and_find_what_parts_share():
-    """The reduce's per-row state lives in DuckDB under a small memory limit."""
+    """The reduce's per-row state goes to disk in buckets, read back one at a time."""
     import numpy as np
 
     from audit_analytics.chain.keysets import PartSets
@@ -117,7 +117,7 @@ def test_part_sets_spill_and_find_what_parts_share():
             self.index, self.key_set = index, np.sort(keys)
             self.id_set = np.sort(keys.view(np.uint64))
 
-    with PartSets(memory="32MB") as sets:
+    with PartSets() as sets:
         for k, keys in enumerate(parts):
             result = Result(k, keys)
             sets.take(result)
@@ -131,6 +131,10 @@ def test_part_sets_spill_and_find_what_parts_share():
         asked = [(int(parts[2][0]), 0), (int(parts[2][1]), 2)]  # the second: its own part
         assert {p: v.tolist() for p, v in sets.held_elsewhere("keys", asked).items()} == {
             2: [int(parts[2][0])]}
+        folder = sets.folder
+        written = sum(f.stat().st_size for f in folder.iterdir())
+        assert written == 12 * 2 * sum(len(p) for p in parts)  # 12 bytes a value, on disk
+    assert not folder.exists()
 
 
 def test_engines_never_print_duckdb_progress_bars():
