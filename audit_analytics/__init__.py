@@ -24,6 +24,7 @@ from .chain.results import FINDING_KINDS, VerifyResult
 from .errors import (
     AnchorError,
     AuditAnalyticsError,
+    ClusterError,
     ConnectionFailed,
     LedgerError,
     OutputError,
@@ -39,6 +40,7 @@ from .session import AuditLog, open
 
 if TYPE_CHECKING:
     from ._engine import Engine
+    from .chain.runners import DaskRunner, ProcessPoolRunner
     from .checks import ChecklistResult, CheckResult, run_checks
     from .cloudtrail.api import fetch_cloudtrail, validate_cloudtrail
     from .cloudtrail.results import ValidationResult
@@ -56,6 +58,8 @@ _LAZY = {
     "ValidationResult": ".cloudtrail.results",
     "fetch_cloudtrail": ".cloudtrail.api",
     "validate_cloudtrail": ".cloudtrail.api",
+    "DaskRunner": ".chain.runners",
+    "ProcessPoolRunner": ".chain.runners",
     "CheckResult": ".checks",
     "ChecklistResult": ".checks",
     "run_checks": ".checks",
@@ -81,7 +85,9 @@ __all__ = [
     "AuditLog",
     "CheckResult",
     "ChecklistResult",
+    "ClusterError",
     "ConnectionFailed",
+    "DaskRunner",
     "Engine",
     "HashProfile",
     "Journal",
@@ -93,6 +99,7 @@ __all__ = [
     "PeriodError",
     "Policy",
     "PolicyError",
+    "ProcessPoolRunner",
     "ProfileError",
     "QueryError",
     "Report",

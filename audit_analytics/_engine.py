@@ -149,6 +149,8 @@ class Engine:
         self.path = str(path) if path else ":memory:"
         con = duckdb.connect(self.path, read_only=read_only, config=config)
         con.execute("SET TimeZone = 'UTC'")
+        with contextlib.suppress(duckdb.Error):  # Jupyter without ipywidgets refuses the setting
+            con.execute("SET enable_progress_bar = false")  # DuckDB's own bar prints to stdout
         self._shared = _Connection(con)
         self.namespace: str | None = None  # the scope's schema; None for the engine itself
         self._search: tuple[str, ...] = ()  # the schemas its unqualified names resolve in

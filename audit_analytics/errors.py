@@ -13,6 +13,7 @@ Every error derives from one base, so callers can catch the family at once::
     ├── OutputError                     an output path that cannot be written
     ├── LedgerError                     a ledger or journal that cannot be read or appended
     ├── ArchiveError                    an archive folder, manifest or key file that is unusable
+    ├── ClusterError                    a Dask scheduler that cannot be reached
     └── QueryError                      the engine (DuckDB) refused or failed a statement
 
 Each error carries the fields an analyst needs (``source``, ``column``, ``path``...) and a
@@ -25,6 +26,7 @@ __all__ = [
     "AnchorError",
     "ArchiveError",
     "AuditAnalyticsError",
+    "ClusterError",
     "ConnectionFailed",
     "LedgerError",
     "OutputError",
@@ -108,6 +110,10 @@ class ArchiveError(AuditAnalyticsError):
 
     Tampering is never an error: it is a finding of the check.
     """
+
+
+class ClusterError(AuditAnalyticsError):
+    """A Dask scheduler that cannot be reached, or a cluster run without its package."""
 
 
 class QueryError(AuditAnalyticsError):

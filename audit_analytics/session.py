@@ -16,7 +16,7 @@ from ._secrets import mask_secrets
 from .chain.anchors import Anchor, load_anchors
 from .chain.profiles import HashProfile, load_profile
 from .chain.results import VerifyResult
-from .chain.runners import Runner
+from .chain.runners import DaskRunner, Runner
 from .chain.schema import check_event_columns, events_view_sql
 from .chain.verify import verify_source
 from .errors import AuditAnalyticsError, SchemaError, SourceError, first_line
@@ -148,13 +148,14 @@ class AuditLog:
     # --- verification ---------------------------------------------------------------
     def verify(self, profile: str | HashProfile = "auto",
                anchors: str | Path | list[Anchor] | None = None,
-               progress: bool | None = None, workers: int = 1,
-               runner: Runner | None = None) -> VerifyResult:
+               progress: bool | None = None, workers: int | None = 1,
+               runner: Runner | None = None, scheduler: str | None = None) -> VerifyResult:
         """Re-verify every row's hash and every link; see :mod:`audit_analytics.chain.verify`.
 
-        ``workers`` above 1 scans the source's parts (its files) on that many local
-        processes; ``runner`` runs the map elsewhere (see
-        :mod:`audit_analytics.chain.runners`). The findings are the same. A source whose
+        Where the map over the source's parts (its files) runs, the findings being the
+        same: ``workers`` above 1 on that many local processes, ``None`` on one per core
+        for a large multi-part source; ``scheduler`` (a Dask scheduler's address) on
+        that cluster; ``runner`` on any runner of :mod:`audit_analytics.chain.runners`. A source whose
         integrity is signed digests (a CloudTrail location) is validated by them instead:
         the result is a :class:`~audit_analytics.cloudtrail.results.ValidationResult`.
         """
@@ -165,17 +166,24 @@ class AuditLog:
             return result
         if anchors is not None and not isinstance(anchors, list):
             anchors = load_anchors(anchors)
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                    or workers < 1):
             raise ValueError(f"workers must be a whole number of at least 1, not {workers!r}")
+        if scheduler is not None and runner is not None:
+            raise ValueError("give a runner or a scheduler, not both")
         name = profile if isinstance(profile, str) else profile.name
+        cluster = DaskRunner(scheduler) if scheduler is not None else None
         try:
             result = verify_source(self.engine, self.source, profile, anchors,
                                    self.progress if progress is None else progress,
-                                   runner=runner, workers=workers)
+                                   runner=cluster or runner, workers=workers)
         except EngineError as exc:
             self._record("verify", self.source.label, "failure", error=first_line(exc))
             raise SourceError(f"cannot read {self.source.label}: {first_line(exc)}",
                               source=self.source.label) from None
+        finally:
+            if cluster is not None:
+                cluster.close()
         self._record("verify", self.source.label, "success", profile=name,
                      anchors=len(anchors or []), intact=result.ok)
         return result

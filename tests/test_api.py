@@ -14,6 +14,8 @@ def test_public_names_are_locked():
         "load_profile", "open",
         "parse_period", "plot_style", "review_cadence", "run_checks", "shown",
         "ValidationResult", "fetch_cloudtrail", "validate_cloudtrail",
+        # where the map of verification runs: a local pool, a Dask cluster
+        "ClusterError", "DaskRunner", "ProcessPoolRunner",
     ])
     for name in audit_analytics.__all__:
         assert hasattr(audit_analytics, name), name

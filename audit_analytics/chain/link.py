@@ -6,8 +6,9 @@ without a parent in its part to the run, in another part, that ends with the dig
 ``prev_hash`` names (on the whole digest), folds copies of one row found in different
 parts into one, and from the joined runs finds forks, gaps, timestamp regressions,
 duplicate ids and the chain's segments. What it holds per row of the source is what the
-parts sent: their distinct 64-bit digest keys and id hashes, sorted (at most 16 bytes a
-row), merged to find what several parts share; everything else is per run or finding.
+parts sent: their distinct 64-bit digest keys and id hashes (at most 16 bytes a row),
+which go to disk as they arrive (:mod:`.keysets`) and are queried there for what several
+parts share; everything else is per run or finding.
 
 A row in the middle of a run can gain a child in another part (a fork across parts) or
 be a copy of a row in another part; 64-bit keys show which rows may, and
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .runs import shared
+from .keysets import PartSets
 from .scan import MAX_DIGEST_DETAILS, NO_TS, PartResult
 from .segments import chain_segments, primary
 
@@ -31,25 +32,16 @@ def _offsets(results: list[PartResult]) -> np.ndarray:
     return np.concatenate([[0], np.cumsum([r.rows for r in results])]).astype(np.int64)
 
 
-def _contains(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """Which ``values`` are in ``sorted_set`` (sorted, without repeats)."""
-    if not len(sorted_set) or not len(values):
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
-    return sorted_set[at] == values
-
-
-def exposure(results: list[PartResult]) -> dict[int, np.ndarray]:
+def exposure(results: list[PartResult], sets: PartSets) -> dict[int, np.ndarray]:
     """The 64-bit digest keys, per part, of the rows that must be runs of their own.
 
     Those are the rows whose key is shared with a row of another part (copies across
     parts) and the rows whose key matches another part's loose ``prev_hash`` that no
     run's last row answers (a fork across parts, from a row in the middle of a run).
-    Empty for an intact source read in chain order.
+    ``sets`` holds every part's keys. Empty for an intact source read in chain order.
     """
     if len(results) < 2:
         return {}
-    across = shared([r.key_set for r in results])
     tails: set[bytes] = set()
     for r in results:
         nodes = r.nodes
@@ -60,27 +52,15 @@ def exposure(results: list[PartResult]) -> dict[int, np.ndarray]:
             if prev.tobytes() not in tails:
                 loose.append((int(prev[:8].view(np.int64)[0]), r.index))
     plan: dict[int, np.ndarray] = {}
-    for r in results:
-        want = [across[_contains(across, r.key_set)]]
-        others = np.array([k for k, p in loose if p != r.index], np.int64)
-        want.append(others[_contains(others, r.key_set)])
-        keys = np.unique(np.concatenate(want))
-        if len(keys):
-            plan[r.index] = keys
+    for found in (sets.shared("keys"), sets.held_elsewhere("keys", loose)):
+        for part, keys in found.items():
+            plan[part] = np.union1d(plan.get(part, keys[:0]), keys)
     return plan
 
 
-def duplicate_rows(results: list[PartResult]) -> dict[int, np.ndarray]:
+def duplicate_rows(sets: PartSets) -> dict[int, np.ndarray]:
     """The id hashes, per part, that other parts hold too (duplicate ids across parts)."""
-    if len(results) < 2:
-        return {}
-    across = shared([r.id_set for r in results])
-    plan = {}
-    for r in results:
-        mine = across[_contains(across, r.id_set)]
-        if len(mine):
-            plan[r.index] = mine
-    return plan
+    return sets.shared("ids")
 
 
 class _PartOf:
@@ -150,8 +130,10 @@ class Joined:
         self.primary_root, self.head, self.names = primary_root, head, names
 
 
-def join_parts(results: list[PartResult], source, read_duplicates) -> Joined:
+def join_parts(results: list[PartResult], source, read_duplicates, sets: PartSets) -> Joined:
     """Join the parts (scanned with every row :func:`exposure` asked for exposed).
+
+    ``sets`` holds every part's id hashes (see :func:`duplicate_rows`).
 
     ``read_duplicates(plan)`` reads back the rows of the id hashes that
     :func:`duplicate_rows` names: ``{part: (row keys, ids)}``.
@@ -203,7 +185,7 @@ def join_parts(results: list[PartResult], source, read_duplicates) -> Joined:
         add("timestamp_regression", start[j], predecessor=int(parent_row[j]),
             timestamp_us=t, predecessor_timestamp_us=pt)
     candidates = [r.dup_candidates + off for r, off in zip(results, offsets)]
-    for p, (rks, ids) in read_duplicates(duplicate_rows(results)).items():
+    for p, (rks, ids) in read_duplicates(duplicate_rows(sets)).items():
         candidates.append(names.learn(p, rks, ids))
     candidates = np.unique(np.concatenate(candidates))
     by_id: dict[str | None, list[int]] = {}  # confirm on the ids themselves

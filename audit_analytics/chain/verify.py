@@ -39,6 +39,7 @@ from .anchors import Anchor, check_anchors
 from .detection import detect_profile, profile_source
 from .digests import decode, link_key
 from .expressions import expression_columns, profile_parts
+from .keysets import PartSets
 from .link import exposure, join_parts
 from .profiles import HashProfile, load_profile
 from .results import FINDING_KINDS, VerifyResult
@@ -46,38 +47,58 @@ from .runners import ProcessPoolRunner, Runner
 from .scan import PartTask, ids_with_hashes, scan_part
 from .schema import unprotected_fields
 
-__all__ = ["FINDING_KINDS", "detect_profile", "verify_source"]
+__all__ = ["FINDING_KINDS", "POOL_MIN_ROWS", "detect_profile", "verify_source"]
 
 log = logging.getLogger("audit_analytics")
 
 
 # --- runners ------------------------------------------------------------------------------
-def _runner_for(runner: Runner | None, workers: int | None) -> Runner | None:
+#: With ``workers=None``, a pool starts only for standalone parts holding this many rows
+#: in all: below it, one process finishes before a pool's workers have started.
+POOL_MIN_ROWS = 1_000_000
+
+
+def _runner_for(runner: Runner | None, workers: int | None, parts: list) -> Runner | None:
+    """The runner asked for; ``workers=None``: a pool of every core for a multi-part source."""
     if runner is not None:
         return runner
-    if workers is not None and workers > 1:
+    if workers is None:
+        apart = [p for p in parts if p.standalone]
+        if len(apart) < 2 or sum(p.rows for p in apart) < POOL_MIN_ROWS:
+            return None
+        workers = min(os.cpu_count() or 1, len(apart))
+    if workers > 1:
         return ProcessPoolRunner(workers)
     return None
 
 
 def _run(engine: Engine, tasks: list[PartTask], runner: Runner | None, function=None,
-         on_rows=None) -> list:
+         on_rows=None, keep=None) -> list:
     """``function`` (the map by default) over every task, results in task order.
 
     Standalone parts go through ``runner``; the others, and every part without a runner,
-    are scanned here, on ``engine``.
+    are scanned here, on ``engine``. ``keep(result)``, when given, sees each result as it
+    arrives (before the next is taken).
     """
     function = function or scan_part
     on_rows = on_rows or (lambda n: None)
+    keep = keep or (lambda r: None)
     results: list = [None] * len(tasks)
     apart = [k for k, t in enumerate(tasks) if t.part.standalone and runner is not None]
     if apart:
-        for k, result in zip(apart, runner(function, [tasks[k] for k in apart], on_rows)):
-            results[k] = result
+        for j, result in runner(function, [tasks[k] for k in apart], on_rows):
+            keep(result)
+            results[apart[j]] = result
     for k, task in enumerate(tasks):
         if results[k] is None:
             results[k] = function(task, engine=engine, on_batch=on_rows)
+            keep(results[k])
     return results
+
+
+def _drop_sets(result) -> None:
+    """A part scanned again: its keys are already in the reduce's sets."""
+    result.key_set = result.id_set = None
 
 
 # --- verification -------------------------------------------------------------------------
@@ -109,7 +130,9 @@ def verify_source(
         How the map runs over the parts (see :mod:`audit_analytics.chain.runners`):
         ``None`` (default) scans them here, one after the other, on ``engine``.
     workers
-        Without a ``runner``: more than 1 runs the map on that many local processes.
+        Without a ``runner``: more than 1 runs the map on that many local processes;
+        ``None``, on one per core when the source has several standalone parts (its
+        files) holding at least :data:`POOL_MIN_ROWS` rows.
     """
     started = time.perf_counter()
     if source.rows == 0:
@@ -121,36 +144,36 @@ def verify_source(
     else:
         chosen = load_profile(profile)
     source = profile_source(source, chosen)
-    run = _runner_for(runner, workers)
-    threads = max(1, (os.cpu_count() or 1) // workers) if workers and workers > 1 else None
+    parts = profile_parts(source, chosen)
+    run = _runner_for(runner, workers, parts)
+    threads = None
+    if isinstance(run, ProcessPoolRunner) and run.workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // run.workers)
     anchors = anchors or []
     anchor_keys = _anchor_keys(chosen, anchors)
-    parts = profile_parts(source, chosen)
     tasks = [PartTask(part=part, profile=chosen, index=i, threads=threads,
                       anchor_digests=anchor_keys, anchor_ids=tuple(a.id for a in anchors),
                       alone=len(parts) == 1)
              for i, part in enumerate(parts)]
     clock = _PhaseClock()
-    with progress_bar(source.rows or None, "verifying", progress) as bar:
-        results = _run(engine, tasks, run, on_rows=bar.update)
-    clock.lap("map (scan and digests)")
-    plan = exposure(results)
-    if plan:  # rows to expose: scan those parts again (tampered sources only)
-        log.debug("verify: scanning %d part(s) again for links across parts", len(plan))
-        again = [replace(tasks[p], expose=keys) for p, keys in plan.items()]
-        for result in _run(engine, again, run):
-            results[result.index] = result
-        clock.lap("map (exposed rows)")
+    with PartSets() as sets:
+        with progress_bar(source.rows or None, "verifying", progress) as bar:
+            results = _run(engine, tasks, run, on_rows=bar.update, keep=sets.take)
+        clock.lap("map (scan and digests)")
+        plan = exposure(results, sets)
+        if plan:  # rows to expose: scan those parts again (tampered sources only)
+            log.debug("verify: scanning %d part(s) again for links across parts", len(plan))
+            again = [replace(tasks[p], expose=keys) for p, keys in plan.items()]
+            for result in _run(engine, again, run, keep=_drop_sets):
+                results[result.index] = result
+            clock.lap("map (exposed rows)")
 
-    for result in results:  # the digest keys served the exposure; the join needs none
-        result.key_set = None
+        def read_duplicates(plan: dict[int, np.ndarray]) -> dict:
+            asks = [replace(tasks[p], id_hashes=values) for p, values in plan.items()]
+            return {task.index: rows
+                    for task, rows in zip(asks, _run(engine, asks, run, ids_with_hashes))}
 
-    def read_duplicates(plan: dict[int, np.ndarray]) -> dict:
-        asks = [replace(tasks[p], id_hashes=values) for p, values in plan.items()]
-        return {task.index: rows
-                for task, rows in zip(asks, _run(engine, asks, run, ids_with_hashes))}
-
-    joined = join_parts(results, source, read_duplicates)
+        joined = join_parts(results, source, read_duplicates, sets)
     findings = joined.findings
     anchor_rows = []
     if anchors:

@@ -24,10 +24,12 @@ from .options import (
 @since_option("PostgreSQL only: verify events at or after this time (a link to a row "
               "before the window starts a window_start segment).")
 @until_option("PostgreSQL only: verify events before this time.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Scan the source's files on N local processes.")
+@click.option("--workers", default=None, type=click.IntRange(min=1), metavar="N",
+              help="Scan the source's files on N local processes (default: one per core "
+                   "for a large folder of files).")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="Run the scan on a Dask distributed cluster (its scheduler's address).")
+              help="Scan the source's files on the Dask cluster of this scheduler "
+                   "(tcp://host:8786); its workers read the files from the same paths.")
 @click.option("--public-key", "public_key", default=None, metavar="FILE",
               help="An archive's public key: its manifest's signatures are checked too.")
 @click.option("--expect-head", "expect_head", default=None, metavar="SHA256",
@@ -44,10 +46,12 @@ def verify(ctx, source, profile, anchor, json_target, table, since, until, worke
     from ..chain.anchors import load_anchors
     from ..session import AuditLog
 
-    runner = scheduler_runner(scheduler)
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers and --scheduler exclude each other")
     if is_archive(source):
         return _verify_archive(ctx, source, profile, anchor, json_target, public_key,
-                               expect_head, workers=workers, runner=runner)
+                               expect_head, workers=workers,
+                               scheduler=scheduler)
     if public_key or expect_head:
         raise click.UsageError("--public-key and --expect-head apply to archive folders "
                                "(holding manifest.jsonl) only")
@@ -56,31 +60,13 @@ def verify(ctx, source, profile, anchor, json_target, table, since, until, worke
     window = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
     with AuditLog(source, table=table, progress=ctx.obj["progress"],
                   profile=profile, **window) as audit:
-        result = audit.verify(profile=profile, anchors=anchors, workers=workers, runner=runner)
+        result = audit.verify(profile=profile, anchors=anchors, workers=workers,
+                              scheduler=scheduler)
     if json_target:
         emit_json(result.to_dict(), json_target)
     if json_target != "-":
         echo(result.summary())
     return 0 if result.ok else 1
-
-
-def scheduler_runner(address: str | None):
-    """The runner for ``--scheduler ADDRESS`` (``None`` without one).
-
-    Raises
-    ------
-    click.UsageError
-        The installation has no Dask runner.
-    """
-    if address is None:
-        return None
-    from ..chain import runners
-
-    make = getattr(runners, "DaskRunner", None)
-    if make is None:
-        raise click.UsageError("--scheduler needs the Dask runner, which this installation "
-                               "of audit-analytics lacks")
-    return make(address)
 
 
 def _verify_archive(ctx, source, profile, anchor, json_target, public_key, expect_head,

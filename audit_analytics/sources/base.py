@@ -12,6 +12,7 @@ What a source can do beyond that is declared, not probed: its class lists its
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -62,7 +63,14 @@ class ScanPart:
 
     @classmethod
     def parquet(cls, path: str, key_offset: int, rows: int) -> ScanPart:
-        """A Parquet file whose row ``k`` (in file order) has the row key ``key_offset + k``."""
+        """A Parquet file whose row ``k`` (in file order) has the row key ``key_offset + k``.
+
+        A local path is made absolute, so that a worker started in another folder (a
+        process pool's, a cluster's) reads the same file; ``where`` keeps it as given.
+        """
+        where = str(path)
+        if "://" not in where:
+            path = os.path.abspath(where)
         return cls(
             sql=(
                 "SELECT CAST(? AS BIGINT) + file_row_number AS __rk, * "
@@ -70,7 +78,7 @@ class ScanPart:
             ),
             params=[int(key_offset), str(path)],
             rows=rows,
-            where=str(path),
+            where=where,
             path=str(path),
             key_offset=int(key_offset),
         )
