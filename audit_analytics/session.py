@@ -155,9 +155,10 @@ class AuditLog:
         Where the map over the source's parts (its files) runs, the findings being the
         same: ``workers`` above 1 on that many local processes, ``None`` on one per core
         for a large multi-part source; ``scheduler`` (a Dask scheduler's address) on
-        that cluster; ``runner`` on any runner of :mod:`audit_analytics.chain.runners`. A source whose
-        integrity is signed digests (a CloudTrail location) is validated by them instead:
-        the result is a :class:`~audit_analytics.cloudtrail.results.ValidationResult`.
+        that cluster; ``runner`` on any runner of :mod:`audit_analytics.chain.runners`.
+        A source whose integrity is signed digests (a CloudTrail location) is validated by
+        them instead: the result is a
+        :class:`~audit_analytics.cloudtrail.results.ValidationResult`.
         """
         if self.source.supports(DIGESTS):
             result = self.source.validate_digests()
