@@ -153,7 +153,10 @@ def test_tampering_with_the_trigger_chain(cli, pg, trigger_db):
         con.execute("UPDATE tampered SET action = 'grant-admin' WHERE seq = %s", [altered[0]])
         con.execute("DELETE FROM tampered WHERE seq = %s", [deleted[0]])
         text = TEXT_SQL.replace("NEW.", "")
-        con.execute("UPDATE tampered SET user_uuid = NULL WHERE seq = %s", [forged[0]])
+        # a value no writer used (a row may already hold NULL: forging it to NULL would
+        # change nothing)
+        con.execute("UPDATE tampered SET user_uuid = '00000000-0000-0000-0000-0000deadbeef' "
+                    "WHERE seq = %s", [forged[0]])
         con.execute(f"UPDATE tampered SET row_hash = encode(sha256(convert_to({text}, 'UTF8')), "
                     f"'hex') WHERE seq = %s", [forged[0]])
     code, result = _verify(cli, trigger_db["url"], trigger_db["profile"], table="tampered")
