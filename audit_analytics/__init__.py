@@ -7,8 +7,9 @@
 >>> aa.run_checks(log, policy="hipaa")                         # doctest: +SKIP
 >>> aa.build_report(log, aa.parse_period("2024-01")).write()   # doctest: +SKIP
 
-The names below are the public API; the checklist, the report, the loader, the ledger and
-the journal are imported on first use (``import audit_analytics`` stays cheap).
+The names below are the public API; the checklist, the report, the loader, the archive
+(keys, signed manifests, spot checks), the ledger and the journal are imported on first use
+(``import audit_analytics`` stays cheap).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .chain.profiles import BUILTIN_PROFILES, HashProfile, load_profile
 from .chain.results import FINDING_KINDS, VerifyResult
 from .errors import (
     AnchorError,
+    ArchiveError,
     AuditAnalyticsError,
     ClusterError,
     ConnectionFailed,
@@ -40,6 +42,10 @@ from .session import AuditLog, open
 
 if TYPE_CHECKING:
     from ._engine import Engine
+    from .archive.keys import generate_keys
+    from .archive.reconcile import ReconcileResult, reconcile
+    from .archive.spotcheck import ArchiveCheck, check_archive
+    from .archive.writer import ArchiveResult, archive_source
     from .chain.runners import DaskRunner, ProcessPoolRunner
     from .checks import ChecklistResult, CheckResult, run_checks
     from .cloudtrail.api import fetch_cloudtrail, validate_cloudtrail
@@ -55,6 +61,13 @@ if TYPE_CHECKING:
 #: Public names whose modules load on first use: name -> module.
 _LAZY = {
     "Engine": "._engine",
+    "generate_keys": ".archive.keys",
+    "ArchiveResult": ".archive.writer",
+    "archive_source": ".archive.writer",
+    "ArchiveCheck": ".archive.spotcheck",
+    "check_archive": ".archive.spotcheck",
+    "ReconcileResult": ".archive.reconcile",
+    "reconcile": ".archive.reconcile",
     "ValidationResult": ".cloudtrail.results",
     "fetch_cloudtrail": ".cloudtrail.api",
     "validate_cloudtrail": ".cloudtrail.api",
@@ -81,6 +94,9 @@ __all__ = [
     "FINDING_KINDS",
     "Anchor",
     "AnchorError",
+    "ArchiveCheck",
+    "ArchiveError",
+    "ArchiveResult",
     "AuditAnalyticsError",
     "AuditLog",
     "CheckResult",
@@ -102,15 +118,19 @@ __all__ = [
     "ProcessPoolRunner",
     "ProfileError",
     "QueryError",
+    "ReconcileResult",
     "Report",
     "SchemaError",
     "SourceError",
     "ValidationResult",
     "VerifyResult",
     "__version__",
+    "archive_source",
     "build_report",
+    "check_archive",
     "display_frame",
     "fetch_cloudtrail",
+    "generate_keys",
     "kernel_info",
     "load_anchors",
     "load_into",
@@ -118,6 +138,7 @@ __all__ = [
     "open",
     "parse_period",
     "plot_style",
+    "reconcile",
     "review_cadence",
     "run_checks",
     "shown",

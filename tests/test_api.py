@@ -16,6 +16,9 @@ def test_public_names_are_locked():
         "ValidationResult", "fetch_cloudtrail", "validate_cloudtrail",
         # where the map of verification runs: a local pool, a Dask cluster
         "ClusterError", "DaskRunner", "ProcessPoolRunner",
+        # signed archives: keygen, archive, spot-check / verify DIR, reconcile
+        "ArchiveError", "generate_keys", "ArchiveResult", "archive_source", "ArchiveCheck",
+        "check_archive", "ReconcileResult", "reconcile",
     ])
     for name in audit_analytics.__all__:
         assert hasattr(audit_analytics, name), name
@@ -24,9 +27,14 @@ def test_public_names_are_locked():
 
 def test_public_names_are_the_objects_of_their_modules():
     from audit_analytics._engine import Engine
+    from audit_analytics.archive.keys import generate_keys
+    from audit_analytics.archive.reconcile import ReconcileResult, reconcile
+    from audit_analytics.archive.spotcheck import ArchiveCheck, check_archive
+    from audit_analytics.archive.writer import ArchiveResult, archive_source
     from audit_analytics.checks import ChecklistResult, CheckResult, run_checks
     from audit_analytics.cloudtrail.api import fetch_cloudtrail, validate_cloudtrail
     from audit_analytics.cloudtrail.results import ValidationResult
+    from audit_analytics.errors import ArchiveError
     from audit_analytics.load import LoadResult, load_into
     from audit_analytics.periods import Period, parse_period
     from audit_analytics.policy import Policy
@@ -37,7 +45,9 @@ def test_public_names_are_the_objects_of_their_modules():
 
     for obj in (Engine, ChecklistResult, CheckResult, run_checks, LoadResult, load_into,
                 Period, parse_period, Policy, Report, build_report, review_cadence, Journal,
-                Ledger, ValidationResult, fetch_cloudtrail, validate_cloudtrail):
+                Ledger, ValidationResult, fetch_cloudtrail, validate_cloudtrail, generate_keys,
+                ArchiveResult, archive_source, ArchiveCheck, check_archive, ReconcileResult,
+                reconcile, ArchiveError):
         assert getattr(audit_analytics, obj.__name__) is obj, obj.__name__
 
 
@@ -46,8 +56,9 @@ def test_importing_the_package_leaves_the_report_and_checklist_unloaded():
     import sys
 
     code = ("import sys, audit_analytics as aa\n"
-            "heavy = [m for m in ('matplotlib', 'jinja2', 'audit_analytics.report', "
-            "'audit_analytics.checks') if m in sys.modules]\n"
+            "heavy = [m for m in ('matplotlib', 'jinja2', 'cryptography', "
+            "'audit_analytics.report', 'audit_analytics.checks', "
+            "'audit_analytics.archive.spotcheck') if m in sys.modules]\n"
             "assert not heavy, heavy\n"
             "aa.build_report\n"
             "assert 'audit_analytics.report' in sys.modules\n")

@@ -19,7 +19,7 @@ def test_the_notebooks_exist():
     assert NAMES == ["01_quickstart.ipynb", "02_integrity_investigation.ipynb",
                      "03_actor_resource_history.ipynb", "04_anomaly_review.ipynb",
                      "05_periodic_review.ipynb", "06_monthly_review.ipynb",
-                     "07_incident_investigation.ipynb"]
+                     "07_incident_investigation.ipynb", "08_archive_spot_check.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
@@ -245,3 +245,79 @@ def test_incident_investigation_follows_one_actor_across_two_sources(tmp_path, m
     assert len(_outputs(book, "image/png")) == 1
     assert any('id="itables_' in "".join(o["data"]["text/html"])
                for o in _outputs(book, "text/html"))
+
+
+@pytest.mark.notebooks
+def test_archive_spot_check_finds_what_the_cli_finds_on_the_same_archive(tmp_path, cli):
+    import hashlib
+
+    work = tmp_path / "work"
+    book = _execute(ROOT / "notebooks" / "08_archive_spot_check.ipynb", tmp_path / "08.ipynb",
+                    {"folder": str(work), "sample": 5, "seed": 42})
+    _no_errors(book)
+    printed = _printed(book)
+    archive, public = work / "archive", work / "keys" / "audit.pub"
+    lines = (archive / "manifest.jsonl").read_bytes().splitlines()
+    entries = {e["path"]: e for e in map(json.loads, lines)}
+    head = hashlib.sha256(lines[-1]).hexdigest()
+    # the archive written, its head kept, the manifest re-checked without the toolkit
+    assert "re-run: 0 part file(s) written, 0 rows" in printed
+    assert f"manifest head (kept elsewhere): {head}" in printed
+    assert (work / "kept-head.txt").read_text() == head + "\n"
+    assert (f"independent check: {len(lines)} signatures valid, chain intact, head {head}"
+            in printed)
+
+    def spot_check(folder, *options):
+        out = tmp_path / f"{folder.name}-{len(list(tmp_path.glob('*.json')))}.json"
+        done = cli("spot-check", folder, "--public-key", public, *options, "--json", out)
+        assert done.returncode in (0, 1), done.stderr
+        # the notebook printed the CLI's own summary of the same check, word for word
+        assert done.stdout.strip() in printed, done.stdout
+        return done.returncode, json.loads(out.read_text())
+
+    # the seeded spot check: the same files, the same probability and sample sizes
+    code, spot = spot_check(archive, "--sample", "5", "--seed", "42", "--expect-head", head)
+    assert code == 0 and spot["ok"]
+    n, k = spot["partitions"], len(spot["sampled"])
+    assert (n, k) == (len(lines), 5)
+    assert "sampled: " + ", ".join(spot["sampled"]) + "\n" in printed
+    assert f"detection probability: {k}/{n} = {spot['detection_probability']:.3f}" in printed
+    assert (f"K for 95%: {spot['sample_for_95']}, K for 99%: {spot['sample_for_99']} "
+            f"(of {n})") in printed
+    assert "the same seed picks the same files: True" in printed
+    assert len(_outputs(book, "image/png")) == 1  # detection probability against K
+    # one partition altered in the scratch copy, one the sample does not read
+    target = re.search(r"TAMPERED: (\S+): event ", printed).group(1)
+    assert target in entries and target not in spot["sampled"]
+    tampered = work / "scratch-tampered"
+    digest = hashlib.sha256((tampered / target).read_bytes()).hexdigest()
+    assert digest != entries[target]["sha256"]
+    assert hashlib.sha256((archive / target).read_bytes()).hexdigest() == entries[target][
+        "sha256"]  # the archive itself untouched
+    code, missed = spot_check(tampered, "--sample", "5", "--seed", "42", "--expect-head", head)
+    assert code == 0 and missed["sampled"] == spot["sampled"]
+    code, full = spot_check(tampered, "--all", "--expect-head", head)
+    assert code == 1
+    assert [(f["kind"], f["path"]) for f in full["findings"]] == [
+        ("file_digest_mismatch", target), ("hash_mismatch", target)]
+    assert full["findings"][0]["sha256"] == digest
+    verified = cli("verify", tampered, "--public-key", public, "--json", "-")
+    assert verified.returncode == 1, verified.stderr
+    assert [(f["kind"], f["path"]) for f in json.loads(verified.stdout)["findings"]] == [
+        (f["kind"], f["path"]) for f in full["findings"]]
+    # the findings as an interactive table (its script inline: nothing from the network)
+    html = ["".join(o["data"]["text/html"]) for o in _outputs(book, "text/html")]
+    assert any('id="itables_' in h and "file_digest_mismatch" in h and target in h
+               for h in html)
+    assert not any(re.search(r"""(src=|import\s|from\s*)["']?https?://""", h) for h in html)
+    # the truncated copy: intact on its own, truncated against the kept head
+    truncated = work / "scratch-truncated"
+    code, alone = spot_check(truncated, "--all")
+    assert code == 0 and alone["partitions"] == len(lines) - 2
+    code, cut = spot_check(truncated, "--all", "--expect-head", head)
+    assert code == 1 and [f["kind"] for f in cut["findings"]] == ["truncated"]
+    lost = sum(json.loads(line)["rows"] for line in lines[-2:])
+    compared = cli("reconcile", work / "month.parquet", truncated, "--json", "-")
+    assert compared.returncode == 1, compared.stderr
+    assert json.loads(compared.stdout)["counts"]["missing_in_b"] == lost
+    assert f"missing in the archive: {lost:,} events" in printed
