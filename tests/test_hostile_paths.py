@@ -1,0 +1,65 @@
+"""Hostile paths and values handed to the real CLI: a one-line error (exit 2) or a finding.
+
+A FIFO or a device as a Parquet source, a file where the archive folder should be, an
+output path inside the archive it describes, an empty time window and a manifest entry
+naming a path no file system can hold.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CLEAN = ROOT / "data_samples/python_seed/clean.parquet"
+
+
+def one_line_error(result, code: int = 2) -> str:
+    """The single stderr line of a run that exited ``code`` without a traceback."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """A key pair and a six-day archive of the clean sample, made once."""
+    from conftest import run_cli
+
+    base = tmp_path_factory.mktemp("hostile")
+    env = {"AUDIT_ANALYTICS_HOME": str(base / "home")}
+    assert run_cli("keygen", "--out", base / "k", env=env).returncode == 0
+    done = run_cli("archive", CLEAN, "--to", base / "arc", "--key", base / "k.key", env=env)
+    assert done.returncode == 0, done.stderr
+    return base
+
+
+@pytest.fixture
+def archive(made, tmp_path):
+    """A fresh copy of the archive, with its keys."""
+    shutil.copytree(made / "arc", tmp_path / "arc")
+    return tmp_path / "arc", made / "k.key", made / "k.pub"
+
+
+def test_a_fifo_or_a_device_as_a_parquet_source_is_refused_at_once(cli, tmp_path):
+    fifo = tmp_path / "events.parquet"
+    os.mkfifo(fifo)
+    line = one_line_error(cli("verify", fifo))
+    assert "a FIFO, not a regular file" in line
+    device = tmp_path / "dev.parquet"
+    try:
+        os.mknod(device, 0o600 | 0o020000, os.makedev(1, 3))  # a character device
+    except PermissionError:
+        pytest.skip("mknod needs privileges here")
+    assert "a character device" in one_line_error(cli("verify", device))
+
+
+def test_a_fifo_as_the_source_of_an_archive_run_is_refused(cli, archive, tmp_path):
+    _, key, _ = archive
+    fifo = tmp_path / "in.parquet"
+    os.mkfifo(fifo)
+    line = one_line_error(cli("archive", fifo, "--to", tmp_path / "new", "--key", key))
+    assert "a FIFO" in line
