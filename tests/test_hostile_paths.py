@@ -63,3 +63,19 @@ def test_a_fifo_as_the_source_of_an_archive_run_is_refused(cli, archive, tmp_pat
     os.mkfifo(fifo)
     line = one_line_error(cli("archive", fifo, "--to", tmp_path / "new", "--key", key))
     assert "a FIFO" in line
+
+
+@pytest.mark.parametrize("kind", ["file", "fifo", "under-a-file"])
+def test_archive_into_something_that_is_not_a_folder_is_bad_input(cli, archive, tmp_path,
+                                                                  kind):
+    _, key, _ = archive
+    target = tmp_path / "target"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.write_bytes(b"keep me")
+    to = target / "sub" if kind == "under-a-file" else target
+    line = one_line_error(cli("archive", CLEAN, "--to", to, "--key", key))
+    assert "is not a folder" in line
+    if kind != "fifo":
+        assert target.read_bytes() == b"keep me"

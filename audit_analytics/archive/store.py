@@ -173,6 +173,14 @@ class ArchiveStore:
             from contextlib import nullcontext
 
             return nullcontext()
-        Path(self.root).mkdir(parents=True, exist_ok=True)
+        root = Path(self.root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ArchiveError(f"cannot archive into {self.label}: it, or a folder above it, "
+                               "is not a folder", path=self.label) from None
+        except OSError as exc:
+            raise ArchiveError(f"cannot create the archive folder {self.label}: "
+                               f"{first_line(exc)}", path=self.label) from None
         return exclusive_lock(Path(self.root) / ".archive.lock", wait=wait,
                               busy=f"{self.label} is being archived")
