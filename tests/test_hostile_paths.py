@@ -79,3 +79,29 @@ def test_archive_into_something_that_is_not_a_folder_is_bad_input(cli, archive, 
     assert "is not a folder" in line
     if kind != "fifo":
         assert target.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("command", ["archive", "spot-check", "verify"])
+@pytest.mark.parametrize("inside", ["manifest.jsonl", "date=2024-01-15/part-000000.parquet",
+                                    "new.json"])
+def test_an_output_inside_the_archive_is_refused_and_nothing_is_clobbered(
+        cli, archive, command, inside):
+    arc, key, pub = archive
+    before = {p: p.read_bytes() for p in arc.rglob("*") if p.is_file()}
+    args = {"archive": ["archive", CLEAN, "--to", arc, "--key", key],
+            "spot-check": ["spot-check", arc, "--public-key", pub, "--all"],
+            "verify": ["verify", arc, "--public-key", pub]}[command]
+    line = one_line_error(cli(*args, "--json", arc / inside))
+    assert "inside the archive folder" in line
+    after = {p: p.read_bytes() for p in arc.rglob("*") if p.is_file()}
+    assert after == before
+    assert cli("spot-check", arc, "--public-key", pub, "--all").returncode == 0
+
+
+def test_an_output_reaching_the_archive_through_a_symlink_is_refused(cli, archive, tmp_path):
+    arc, _, pub = archive
+    (tmp_path / "link").symlink_to(arc)
+    head = (arc / "manifest.jsonl").read_bytes()
+    line = one_line_error(cli("verify", arc, "--json", tmp_path / "link/manifest.jsonl"))
+    assert "inside the archive folder" in line
+    assert (arc / "manifest.jsonl").read_bytes() == head

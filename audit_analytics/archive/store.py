@@ -58,6 +58,20 @@ class ArchiveStore:
         """What a reader outside this store opens for ``rel``: a local path or a URI."""
         return self.path(rel) if self.local else self.location.child(rel).url
 
+    def refuse_inside(self, output: str | os.PathLike | None, option: str = "--json") -> None:
+        """Refuse an output path that lies inside this (local) archive folder.
+
+        A command's own output written there would replace the manifest or a part file,
+        or leave a stray file in the archive: ``ArchiveError`` before anything is read.
+        """
+        if not self.local or output is None or os.fspath(output) == "-":
+            return
+        root = Path(self.root).resolve()
+        target = Path(os.fspath(output)).resolve()
+        if target == root or root in target.parents:
+            raise ArchiveError(f"{option} {output} is inside the archive folder {self.label}: "
+                               "write it elsewhere", path=os.fspath(output))
+
     def is_folder(self) -> bool:
         """Whether the archive folder exists (as a folder)."""
         return self._info(self.root).type == pafs.FileType.Directory
