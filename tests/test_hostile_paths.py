@@ -105,3 +105,16 @@ def test_an_output_reaching_the_archive_through_a_symlink_is_refused(cli, archiv
     line = one_line_error(cli("verify", arc, "--json", tmp_path / "link/manifest.jsonl"))
     assert "inside the archive folder" in line
     assert (arc / "manifest.jsonl").read_bytes() == head
+
+
+@pytest.mark.parametrize("command", ["archive", "reconcile", "check"])
+def test_until_before_since_is_bad_input_not_an_empty_pass(cli, archive, tmp_path, command):
+    arc, key, _ = archive
+    window = ["--since", "2024-01-18T00:00:00Z", "--until", "2024-01-16T00:00:00Z"]
+    args = {"archive": ["archive", CLEAN, "--to", tmp_path / "new", "--key", key],
+            "reconcile": ["reconcile", CLEAN, arc],
+            "check": ["check", CLEAN]}[command]
+    line = one_line_error(cli(*args, *window,
+                              env={"AUDIT_ANALYTICS_HOME": str(tmp_path / "home")}))
+    assert "must be after --since" in line
+    assert not (tmp_path / "new").exists()

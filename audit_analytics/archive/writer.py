@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from .._engine import quote_ident
 from ..chain.schema import BOOKKEEPING, bounded_timestamp
 from ..errors import ArchiveError, first_line
-from ..periods import parse_when
+from ..periods import parse_when, parse_window
 from .keys import load_private_key
 from .manifest import entry_line, read_manifest
 from .order import chain_order
@@ -109,8 +109,7 @@ def archive_source(source, target: str, key_path: str, *, partition: str = "day"
     if partition not in PARTITIONS:
         raise ArchiveError(f"unknown partitioning {partition!r} (day or month)")
     key = load_private_key(key_path)
-    lo = parse_when(since, what="--since")
-    hi = parse_when(until, what="--until")
+    lo, hi = parse_window(since, until)
     store = ArchiveStore(target)
     with store.lock():
         old = store.manifest() or b""

@@ -36,7 +36,7 @@ import pyarrow as pa
 from .._engine import Engine, quote_ident
 from .._secrets import mask_secrets, remember
 from ..errors import ConnectionFailed, SchemaError, SourceError
-from ..periods import parse_when
+from ..periods import parse_when, parse_window
 from ..progress import progress_bar
 from .base import PROGRESS, PROTECTIONS, STREAM, TABLE, WINDOW, ScanPart, Source
 from .snapshot import merged_batches, plan_ranges, range_condition, snapshot_id
@@ -252,6 +252,7 @@ class PostgresSource(Source):
         self.table = parse_table(table or "audit_logs")
         self.masked_url = masked
         self.database = parsed.database
+        parse_window(since, until)  # an empty window is bad input, never an empty read
         self.since = _as_utc_text(since)
         self.until = _as_utc_text(until)
         self.statement_timeout = statement_timeout
