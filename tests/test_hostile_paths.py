@@ -5,6 +5,7 @@ output path inside the archive it describes, an empty time window and a manifest
 naming a path no file system can hold.
 """
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -118,3 +119,25 @@ def test_until_before_since_is_bad_input_not_an_empty_pass(cli, archive, tmp_pat
                               env={"AUDIT_ANALYTICS_HOME": str(tmp_path / "home")}))
     assert "must be after --since" in line
     assert not (tmp_path / "new").exists()
+
+
+def _rewrite_path(arc: Path, seq: int, path: str) -> None:
+    manifest = arc / "manifest.jsonl"
+    lines = manifest.read_bytes().splitlines()
+    entry = json.loads(lines[seq])
+    entry["path"] = path
+    lines[seq] = json.dumps(entry).encode()
+    manifest.write_bytes(b"".join(line + b"\n" for line in lines))
+
+
+@pytest.mark.parametrize("path", ["A" * 300, "date=2024-01-16/" + "B" * 300 + ".parquet",
+                                  "a/" * 600 + "x.parquet"])
+def test_a_manifest_path_too_long_for_any_file_system_is_a_finding(cli, archive, path):
+    arc, _, pub = archive
+    _rewrite_path(arc, 1, path)
+    result = cli("spot-check", arc, "--public-key", pub, "--all", "--json", "-")
+    assert result.returncode == 1, result.stderr
+    doc = json.loads(result.stdout)
+    broken = [f for f in doc["findings"] if f["kind"] == "manifest_broken"]
+    assert any("not a plain path" in json.dumps(f) for f in broken)
+    assert len(result.stderr) < 1000
