@@ -141,3 +141,17 @@ def test_a_manifest_path_too_long_for_any_file_system_is_a_finding(cli, archive,
     broken = [f for f in doc["findings"] if f["kind"] == "manifest_broken"]
     assert any("not a plain path" in json.dumps(f) for f in broken)
     assert len(result.stderr) < 1000
+
+
+def test_a_profile_expression_naming_an_extension_function_never_installs_it(cli, tmp_path):
+    from audit_analytics._engine import Engine
+
+    assert Engine().scalar("SELECT current_setting('autoinstall_known_extensions')") is False
+    home = tmp_path / "duckdb-home"
+    profile = tmp_path / "p.toml"
+    profile.write_text('name = "x"\ntext = "sql"\n'
+                       'expression = "sql_auto_complete(id)[1]::VARCHAR"\n')
+    line = one_line_error(cli("profile", "test", CLEAN, "--profile", profile,
+                              env={"HOME": str(home)}))
+    assert "cannot be evaluated" in line
+    assert not list(home.rglob("*.duckdb_extension"))
