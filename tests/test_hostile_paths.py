@@ -155,3 +155,27 @@ def test_a_profile_expression_naming_an_extension_function_never_installs_it(cli
                               env={"HOME": str(home)}))
     assert "cannot be evaluated" in line
     assert not list(home.rglob("*.duckdb_extension"))
+
+
+def test_cloudtrail_json_nested_too_deeply_is_bad_input_or_an_invalid_digest(cli, tmp_path):
+    import datetime as dt
+    import gzip
+
+    import cloudtrail_tree as ct
+
+    start = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    key = ct.new_key(start - dt.timedelta(days=1), start + dt.timedelta(days=30))
+    trail = ct.build_trail(start, 6, [key])
+    root = trail.write(tmp_path / "trail")
+    keys = tmp_path / "keys.json"
+    keys.write_text("[" * 100_000)
+    window = ["--start-time", "2026-11-02T00:00:00Z", "--end-time", "2026-11-02T06:00:00Z"]
+    line = one_line_error(cli("cloudtrail", "validate", root, "--public-keys", keys, *window))
+    assert "nested too deeply" in line
+    keys.write_text(json.dumps(ct.keys_document([key])))
+    assert cli("cloudtrail", "validate", root, "--public-keys", keys, *window).returncode == 0
+    (root / trail.digests[2]).write_bytes(gzip.compress(b"[" * 100_000))
+    result = cli("cloudtrail", "validate", root, "--public-keys", keys, *window)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert "nested too deeply" in result.stdout
