@@ -179,3 +179,18 @@ def test_cloudtrail_json_nested_too_deeply_is_bad_input_or_an_invalid_digest(cli
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     assert "nested too deeply" in result.stdout
+
+
+def test_a_journal_line_nested_too_deeply_is_a_malformed_entry_not_a_crash(cli, tmp_path):
+    env = {"AUDIT_ANALYTICS_HOME": str(tmp_path / "home")}
+    assert cli("verify", CLEAN, env=env).returncode == 0
+    journal = tmp_path / "home/journal.jsonl"
+    with journal.open("a") as handle:
+        handle.write("[" * 100_000 + "\n")
+    checked = cli("journal", "verify", env=env)
+    assert checked.returncode == 1, checked.stderr
+    assert "nested too deeply" in checked.stdout
+    assert "internal error" not in checked.stderr
+    again = cli("verify", CLEAN, env=env)
+    assert again.returncode == 0 and "internal error" not in again.stderr
+    assert cli("journal", "show", env=env).returncode == 0
