@@ -194,3 +194,35 @@ def test_a_journal_line_nested_too_deeply_is_a_malformed_entry_not_a_crash(cli, 
     again = cli("verify", CLEAN, env=env)
     assert again.returncode == 0 and "internal error" not in again.stderr
     assert cli("journal", "show", env=env).returncode == 0
+
+
+def test_an_archive_run_killed_while_writing_parts_leaves_nothing_the_next_run_trips_on(
+        made, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from test_archive import events, write
+
+    from audit_analytics.samples.activity import chain_table
+
+    source = write(chain_table(events(200_000, 200)), tmp_path / "big.parquet")
+    target = tmp_path / "arc"
+    exe = Path(sys.executable).parent / "audit-analytics"
+    env = {**os.environ, "AUDIT_ANALYTICS_HOME": str(tmp_path / "home")}
+    run = subprocess.Popen([exe, "archive", source, "--to", target, "--key", made / "k.key"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    while run.poll() is None and not list(target.glob("*/*.parquet")):
+        pass
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert run.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert list(target.glob("*/*.parquet")) and not (target / "manifest.jsonl").exists()
+    again = subprocess.run([exe, "archive", source, "--to", target, "--key", made / "k.key",
+                            "--json", "-"], capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["rows"] == 200_000
+    checked = subprocess.run([exe, "spot-check", target, "--public-key", made / "k.pub",
+                              "--all"], capture_output=True, text=True, env=env)
+    assert checked.returncode == 0, checked.stdout
+    assert not (target / ".archive.pending").exists()

@@ -26,6 +26,8 @@ __all__ = ["MANIFEST", "MANIFEST_LIMIT", "ArchiveStore"]
 
 #: The manifest's name inside the archive folder.
 MANIFEST = "manifest.jsonl"
+#: A run's record of the part files it is writing (removed once the manifest lists them).
+PENDING = ".archive.pending"
 #: Largest manifest read, in bytes (a line is about 800 bytes: a million part files).
 MANIFEST_LIMIT = 1 << 30
 _PARQUET = (".parquet", ".pq")
@@ -180,6 +182,29 @@ class ArchiveStore:
                 stream.write(data)
         except Exception as exc:
             raise ArchiveError(f"cannot write {path}: {first_line(exc)}", path=path) from None
+
+    def set_pending(self, data: bytes | None) -> None:
+        """Record (``None``: forget) the part files a run is about to write.
+
+        The record (:data:`PENDING`, hidden) outlives a run killed before its manifest was
+        extended, so the next run, holding the lock, can remove what it left behind.
+        """
+        path = self.path(PENDING)
+        try:
+            if data is None:
+                if self.exists(PENDING):
+                    self.fs.delete_file(path)
+            elif self.local:
+                write_atomic(path, data)
+            else:
+                with self.fs.open_output_stream(path) as stream:
+                    stream.write(data)
+        except (OutputError, OSError) as exc:
+            raise ArchiveError(f"cannot write {path}: {first_line(exc)}", path=path) from None
+
+    def pending(self) -> bytes | None:
+        """The record of :meth:`set_pending`, or ``None``."""
+        return self.read(PENDING, 1 << 24) if self.exists(PENDING) else None
 
     def lock(self, wait: float = 60.0):
         """A context holding this archive's writer lock (local folders; a no-op elsewhere)."""
