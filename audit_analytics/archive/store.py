@@ -187,24 +187,25 @@ class ArchiveStore:
         """Record (``None``: forget) the part files a run is about to write.
 
         The record (:data:`PENDING`, hidden) outlives a run killed before its manifest was
-        extended, so the next run, holding the lock, can remove what it left behind.
+        extended, so the next run, holding the lock, can remove what it left behind. Local
+        folders only: in object storage an archive run never deletes an object.
         """
+        if not self.local:
+            return
         path = self.path(PENDING)
         try:
             if data is None:
                 if self.exists(PENDING):
-                    self.fs.delete_file(path)
-            elif self.local:
-                write_atomic(path, data)
+                    os.unlink(path)
             else:
-                with self.fs.open_output_stream(path) as stream:
-                    stream.write(data)
+                write_atomic(path, data)
         except (OutputError, OSError) as exc:
             raise ArchiveError(f"cannot write {path}: {first_line(exc)}", path=path) from None
 
     def pending(self) -> bytes | None:
         """The record of :meth:`set_pending`, or ``None``."""
-        return self.read(PENDING, 1 << 24) if self.exists(PENDING) else None
+        return (self.read(PENDING, 1 << 24) if self.local and self.exists(PENDING)
+                else None)
 
     def lock(self, wait: float = 60.0):
         """A context holding this archive's writer lock (local folders; a no-op elsewhere)."""
