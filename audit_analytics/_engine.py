@@ -145,7 +145,11 @@ class Engine:
     def __init__(
         self, path: str | Path | None = None, *, read_only: bool = False, threads: int | None = None
     ) -> None:
-        config = {"threads": threads} if threads else {}
+        # Never download an extension on demand: a name in a profile's expression or a
+        # query (sql_auto_complete, st_point...) would otherwise fetch code from the network.
+        config: dict = {"autoinstall_known_extensions": False}
+        if threads:
+            config["threads"] = threads
         self.path = str(path) if path else ":memory:"
         con = duckdb.connect(self.path, read_only=read_only, config=config)
         con.execute("SET TimeZone = 'UTC'")

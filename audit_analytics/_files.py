@@ -31,7 +31,8 @@ from pathlib import Path
 
 from .errors import AuditAnalyticsError
 
-__all__ = ["ANCHOR_LIMIT", "TOML_LIMIT", "default_home", "read_small_file", "read_toml"]
+__all__ = ["ANCHOR_LIMIT", "TOML_LIMIT", "default_home", "file_kind", "read_small_file",
+           "read_toml"]
 
 #: Largest policy or profile file accepted, in bytes.
 TOML_LIMIT = 1 << 20
@@ -47,7 +48,8 @@ _KINDS = (
 )
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """The kind of file a ``st_mode`` names: ``"a FIFO"``, ``"a directory"``..."""
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
@@ -89,7 +91,7 @@ def read_small_file(path: str | os.PathLike, *, what: str, limit: int,
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise error(f"cannot read {what} {shown}: {_kind(info.st_mode)}, not a regular "
+            raise error(f"cannot read {what} {shown}: {file_kind(info.st_mode)}, not a regular "
                         "file", path=shown)
         if info.st_size > limit:
             raise error(f"cannot read {what} {shown}: {info.st_size} bytes, more than the "

@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import PeriodError
 
 __all__ = [
-    "Period", "parse_period", "parse_when", "period_of", "periods_between", "resolve_tz",
-    "zone_known",
+    "Period", "parse_period", "parse_when", "parse_window", "period_of", "periods_between",
+    "resolve_tz", "zone_known",
 ]
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -297,3 +297,21 @@ def parse_when(value: object, tz: str = "UTC", *, what: str = "time") -> datetim
         return value.astimezone(UTC)
     except OverflowError:
         raise _out_of_range(f"{what} {value.isoformat()}", value=value.isoformat()) from None
+
+
+def parse_window(since: object, until: object, tz: str = "UTC") -> tuple[datetime | None,
+                                                                         datetime | None]:
+    """``since`` and ``until`` parsed by :func:`parse_when`: a window ``[since, until)``.
+
+    Raises
+    ------
+    PeriodError
+        Either bound is unparsable, or ``until`` is not after ``since`` (an empty window
+        would select nothing and so pass every check silently).
+    """
+    lo = parse_when(since, tz, what="--since")
+    hi = parse_when(until, tz, what="--until")
+    if lo is not None and hi is not None and hi <= lo:
+        raise PeriodError(f"--until ({hi.isoformat()}) must be after --since "
+                          f"({lo.isoformat()})", value=str(until))
+    return lo, hi

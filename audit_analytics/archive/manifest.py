@@ -112,6 +112,13 @@ class Manifest:
                 "key_ids": self.key_ids}
 
 
+#: Longest path, and longest file or folder name, an entry may hold (in UTF-8 bytes): what
+#: every common file system and S3 key allows. The archive writes names of 30 bytes or so;
+#: a longer one names no file that could exist, so the line is not an entry.
+_PATH_BYTES = 1024
+_NAME_BYTES = 255
+
+
 def _form_problem(entry: object) -> str | None:
     """Why a parsed line is not an entry, or ``None``."""
     if not isinstance(entry, dict):
@@ -135,7 +142,8 @@ def _form_problem(entry: object) -> str | None:
     path = entry["path"]
     norm = posixpath.normpath(path) if path else ""
     if (not path or path.startswith("/") or norm != path or norm.startswith("..")
-            or "\\" in path or "\x00" in path):
+            or "\\" in path or "\x00" in path or len(path.encode("utf-8")) > _PATH_BYTES
+            or any(len(part.encode("utf-8")) > _NAME_BYTES for part in path.split("/"))):
         return "path is not a plain path inside the archive folder"
     if "segments" in entry and not isinstance(entry["segments"], list):
         return "segments is not a list"

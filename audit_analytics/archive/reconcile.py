@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .._engine import Engine
 from .._text import shown
-from ..periods import parse_when
+from ..periods import parse_window
 
 __all__ = ["DIFFERENCE_LIMIT", "ReconcileResult", "reconcile"]
 
@@ -116,8 +116,7 @@ def reconcile(source_a, source_b, *, since=None, until=None, table: str | None =
     """
     from ..session import AuditLog
 
-    lo = parse_when(since, what="--since")
-    hi = parse_when(until, what="--until")
+    lo, hi = parse_window(since, until)
     where, params = ["TRUE"], []
     for bound, op in ((lo, ">="), (hi, "<")):
         if bound is not None:

@@ -26,6 +26,8 @@ __all__ = ["MANIFEST", "MANIFEST_LIMIT", "ArchiveStore"]
 
 #: The manifest's name inside the archive folder.
 MANIFEST = "manifest.jsonl"
+#: A run's record of the part files it is writing (removed once the manifest lists them).
+PENDING = ".archive.pending"
 #: Largest manifest read, in bytes (a line is about 800 bytes: a million part files).
 MANIFEST_LIMIT = 1 << 30
 _PARQUET = (".parquet", ".pq")
@@ -57,6 +59,20 @@ class ArchiveStore:
     def uri(self, rel: str) -> str:
         """What a reader outside this store opens for ``rel``: a local path or a URI."""
         return self.path(rel) if self.local else self.location.child(rel).url
+
+    def refuse_inside(self, output: str | os.PathLike | None, option: str = "--json") -> None:
+        """Refuse an output path that lies inside this (local) archive folder.
+
+        A command's own output written there would replace the manifest or a part file,
+        or leave a stray file in the archive: ``ArchiveError`` before anything is read.
+        """
+        if not self.local or output is None or os.fspath(output) == "-":
+            return
+        root = Path(self.root).resolve()
+        target = Path(os.fspath(output)).resolve()
+        if target == root or root in target.parents:
+            raise ArchiveError(f"{option} {output} is inside the archive folder {self.label}: "
+                               "write it elsewhere", path=os.fspath(output))
 
     def is_folder(self) -> bool:
         """Whether the archive folder exists (as a folder)."""
@@ -167,12 +183,44 @@ class ArchiveStore:
         except Exception as exc:
             raise ArchiveError(f"cannot write {path}: {first_line(exc)}", path=path) from None
 
+    def set_pending(self, data: bytes | None) -> None:
+        """Record (``None``: forget) the part files a run is about to write.
+
+        The record (:data:`PENDING`, hidden) outlives a run killed before its manifest was
+        extended, so the next run, holding the lock, can remove what it left behind. Local
+        folders only: in object storage an archive run never deletes an object.
+        """
+        if not self.local:
+            return
+        path = self.path(PENDING)
+        try:
+            if data is None:
+                if self.exists(PENDING):
+                    os.unlink(path)
+            else:
+                write_atomic(path, data)
+        except (OutputError, OSError) as exc:
+            raise ArchiveError(f"cannot write {path}: {first_line(exc)}", path=path) from None
+
+    def pending(self) -> bytes | None:
+        """The record of :meth:`set_pending`, or ``None``."""
+        return (self.read(PENDING, 1 << 24) if self.local and self.exists(PENDING)
+                else None)
+
     def lock(self, wait: float = 60.0):
         """A context holding this archive's writer lock (local folders; a no-op elsewhere)."""
         if not self.local:
             from contextlib import nullcontext
 
             return nullcontext()
-        Path(self.root).mkdir(parents=True, exist_ok=True)
+        root = Path(self.root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ArchiveError(f"cannot archive into {self.label}: it, or a folder above it, "
+                               "is not a folder", path=self.label) from None
+        except OSError as exc:
+            raise ArchiveError(f"cannot create the archive folder {self.label}: "
+                               f"{first_line(exc)}", path=self.label) from None
         return exclusive_lock(Path(self.root) / ".archive.lock", wait=wait,
                               busy=f"{self.label} is being archived")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ import pyarrow.parquet as pq
 from .._engine import quote_ident
 from ..chain.schema import BOOKKEEPING, bounded_timestamp
 from ..errors import ArchiveError, first_line
-from ..periods import parse_when
+from ..periods import parse_when, parse_window
 from .keys import load_private_key
 from .manifest import entry_line, read_manifest
 from .order import chain_order
@@ -109,12 +110,12 @@ def archive_source(source, target: str, key_path: str, *, partition: str = "day"
     if partition not in PARTITIONS:
         raise ArchiveError(f"unknown partitioning {partition!r} (day or month)")
     key = load_private_key(key_path)
-    lo = parse_when(since, what="--since")
-    hi = parse_when(until, what="--until")
+    lo, hi = parse_window(since, until)
     store = ArchiveStore(target)
     with store.lock():
         old = store.manifest() or b""
         manifest = read_manifest(old, key.public_key())
+        _remove_leftovers(store, manifest)
         _refuse_damage(store, manifest)
         after, archived = _archived_span(store, manifest, overlap)
         window = {}
@@ -128,6 +129,30 @@ def archive_source(source, target: str, key_path: str, *, partition: str = "day"
                                 _ts_or(rows))
         rows = rows.take(pa.array(order))
         return _write(store, manifest, old, rows, key, partition, chosen.name)
+
+
+def _remove_leftovers(store: ArchiveStore, manifest) -> None:
+    """Remove the part files of a run killed before it extended the manifest.
+
+    Only files named in that run's pending record, listed by no entry, and holding exactly
+    the bytes the run wrote (their SHA-256) are removed; the lock keeps other runs out.
+    """
+    data = store.pending()
+    if data is None:
+        return
+    try:
+        planned = json.loads(data)
+        planned = [(str(p["path"]), str(p["sha256"])) for p in planned]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        planned = []
+    listed = {e["path"] for e in manifest.entries}
+    for rel, sha in planned:
+        if rel in listed or not store.exists(rel):
+            continue
+        if store.digest(rel)[0] == sha:
+            store.fs.delete_file(store.path(rel))
+            log.warning("removed %s, left by an archive run that did not finish", rel)
+    store.set_pending(None)
 
 
 def _refuse_damage(store: ArchiveStore, manifest) -> None:
@@ -290,6 +315,8 @@ def _write(store: ArchiveStore, manifest, old: bytes, rows: pa.Table, key, parti
     if old and not old.endswith(b"\n"):
         old += b"\n"
     written: list[str] = []
+    store.set_pending(json.dumps([{"path": rel, "sha256": fields["sha256"]}
+                                  for rel, _, fields in files]).encode())
     try:
         for rel, payload, _ in files:
             store.write_new(rel, payload)
@@ -309,6 +336,7 @@ def _write(store: ArchiveStore, manifest, old: bytes, rows: pa.Table, key, parti
             except Exception:  # noqa: BLE001 - the first error is the one to report
                 log.warning("could not remove %s after a failed archive run", rel)
         raise
+    store.set_pending(None)
     result.files_written = len(files)
     result.rows = rows.num_rows
     result.paths = [rel for rel, _, _ in files]

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..chain.schema import require_columns
-from ..errors import PeriodError, PolicyError
-from ..periods import parse_when
+from ..errors import PolicyError
+from ..periods import parse_when, parse_window
 from ..policy import Policy
 from .declarations import CHECKS, CheckSpec, load_sql, prelude_params
 from .records import post_log_access, post_review_cadence
@@ -120,11 +120,7 @@ def run_checks(
         raise PolicyError(f"unknown check {unknown[0]!r} (known: {', '.join(CHECKS)})",
                           check=unknown[0])
     require_columns(log.columns, ["timestamp"], log.source.label, "the checks need it")
-    since_ts = parse_when(since, policy.timezone, what="--since")
-    until_ts = parse_when(until, policy.timezone, what="--until")
-    if since_ts and until_ts and until_ts <= since_ts:
-        raise PeriodError(f"--until ({until_ts.isoformat()}) must be after --since "
-                          f"({since_ts.isoformat()})")
+    since_ts, until_ts = parse_window(since, until, policy.timezone)
     base = {"tz": policy.timezone, "since": since_ts, "until": until_ts,
             "log_resources": list(getattr(log.source, "log_resources", None) or [])}
     ctx = _Context(log, policy, since_ts, until_ts, profile, anchors, extra_log_access)

@@ -45,8 +45,10 @@ def archive(ctx, source, target, key, partition, profile, since, until, table, o
     """Write SOURCE's events not archived yet to DIR as part files and signed manifest lines."""
     from datetime import timedelta
 
+    from ..archive.store import ArchiveStore
     from ..archive.writer import archive_source
 
+    ArchiveStore(target).refuse_inside(json_target)
     longest = timedelta.max // timedelta(minutes=1)
     result = archive_source(source, target, key, partition=partition, profile=profile,
                             since=since, until=until, table=table,

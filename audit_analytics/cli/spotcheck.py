@@ -26,9 +26,11 @@ def spot_check(ctx, archive_dir, public_key, sample, everything, seed, expect_he
                json_target) -> int:
     """Check DIR's signed manifest and K part files; exit 1 on any evidence of tampering."""
     from ..archive.spotcheck import check_archive
+    from ..archive.store import ArchiveStore
 
     if everything and sample is not None:
         raise click.UsageError("--sample and --all exclude each other")
+    ArchiveStore(archive_dir).refuse_inside(json_target)
     result = check_archive(archive_dir, public_key, sample=sample, everything=everything,
                            seed=seed, expect_head=expect_head, progress=ctx.obj["progress"])
     if json_target:

@@ -72,10 +72,12 @@ def verify(ctx, source, profile, anchor, json_target, table, since, until, worke
 def _verify_archive(ctx, source, profile, anchor, json_target, public_key, expect_head,
                     **verify_options) -> int:
     from ..archive.spotcheck import check_archive
+    from ..archive.store import ArchiveStore
 
     if anchor:
         raise click.UsageError("--anchor does not apply to an archive folder: its manifest's "
                                "entries are the anchors (keep its head for --expect-head)")
+    ArchiveStore(source).refuse_inside(json_target)
     result = check_archive(source, public_key, everything=True, expect_head=expect_head,
                            profile=None if profile == "auto" else profile,
                            progress=ctx.obj["progress"], **verify_options)

@@ -144,6 +144,9 @@ def parse_digest(key: DigestKey, raw: bytes) -> Digest:
     except ValueError:
         digest.error = "invalid format: not JSON"
         return digest
+    except RecursionError:
+        digest.error = "invalid format: JSON nested too deeply"
+        return digest
     if not isinstance(data, dict):
         digest.error = "invalid format: not a JSON object"
         return digest

@@ -94,6 +94,9 @@ def load_public_keys(path) -> PublicKeys:
     except ValueError as exc:
         raise KeysError(f"{where} is not 'aws cloudtrail list-public-keys' output: not JSON "
                         f"({exc})", path=where) from None
+    except RecursionError:
+        raise KeysError(f"{where} is not 'aws cloudtrail list-public-keys' output: nested "
+                        "too deeply", path=where) from None
     if not isinstance(data, dict) or not isinstance(data.get("PublicKeyList"), list):
         raise KeysError(f"{where} is not 'aws cloudtrail list-public-keys' output: it has no "
                         "PublicKeyList", path=where)

@@ -131,7 +131,7 @@ class Location:
         if raw is not None and len(raw) <= _MAX_METADATA:
             try:
                 data = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 data = None
             if isinstance(data, dict):
                 found = {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
@@ -194,7 +194,7 @@ def open_location(spec: str) -> Location:
     if marker.is_file() and marker.stat().st_size <= _MAX_METADATA:
         try:
             data = json.loads(marker.read_text(encoding="utf-8"))
-        except (ValueError, OSError, UnicodeDecodeError):
+        except (ValueError, OSError, UnicodeDecodeError, RecursionError):
             data = {}
         if isinstance(data, dict) and isinstance(data.get("bucket"), str):
             bucket = data["bucket"]

@@ -102,7 +102,7 @@ class CloudTrailSource(Source):
         def one(key: str) -> list[dict]:
             try:
                 data = json.loads(gzip.decompress(self.location.read(key)))
-            except (OSError, EOFError, zlib.error, ValueError) as exc:
+            except (OSError, EOFError, zlib.error, ValueError, RecursionError) as exc:
                 raise SourceError(f"cannot read CloudTrail log file "
                                   f"{self.location.uri_of(key)}: {exc}",
                                   source=self.label) from None

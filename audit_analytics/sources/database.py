@@ -31,14 +31,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
 import pyarrow as pa
 
-from .._engine import Engine
 from .._secrets import mask_secrets, remember
 from ..errors import ConnectionFailed, SchemaError, SourceError, first_line
 from ..progress import progress_bar
-from .base import PROGRESS, TABLE, ScanPart, Source
+from .base import PROGRESS, TABLE
+from .held import HeldRowsSource
 
 __all__ = ["BATCH_ROWS", "DatabaseSource"]
 
@@ -84,7 +83,7 @@ def _as_text(value) -> str | None:
     return str(value)
 
 
-class DatabaseSource(Source):
+class DatabaseSource(HeldRowsSource):
     """A table of audit events in a database reached through SQLAlchemy (not PostgreSQL).
 
     Parameters
@@ -261,35 +260,6 @@ class DatabaseSource(Source):
                                   f"{field.type}", source=self.label,
                                   column=field.name) from None
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-    # --- Source -----------------------------------------------------------------------
-    def attach(self, engine: Engine) -> None:
-        """Read every row as Arrow batches registered in the engine; create the view ``raw``."""
-        kept: list[pa.RecordBatch] = []
-        rows = 0
-        with self.batches(desc="loading") as (schema, stream):
-            for batch in stream:
-                key = pa.array(np.arange(rows, rows + batch.num_rows, dtype=np.int64))
-                kept.append(batch.append_column("__rk", key))
-                rows += batch.num_rows
-        table = pa.Table.from_batches(kept, schema=schema.append(pa.field("__rk", pa.int64())))
-        engine.register(self._raw, table)
-        engine.create_view("raw", f"SELECT * EXCLUDE (__rk) FROM {self._raw}")
-        self.columns = engine.columns(f"SELECT * FROM {engine.qualified('raw')}")
-        self.rows = rows
-
-    def detach(self, engine: Engine) -> None:
-        """Let go of the rows registered by :meth:`attach`."""
-        engine.unregister(self._raw)
-
-    def parts(self) -> list[ScanPart]:
-        """One part: the rows read, keyed by their position in the transfer."""
-        return [ScanPart(sql=f"SELECT * FROM {self._raw}", params=[], rows=self.rows,
-                         where=self.table)]
-
-    def locate(self, row_key: int) -> str:
-        """``audit_logs row N`` (N: the row's position in the rows read)."""
-        return f"{self.table} row {row_key}"
 
 
 def _fits(value, arrow_type: pa.DataType) -> bool:

@@ -8,11 +8,13 @@ pyarrow's S3 filesystem (see :mod:`audit_analytics.storage.duckdb_fs`).
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import replace
 
 import pyarrow.parquet as pq
 
 from .._engine import Engine
+from .._files import file_kind
 from ..errors import SourceError, first_line
 from ..storage import Location, duckdb_path, expand, filesystem_for, s3_failure
 from .base import ScanPart, Source
@@ -92,6 +94,14 @@ def _read_parquet_meta(location: Location):
             raise SourceError(f"not a readable Parquet file: {shown} ({first_line(exc)})",
                               source=shown) from None
     path = location.path
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None  # missing or unreadable: the read below names the reason
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        # Opening a FIFO would wait for a writer, and a device never ends: never read them.
+        raise SourceError(f"not a Parquet file: {shown} is {file_kind(mode)}, not a regular "
+                          "file", source=shown)
     try:
         return pq.read_metadata(path)
     except FileNotFoundError:

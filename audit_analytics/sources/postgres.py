@@ -30,15 +30,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 
-from .._engine import Engine, quote_ident
+from .._engine import quote_ident
 from .._secrets import mask_secrets, remember
 from ..errors import ConnectionFailed, SchemaError, SourceError
-from ..periods import parse_when
+from ..periods import parse_when, parse_window
 from ..progress import progress_bar
-from .base import PROGRESS, PROTECTIONS, STREAM, TABLE, WINDOW, ScanPart, Source
+from .base import PROGRESS, PROTECTIONS, STREAM, TABLE, WINDOW
+from .held import HeldRowsSource
 from .snapshot import merged_batches, plan_ranges, range_condition, snapshot_id
 
 __all__ = ["PostgresSource", "TableName", "connect", "mask_url", "parse_table"]
@@ -212,7 +212,7 @@ def _as_utc_text(value) -> str | None:
     return moment.isoformat() if moment else None
 
 
-class PostgresSource(Source):
+class PostgresSource(HeldRowsSource):
     """A PostgreSQL table of audit events, copied into the engine when attached.
 
     Parameters
@@ -252,6 +252,7 @@ class PostgresSource(Source):
         self.table = parse_table(table or "audit_logs")
         self.masked_url = masked
         self.database = parsed.database
+        parse_window(since, until)  # an empty window is bad input, never an empty read
         self.since = _as_utc_text(since)
         self.until = _as_utc_text(until)
         self.statement_timeout = statement_timeout
@@ -438,39 +439,6 @@ class PostgresSource(Source):
                 f"{self.statement_timeout}", source=self.label)
         return SourceError(f"cannot read table {self.table} at {self.masked_url}: {text}",
                            source=self.label)
-
-    # --- Source -----------------------------------------------------------------------
-    def attach(self, engine: Engine) -> None:
-        """Hold the rows as Arrow batches registered in the engine; create the view ``raw``.
-
-        The batches the driver hands over are kept as they are (DuckDB scans Arrow in
-        place), each with a row key ``__rk`` added: no second copy into a DuckDB table.
-        """
-        kept: list[pa.RecordBatch] = []
-        rows = 0
-        with self.batches(desc="loading") as (schema, stream):
-            for batch in stream:
-                key = pa.array(np.arange(rows, rows + batch.num_rows, dtype=np.int64))
-                kept.append(batch.append_column("__rk", key))
-                rows += batch.num_rows
-            table = pa.Table.from_batches(kept, schema=schema.append(pa.field("__rk", pa.int64())))
-        engine.register(self._raw, table)
-        engine.create_view("raw", f"SELECT * EXCLUDE (__rk) FROM {self._raw}")
-        self.columns = engine.columns(f"SELECT * FROM {engine.qualified('raw')}")
-        self.rows = rows
-
-    def detach(self, engine: Engine) -> None:
-        """Let go of the rows registered by :meth:`attach`."""
-        engine.unregister(self._raw)
-
-    def parts(self) -> list[ScanPart]:
-        """One part: the rows read, keyed by their position in the transfer."""
-        return [ScanPart(sql=f"SELECT * FROM {self._raw}", params=[],
-                         rows=self.rows, where=str(self.table))]
-
-    def locate(self, row_key: int) -> str:
-        """``audit.audit_logs row N`` (N: the row's position in the copied rows)."""
-        return f"{self.table} row {row_key}"
 
     @property
     def windowed(self) -> bool:

@@ -151,6 +151,8 @@ class ChainFile:
                     raise ValueError(f"holds the reserved key {reserved[0]!r}")
             except ValueError as exc:
                 obj = {"__line_error": f"not an entry: {exc}"}
+            except RecursionError:
+                obj = {"__line_error": "not an entry: JSON nested too deeply"}
             obj["__line"] = number
             out.append(obj)
         return out
@@ -254,7 +256,7 @@ def _entry_hash(line: bytes) -> str | None:
     """The line's ``hash`` when it is an intact entry, else ``None``."""
     try:
         obj = json.loads(line.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError included
         return None
     value = obj.get("hash") if isinstance(obj, dict) else None
     return value if isinstance(value, str) and _DIGEST.fullmatch(value) else None
