@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._text import shown
-from ..status import STATUSES, worst_status
+from ..status import STATUS_COLOURS, STATUSES, worst_status
 
 __all__ = ["STATUSES", "CheckResult", "ChecklistResult"]
 
@@ -202,7 +202,7 @@ class ChecklistResult:
         return f"<ChecklistResult {self.worst.upper()} events={self.events} [{parts}]>"
 
     def _repr_html_(self) -> str:
-        colour = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e"}
+        colour = STATUS_COLOURS
         rows = "".join(
             f"<tr><td><code>{html.escape(c.name)}</code></td>"
             f"<td style='color:{colour[c.status]};font-weight:bold'>{c.status.upper()}</td>"

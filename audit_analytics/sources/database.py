@@ -60,7 +60,7 @@ def _arrow_type(column: dict, dialect: str) -> pa.DataType:
     """The Arrow type a reflected column's driver values are kept as."""
     try:
         python = column["type"].python_type
-    except (NotImplementedError, AttributeError):
+    except (NotImplementedError, AttributeError):  # a dialect type with no Python type
         return pa.string()
     if dialect == "sqlite" and python in (dt.datetime, dt.date, dt.time):
         return pa.string()  # SQLite has no date type: the text stored is what was hashed

@@ -53,22 +53,22 @@ def _renames(mapping: dict[str, str], columns) -> list[tuple[str, str]]:
     return pairs
 
 
-def rename_sql(sql: str, columns, mapping: dict[str, str]) -> str:
-    """``sql`` (a relation with ``columns``) with its columns shown under their roles."""
+def rename_sql(sql: str, columns, mapping: dict[str, str], *, back: bool = False) -> str:
+    """``sql`` (a relation with ``columns``) with its columns shown under their roles.
+
+    ``back=True`` is the inverse: a renamed relation with its stored names back.
+    """
     pairs = _renames(mapping, columns)
     if not pairs:
         return sql
-    items = ", ".join(f"{quote_ident(a)} AS {quote_ident(b)}" for a, b in pairs)
+    items = ", ".join(f"{quote_ident(b)} AS {quote_ident(a)}" if back
+                      else f"{quote_ident(a)} AS {quote_ident(b)}" for a, b in pairs)
     return f"SELECT * RENAME ({items}) FROM ({sql})"
 
 
 def stored_sql(sql: str, columns, mapping: dict[str, str]) -> str:
     """The inverse of :func:`rename_sql`: a renamed relation with its stored names back."""
-    pairs = _renames(mapping, columns)
-    if not pairs:
-        return sql
-    items = ", ".join(f"{quote_ident(b)} AS {quote_ident(a)}" for a, b in pairs)
-    return f"SELECT * RENAME ({items}) FROM ({sql})"
+    return rename_sql(sql, columns, mapping, back=True)
 
 
 def mapped_columns(columns: dict[str, str], mapping: dict[str, str]) -> dict[str, str]:

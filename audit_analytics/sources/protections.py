@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from .._text import shown
 from ..errors import SourceError
-from ..status import worst_status
+from ..status import STATUS_COLOURS, worst_status
 from .postgres import PostgresSource
 
 __all__ = ["ProtectionItem", "ProtectionsReport", "inspect_protections"]
@@ -109,7 +109,7 @@ class ProtectionsReport:
         return f"<ProtectionsReport {self.table!r} {self.status} items={len(self.items)}>"
 
     def _repr_html_(self) -> str:
-        colour = {"pass": "green", "warn": "darkorange", "fail": "crimson"}
+        colour = STATUS_COLOURS
         rows = "".join(
             f"<tr><td style='color:{colour[i.status]};font-weight:bold'>{i.status}</td>"
             f"<td>{html.escape(i.name)}</td><td style='text-align:left'>"

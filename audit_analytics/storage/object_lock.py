@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from .._text import shown
 from ..errors import SourceError
-from ..status import worst_status
+from ..status import STATUS_COLOURS, worst_status
 from .location import Location, locate
 from .s3 import boto3_client, s3_failure
 
@@ -117,7 +117,7 @@ class ObjectLockReport:
         return f"<ObjectLockReport {self.bucket!r} {self.status} findings={len(self.findings)}>"
 
     def _repr_html_(self) -> str:
-        colour = {"pass": "green", "warn": "darkorange", "fail": "crimson"}
+        colour = STATUS_COLOURS
         rows = "".join(
             f"<tr><td style='color:{colour[f.status]};font-weight:bold'>{f.status}</td>"
             f"<td>{html.escape(f.kind)}</td><td style='text-align:left'>"
