@@ -157,12 +157,12 @@ def _repeats_reference(values, mask):
     return [i for i, (v, m) in enumerate(zip(values, mask)) if m and seen[v] > 1]
 
 
+@pytest.mark.parametrize("n", [50_000, 150_000])  # one table; partitions on two threads
 @pytest.mark.parametrize("shape", ["random", "low-bits-equal", "zeros", "all-equal"])
-def test_repeated_values_found_alike_by_both_kernels(running, shape):
+def test_repeated_values_found_alike_by_both_kernels(running, shape, n):
     import numpy as np
 
     rng = np.random.default_rng(7)
-    n = 50_000
     if shape == "random":
         values = rng.integers(0, 2**63, n, dtype=np.uint64)
         values[rng.integers(0, n, 500)] = values[rng.integers(0, n, 500)]  # some repeats
@@ -180,6 +180,22 @@ def test_repeated_values_found_alike_by_both_kernels(running, shape):
     assert kernel.repeated(values).tolist() == _repeats_reference(values.tolist(), [True] * n)
     assert kernel.repeated(values[:1]).tolist() == []
     assert kernel.repeated(values[:0], mask[:0]).tolist() == []
+
+
+@pytest.mark.parametrize("width", [32, 64])
+def test_repeated_reads_the_first_8_bytes_of_each_digest_in_place(running, width):
+    import numpy as np
+
+    rng = np.random.default_rng(width)
+    n = 100_000
+    digests = rng.integers(0, 256, (n, width), dtype=np.uint8)
+    digests[rng.integers(0, n, 300), :8] = digests[rng.integers(0, n, 300), :8]
+    digests[5, 8:] ^= 1  # the rest of a digest does not take part
+    mask = rng.random(n) < 0.95
+    first8 = np.ascontiguousarray(digests[:, :8]).view(np.uint64).reshape(-1)
+    want = _repeats_reference(first8.tolist(), mask.tolist())
+    assert len(want) > 100
+    assert kernel.repeated(digests, mask).tolist() == want
 
 
 def test_repeated_refuses_a_mask_of_another_length(running):

@@ -373,13 +373,16 @@ def segments(parent: object) -> tuple[bytes, bytes]:
     return root.tobytes(), depth.tobytes()
 
 
-def repeated(values: object, mask: object = None) -> bytes:
-    """Positions (native int64, ascending) of the selected rows whose value repeats."""
+def repeated(values: object, mask: object = None, stride: int = 1) -> bytes:
+    """Positions (native int64, ascending) of the selected rows whose value repeats.
+
+    Row ``i``'s value is the ``uint64`` at ``i * stride``.
+    """
     view = memoryview(values).cast("B")
-    if len(view) % 8:
-        raise ValueError(f"repeated: values buffer length {len(view)} is not a multiple of 8 "
-                         "(uint64)")
-    vals = np.frombuffer(view, dtype="=u8")
+    if stride < 1 or len(view) % (8 * stride):
+        raise ValueError(f"repeated: values buffer length {len(view)} is not a multiple of "
+                         f"8 * stride ({stride})")
+    vals = np.frombuffer(view, dtype="=u8")[::stride]
     chosen = None
     if mask is not None:
         chosen = np.frombuffer(memoryview(mask).cast("B"), dtype=np.uint8) != 0

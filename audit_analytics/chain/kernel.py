@@ -207,12 +207,19 @@ def hash64(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 def repeated(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Positions (ascending) of the rows selected by ``mask`` whose 64-bit value repeats.
 
-    Linear time with one hash table in the native kernel (a sort in the Python one).
+    ``values``: one 64-bit value per row, or ``(n, w)`` digests (``w`` a multiple of 8
+    bytes) whose first 8 bytes are the value, read in place. Linear time with one hash
+    table in the native kernel (a sort in the Python one).
     """
-    values = np.ascontiguousarray(values).view(np.uint64)
+    stride = 1
+    if values.ndim == 2:
+        stride = values.shape[1] // 8
+        values = np.ascontiguousarray(values).view(np.uint64)
+    else:
+        values = np.ascontiguousarray(values).view(np.uint64)
     if mask is not None:
         mask = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
-    return np.frombuffer(_kernel().repeated(values, mask), dtype=np.int64)
+    return np.frombuffer(_kernel().repeated(values, mask, stride), dtype=np.int64)
 
 
 def segments(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -56,26 +56,29 @@ def shared(sets: list[np.ndarray]) -> np.ndarray:
     return np.unique(merged[1:][merged[1:] == merged[:-1]])
 
 
-def same_hash_groups(h, key, valid: np.ndarray, ok: np.ndarray, distinct: bool = True):
+def same_hash_groups(h, valid: np.ndarray, ok: np.ndarray, distinct: bool = True):
     """Rows that repeat another row's stored hash (exact copies), and each row's stand-in.
 
-    Candidates share the 64-bit ``key``; a group is the rows whose whole digests agree.
-    Returns ``copy`` (True for every repeat but the representative: an intact row first,
-    then the first in the source), ``rep_of`` mapping each row to its representative
-    and the distinct keys of the valid rows, sorted (empty with ``distinct=False``).
+    Candidates share the first 64 bits of their digests (read in place); a group is the
+    rows whose whole digests agree. Returns ``copy`` (True for every repeat but the
+    representative: an intact row first, then the first in the source), ``rep_of``
+    mapping each row to its representative (``None`` when no row repeats another) and
+    the distinct 64-bit keys of the valid rows, sorted (empty with ``distinct=False``).
     """
     n = len(valid)
-    rep_of = np.arange(n, dtype=np.int64)
     copy = np.zeros(n, dtype=bool)
+    rep_of = None
     groups: dict[bytes, list[int]] = {}
-    again, keys = repeats(key, valid, distinct)
-    for at in again.tolist():
+    for at in kernel.repeated(h, valid).tolist():
         groups.setdefault(h[at].tobytes(), []).append(at)
     for members in groups.values():
         if len(members) > 1:
+            if rep_of is None:
+                rep_of = np.arange(n, dtype=np.int64)
             rep = min(members, key=lambda m: (not ok[m], m))
             rep_of[members] = rep
             copy[[m for m in members if m != rep]] = True
+    keys = np.unique(key64(h)[valid]) if distinct else np.zeros(0, np.int64)
     return copy, rep_of, keys
 
 
@@ -88,25 +91,28 @@ WHERE p.hf = 0
 """
 
 
-def part_links(engine, h, key, hf, seq, loose, loose_prev, rep_of, name) -> np.ndarray:
+def part_links(engine, h, keys, hf, seq, loose, loose_prev, rep_of, name) -> np.ndarray:
     """Each row's predecessor in the part (a row position), or -1.
 
     Archives are mostly written in chain order, so the scan already confirmed, on the
     whole digest, which rows link to the row read before them (``seq``). Only the rest
     (``loose``, with their ``prev_hash`` digests) go to a hash join on the first 64 bits
-    of the digests, and every match is confirmed on the whole digest.
+    of the digests (``keys()`` gives those of the part's rows), and every match is
+    confirmed on the whole digest. ``rep_of`` (``None``: every row stands for itself)
+    maps a row to the representative of its copies.
     """
     n = len(hf)
-    parent = np.full(n, -1, dtype=np.int64)
     if n == 0:
-        return parent
-    at = np.nonzero(seq)[0]
-    parent[at] = rep_of[at - 1]
+        return np.full(0, -1, dtype=np.int64)
+    before = np.arange(-1, n - 1, dtype=np.int64)
+    before[0] = 0
+    parent = np.where(seq, before if rep_of is None else rep_of[before], -1)
+    parent[0] = -1  # the part's first row links to no row read before it
     if len(loose):
         children, parents = f"__children_{name}", f"__parents_{name}"
         engine.register(children, pa.table({"pos": np.arange(len(loose)),
                                             "p1": key64(loose_prev)}))
-        engine.register(parents, pa.table({"pos": np.arange(n), "h1": key, "hf": hf}))
+        engine.register(parents, pa.table({"pos": np.arange(n), "h1": keys(), "hf": hf}))
         try:
             links = engine.arrow(_LINK_SQL.format(children=children, parents=parents))
         finally:
@@ -115,7 +121,8 @@ def part_links(engine, h, key, hf, seq, loose, loose_prev, rep_of, name) -> np.n
         child = kernel.int64s(links.column("child"))
         par = kernel.int64s(links.column("parent"))
         confirmed = (h[par] == loose_prev[child]).all(axis=1)
-        parent[loose[child[confirmed]]] = rep_of[par[confirmed]]
+        found = par[confirmed]
+        parent[loose[child[confirmed]]] = found if rep_of is None else rep_of[found]
     return parent
 
 
@@ -126,7 +133,8 @@ class PartGraph:
     ``starts``/``tails``: first and last row; ``weights``: rows; ``lows``: the lowest row
     and ``low_preds`` the row before it in the run (-1 when it is the first: where a cycle
     through this run would be broken); ``edges``: the row of the part the first row links
-    to (-1: none in the part). ``intra`` marks the rows whose link is kept inside a run.
+    to (-1: none in the part). ``intra`` marks the rows whose link is kept inside a run;
+    ``in_order`` that the part is one run in which each row links to the row before it.
     """
 
     starts: np.ndarray
@@ -136,16 +144,25 @@ class PartGraph:
     low_preds: np.ndarray
     edges: np.ndarray
     intra: np.ndarray
+    in_order: bool = False
 
 
-def part_graph(parent: np.ndarray, copy: np.ndarray, exposed: np.ndarray) -> PartGraph:
+def part_graph(parent: np.ndarray, copy: np.ndarray, exposed: np.ndarray,
+               in_order: bool = False) -> PartGraph:
     """Condense a part's links (``parent``: a row or -1 per row) into runs and edges.
 
     Copies are no row of any run; an exposed row is a run of its own, so that the reduce
     can give it children from other parts or fold it into a copy found elsewhere.
+    ``in_order`` says that every row but the first links to the row before it and no row
+    is a copy (a part in chain order, the common case): one run, found without the
+    general bookkeeping.
     """
     n = len(parent)
     linked = parent >= 0
+    if n and in_order and not exposed.any():  # one run from the first row to the last
+        one = np.zeros(1, np.int64)
+        return PartGraph(starts=one, tails=one + (n - 1), weights=one + n, lows=one,
+                         low_preds=one - 1, edges=one - 1, intra=linked, in_order=True)
     children = np.bincount(parent[linked], minlength=n) if n else np.zeros(0, np.int64)
     keep = linked & ~exposed
     lp = parent[keep]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import pyarrow as pa
@@ -345,22 +346,21 @@ def _condense(engine: Engine, scan: Scan, task: PartTask) -> PartResult:
     a = scan.arrays()
     n = scan.rows
     h, hf, pf, ok, ts, rk = a["h"], a["hf"], a["pf"], a["ok"], a["ts"], a["rk"]
-    key = key64(h)
-    copy, rep_of, key_set = same_hash_groups(h, key, hf == 0, ok, not task.alone)
+    keys = cache(lambda: key64(h))  # computed only if a step needs it
+    copy, rep_of, key_set = same_hash_groups(h, hf == 0, ok, not task.alone)
     loose, loose_prev = scan.loose_links()
-    parent = part_links(engine, h, key, hf, a["seq"], loose, loose_prev, rep_of,
+    parent = part_links(engine, h, keys, hf, a["seq"], loose, loose_prev, rep_of,
                         f"{task.index}_{id(scan)}")
     parent[copy] = -1
     exposed = np.zeros(n, dtype=bool)
     if len(task.expose):
-        exposed = (hf == 0) & np.isin(key, task.expose)
+        exposed = (hf == 0) & np.isin(keys(), task.expose)
     has_ts = ("timestamp" in task.profile.fields if task.profile.text == "json"
               else "timestamp" in task.profile.column_map)
     findings = _row_findings(scan, a, has_ts)
-    g = part_graph(parent, copy, exposed)
-    regress = g.intra & (ts != NO_TS)
-    regress[regress] &= (ts[parent[regress]] != NO_TS) & (ts[regress] < ts[parent[regress]])
-    for i in np.nonzero(regress)[0].tolist():
+    in_order = rep_of is None and not len(loose) and bool(a["seq"][1:].all())
+    g = part_graph(parent, copy, exposed, in_order)
+    for i in _regressions(ts, parent, g).tolist():
         findings.append({"kind": "timestamp_regression", "position": i,
                          "predecessor": int(parent[i]), "timestamp_us": int(ts[i]),
                          "predecessor_timestamp_us": int(ts[parent[i]])})
@@ -375,7 +375,7 @@ def _condense(engine: Engine, scan: Scan, task: PartTask) -> PartResult:
     ex = np.nonzero(exposed)[0]
     exposed_info = {"pos": ex, "digest": h[ex].copy(), "ok": ok[ex].copy()}
     dup, id_set = repeats(a["idh"], ~a["idnull"], not task.alone)
-    by_hash, by_id = _anchor_candidates(task, a, key)
+    by_hash, by_id = _anchor_candidates(task, a, keys)
     wanted = [starts, g.tails, g.lows, g.low_preds[g.low_preds >= 0], ex, dup,
               by_hash["pos"], by_id["pos"],
               np.array([f["position"] for f in findings], np.int64),
@@ -401,7 +401,19 @@ def _condense(engine: Engine, scan: Scan, task: PartTask) -> PartResult:
     )
 
 
-def _anchor_candidates(task: PartTask, a: dict, key: np.ndarray):
+def _regressions(ts: np.ndarray, parent: np.ndarray, g) -> np.ndarray:
+    """The rows of a run whose timestamp is earlier than their predecessor's."""
+    dated = ts != NO_TS
+    if g.in_order:  # each predecessor is the row before
+        later = np.zeros(len(ts), dtype=bool)
+        later[1:] = dated[1:] & dated[:-1] & (ts[1:] < ts[:-1])
+        return np.nonzero(later)[0]
+    regress = g.intra & dated
+    regress[regress] &= dated[parent[regress]] & (ts[regress] < ts[parent[regress]])
+    return np.nonzero(regress)[0]
+
+
+def _anchor_candidates(task: PartTask, a: dict, keys):
     """The rows that store exactly an anchor's digest, and those whose id hash is an anchor's.
 
     Returns two dicts of arrays: ``pos`` (ascending) with ``digest``, and ``pos`` with
@@ -415,7 +427,7 @@ def _anchor_candidates(task: PartTask, a: dict, key: np.ndarray):
     h = a["h"]
     digests = np.frombuffer(b"".join(task.anchor_digests), np.uint8).reshape(-1, 32)  # keys
     wanted = {d.tobytes() for d in digests}
-    candidates = np.nonzero((a["hf"] == 0) & np.isin(key, key64(digests)))[0]
+    candidates = np.nonzero((a["hf"] == 0) & np.isin(keys(), key64(digests)))[0]
     hit = np.array([h[c].tobytes() in wanted for c in candidates.tolist()], dtype=bool)
     by_hash = {"pos": candidates[hit] if len(candidates) else none,
                "digest": h[candidates[hit]].copy() if len(candidates) else by_hash["digest"]}

@@ -226,8 +226,8 @@ int segments_compute(const uint8_t *parent, Py_ssize_t n, int64_t *root, int64_t
 /* Positions (ascending) of the rows i with mask[i] != 0 (mask NULL: every row) whose
    values[i] occurs at least twice among those rows, into out (room for n). Returns their
    count, or -1 when out of memory. */
-Py_ssize_t repeated_positions(const uint64_t *values, const uint8_t *mask, Py_ssize_t n,
-                              int64_t *out);
+Py_ssize_t repeated_positions(const uint64_t *values, Py_ssize_t stride, const uint8_t *mask,
+                              Py_ssize_t n, int64_t *out);
 
 #pragma GCC visibility pop
 

@@ -16,7 +16,7 @@
  *       -> (stored n*size, hash flags n, prev n*size, prev flags n, ok n, seq n)
  *   segments(parent) -> (bytes root n*int64, bytes depth n*int64)
  *   hash64(column, nthreads=1) -> (bytes n*uint64 hashes, bytes n null flags)
- *   repeated(values, mask=None) -> bytes (int64 positions whose value repeats)
+ *   repeated(values, mask=None, stride=1) -> bytes (int64 positions whose value repeats)
  *   _sha256_batch(data, offsets, simd=True, isa=None) -> bytes        (test helper)
  *   _resolve_isa(simd=True, isa=None) -> str                         (test helper)
  *   SIMD_ISA: str  ("avx512", "avx2" or "scalar": the default SHA-256 path at import)
@@ -382,9 +382,9 @@ out:
 }
 
 PyDoc_STRVAR(repeated_doc,
-             "repeated(values, mask=None) -> bytes\n\n"
-             "values: buffer of n native uint64; mask: None or a buffer of n bytes (non-zero =\n"
-             "selected). Returns the positions (native int64, ascending) of the selected rows\n"
+             "repeated(values, mask=None, stride=1) -> bytes\n\n"
+             "values: buffer of n * stride native uint64, the value of row i at i * stride;\n"
+             "mask: None or a buffer of n bytes (non-zero = selected). Returns the positions (native int64, ascending) of the selected rows\n"
              "whose value occurs at least twice among the selected rows. One hash table,\n"
              "linear time; the GIL is released.");
 
@@ -393,7 +393,8 @@ static PyObject *py_repeated(PyObject *self, PyObject *args)
     Py_buffer vb, mb;
     PyObject *omask = Py_None;
     int have_mask = 0;
-    if (!PyArg_ParseTuple(args, "y*|O:repeated", &vb, &omask))
+    Py_ssize_t stride = 1;
+    if (!PyArg_ParseTuple(args, "y*|On:repeated", &vb, &omask, &stride))
         return NULL;
     PyObject *res = NULL;
     int64_t *out = NULL;
@@ -402,12 +403,13 @@ static PyObject *py_repeated(PyObject *self, PyObject *args)
             goto out;
         have_mask = 1;
     }
-    if (vb.len % 8 != 0) {
+    if (stride < 1 || vb.len % (8 * stride) != 0) {
         PyErr_Format(PyExc_ValueError,
-                     "repeated: values buffer length %zd is not a multiple of 8 (uint64)", vb.len);
+                     "repeated: values buffer length %zd is not a multiple of 8 * stride (%zd)",
+                     vb.len, stride);
         goto out;
     }
-    Py_ssize_t n = vb.len / 8;
+    Py_ssize_t n = vb.len / (8 * stride);
     if (have_mask && mb.len != n) {
         PyErr_Format(PyExc_ValueError, "repeated: mask holds %zd bytes for %zd values", mb.len,
                      n);
@@ -421,7 +423,7 @@ static PyObject *py_repeated(PyObject *self, PyObject *args)
     uint64_t *values = NULL;
     int copied = ((uintptr_t)vb.buf % 8) != 0;
     if (copied) {
-        values = PyMem_Malloc(sizeof(uint64_t) * (size_t)(n > 0 ? n : 1));
+        values = PyMem_Malloc((size_t)vb.len + 8);
         if (!values) {
             PyErr_NoMemory();
             goto out;
@@ -433,7 +435,7 @@ static PyObject *py_repeated(PyObject *self, PyObject *args)
     const uint8_t *mask = have_mask ? (const uint8_t *)mb.buf : NULL;
     Py_ssize_t k;
     Py_BEGIN_ALLOW_THREADS
-    k = repeated_positions(values, mask, n, out);
+    k = repeated_positions(values, stride, mask, n, out);
     Py_END_ALLOW_THREADS
     if (copied)
         PyMem_Free(values);
