@@ -11,7 +11,9 @@ follows one rule, whatever kind of thing the path names:
   replaced (``/dev/null`` stays a device). A FIFO that no process opens for reading
   within :data:`FIFO_WAIT` seconds is an :class:`~audit_analytics.errors.OutputError`;
   once a reader is there the write blocks like any pipe write;
-- a folder, a block device or anything else: an ``OutputError``, nothing written.
+- a folder, a block device or anything else: an ``OutputError``, nothing written;
+- a file a source of this process reads (:func:`mark_inputs`): an ``OutputError``, so
+  that no output ever replaces the data it was made from.
 
 ``-`` (standard output) is the CLI's business: it never reaches this module.
 
@@ -37,8 +39,8 @@ from pathlib import Path
 
 from .errors import OutputError
 
-__all__ = ["FIFO_WAIT", "PendingWrite", "exclusive_lock", "output_target", "prepare_write",
-           "write_atomic"]
+__all__ = ["FIFO_WAIT", "PendingWrite", "exclusive_lock", "mark_inputs", "output_target",
+           "prepare_write", "refuse_input", "write_atomic"]
 
 log = logging.getLogger("audit_analytics")
 
@@ -47,6 +49,30 @@ FIFO_WAIT = 5.0
 _DIRECT = "direct"  # written in place: a device, a FIFO, a socket
 _FILE = "file"      # an existing regular file: replaced by rename
 _NEW = "new"        # nothing there yet: created by rename
+_INPUTS: set[tuple[int, int]] = set()  # (device, inode) of the local files sources read
+
+
+def mark_inputs(paths) -> None:
+    """Remember local files a source reads: no write of this process may replace them.
+
+    Files are known by device and inode, so another spelling of the path, a hard link or
+    a symbolic link to one of them is refused as well. Paths that are not regular files
+    (or no longer exist) are ignored.
+    """
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            _INPUTS.add((info.st_dev, info.st_ino))
+
+
+def refuse_input(info: os.stat_result, path: str | os.PathLike, verb: str = "write") -> None:
+    """Raise :class:`OutputError` if ``info`` (a ``stat`` of ``path``) is a marked input."""
+    if (info.st_dev, info.st_ino) in _INPUTS:
+        raise OutputError(f"cannot {verb} {path}: it is a file the source reads",
+                          path=str(path))
 
 
 def output_target(path: str | os.PathLike) -> tuple[Path, str]:
@@ -69,6 +95,7 @@ def output_target(path: str | os.PathLike) -> tuple[Path, str]:
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}", path=str(path)) from None
     if stat.S_ISREG(info.st_mode):
+        refuse_input(info, path)
         return real, _FILE
     if stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode) or stat.S_ISSOCK(info.st_mode):
         return real, _DIRECT

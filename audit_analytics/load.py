@@ -40,7 +40,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ._engine import Engine, EngineError, arrow_into, quote_ident
-from ._io import exclusive_lock
+from ._io import exclusive_lock, refuse_input
 from ._secrets import mask_secrets
 from ._text import shown
 from .chain.schema import check_event_columns, require_columns
@@ -287,14 +287,16 @@ def _load_target(path: str | Path, *, create: bool = True) -> Path:
                           path="-")
     real = Path(os.path.realpath(path))
     try:
-        mode = os.stat(real).st_mode
+        info = os.stat(real)
     except FileNotFoundError:
-        mode = None
+        info = None
     except OSError as exc:
         raise OutputError(f"cannot load into {path}: {exc.strerror or exc}",
                           path=str(path)) from None
-    if mode is not None and not stat.S_ISREG(mode):
+    if info is not None and not stat.S_ISREG(info.st_mode):
         raise OutputError(f"cannot load into {path}: not a regular file", path=str(path))
+    if info is not None:
+        refuse_input(info, path, "load into")
     if not create:
         return real
     try:

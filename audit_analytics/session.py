@@ -84,10 +84,7 @@ class AuditLog:
         self._record("open", self.source.label, "success", rows=self.source.rows)
 
     def _open(self, source, table, engine, progress, source_options) -> None:
-        self.source: Source = (
-            source if isinstance(source, Source)
-            else open_source(source, table=table, **source_options)
-        )
+        self.source: Source = open_source(source, table=table, **source_options)
         self._owns_engine = engine is None
         self.engine = (engine or Engine()).scope()
         self.progress = progress

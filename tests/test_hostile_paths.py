@@ -1,8 +1,8 @@
 """Hostile paths and values handed to the real CLI: a one-line error (exit 2) or a finding.
 
 A FIFO or a device as a Parquet source, a file where the archive folder should be, an
-output path inside the archive it describes, an empty time window and a manifest entry
-naming a path no file system can hold.
+output path inside the archive it describes or naming a file the source reads, an empty
+time window and a manifest entry naming a path no file system can hold.
 """
 
 import json
@@ -106,6 +106,60 @@ def test_an_output_reaching_the_archive_through_a_symlink_is_refused(cli, archiv
     line = one_line_error(cli("verify", arc, "--json", tmp_path / "link/manifest.jsonl"))
     assert "inside the archive folder" in line
     assert (arc / "manifest.jsonl").read_bytes() == head
+
+
+@pytest.mark.parametrize("spelling", ["same", "symlink", "hardlink", "relative"])
+@pytest.mark.parametrize("command", ["verify", "check"])
+def test_an_output_naming_a_file_the_source_reads_is_refused(cli, tmp_path, command,
+                                                              spelling):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    target = logs / "b.parquet"
+    shutil.copy(CLEAN, target)
+    before = target.read_bytes()
+    out = {"same": target, "symlink": tmp_path / "out.json", "hardlink": tmp_path / "hard",
+           "relative": Path("logs/../logs/b.parquet")}[spelling]
+    if spelling == "symlink":
+        out.symlink_to(target)
+    elif spelling == "hardlink":
+        os.link(target, out)
+    args = {"verify": ["verify", logs], "check": ["check", logs]}[command]
+    line = one_line_error(cli(*args, "--json", out, cwd=tmp_path))
+    assert "it is a file the source reads" in line
+    assert target.read_bytes() == before
+    assert cli("verify", logs).returncode == 0
+    # a new file beside the source's files is an ordinary output
+    assert cli("verify", logs, "--json", logs / "result.json").returncode == 0
+
+
+def test_a_failed_archive_run_leaves_no_folder_it_created(cli, made, tmp_path):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet")
+    line = one_line_error(cli("archive", bad, "--to", tmp_path / "new/arc",
+                              "--key", made / "k.key"))
+    assert "not a readable Parquet file" in line
+    assert not (tmp_path / "new").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()  # a folder that was there before is left as it was
+    one_line_error(cli("archive", bad, "--to", kept, "--key", made / "k.key"))
+    assert kept.is_dir() and not any(kept.iterdir())
+
+
+def test_spot_check_tells_a_missing_archive_from_a_file(cli, made, tmp_path):
+    pub = made / "k.pub"
+    missing = one_line_error(cli("spot-check", tmp_path / "nothing", "--public-key", pub))
+    assert "archive folder not found" in missing
+    a_file = one_line_error(cli("spot-check", CLEAN, "--public-key", pub))
+    assert "not an archive folder" in a_file and "is a file" in a_file
+
+
+def test_loading_a_duckdb_file_into_itself_is_refused(cli, tmp_path):
+    db = tmp_path / "events.duckdb"
+    assert cli("load", CLEAN, "--into", db).returncode == 0
+    before = db.read_bytes()
+    line = one_line_error(cli("load", db, "--into", db))
+    assert "it is a file the source reads" in line
+    assert db.read_bytes() == before
 
 
 @pytest.mark.parametrize("command", ["archive", "reconcile", "check"])

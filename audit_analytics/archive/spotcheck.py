@@ -174,7 +174,10 @@ def check_archive(location, public_key=None, *, sample: int | None = None,
                            f"{shown(expect_head)!r}")
     store = ArchiveStore(location)
     if not store.is_folder():
-        raise ArchiveError(f"archive folder not found: {store.label}", path=store.label)
+        message = (f"archive folder not found: {store.label}" if not store.found() else
+                   f"not an archive folder: {store.label} is a file (an archive is the "
+                   f"folder holding {MANIFEST})")
+        raise ArchiveError(message, path=store.label)
     data = store.manifest()
     if data is None:
         raise ArchiveError(f"{store.label} has no {MANIFEST}: not an archive written by "

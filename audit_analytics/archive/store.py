@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pyarrow.fs as pafs
@@ -77,6 +78,10 @@ class ArchiveStore:
     def is_folder(self) -> bool:
         """Whether the archive folder exists (as a folder)."""
         return self._info(self.root).type == pafs.FileType.Directory
+
+    def found(self) -> bool:
+        """Whether anything (a folder or not) exists where the archive should be."""
+        return self._info(self.root).type != pafs.FileType.NotFound
 
     def exists(self, rel: str) -> bool:
         """Whether anything exists at ``rel``."""
@@ -210,10 +215,9 @@ class ArchiveStore:
     def lock(self, wait: float = 60.0):
         """A context holding this archive's writer lock (local folders; a no-op elsewhere)."""
         if not self.local:
-            from contextlib import nullcontext
-
             return nullcontext()
         root = Path(self.root)
+        created = [p for p in (root, *root.parents) if not p.exists()]
         try:
             root.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
@@ -222,5 +226,23 @@ class ArchiveStore:
         except OSError as exc:
             raise ArchiveError(f"cannot create the archive folder {self.label}: "
                                f"{first_line(exc)}", path=self.label) from None
-        return exclusive_lock(Path(self.root) / ".archive.lock", wait=wait,
-                              busy=f"{self.label} is being archived")
+        return _removing_if_empty(
+            exclusive_lock(root / ".archive.lock", wait=wait,
+                           busy=f"{self.label} is being archived"), created)
+
+
+@contextmanager
+def _removing_if_empty(lock, created: list[Path]):
+    """Hold ``lock``; then remove the folders made for it (deepest first) if still empty.
+
+    A run that wrote nothing (it failed, or found no rows) leaves no empty archive folder.
+    """
+    try:
+        with lock:
+            yield
+    finally:
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break

@@ -110,6 +110,15 @@ def open_source(spec, *, table: str | None = None, since=None, until=None,
     ``AWSLogs/ACCOUNT/CloudTrail...``) takes ``public_keys``, ``start_time`` and
     ``end_time``; other sources refuse them.
     """
+    source = _resolve(spec, table=table, since=since, until=until, streams=streams,
+                      **cloudtrail)
+    from .._io import mark_inputs
+
+    mark_inputs(source.local_files())  # no output of this process may replace them
+    return source
+
+
+def _resolve(spec, *, table, since, until, streams, **cloudtrail) -> Source:
     if isinstance(spec, Source):
         return spec
     text = str(spec)

@@ -132,6 +132,10 @@ class Source(ABC):
         """Where a row key points, for people (``file.parquet row 17``)."""
         return f"row {row_key}"
 
+    def local_files(self) -> list[str]:
+        """The local files the source reads (none for a server or object storage)."""
+        return []
+
     @property
     def windowed(self) -> bool:
         """True when only a time window of the log was read (``since``/``until``)."""

@@ -123,6 +123,10 @@ class DatabaseSource(HeldRowsSource):
         if self.dialect == "sqlite":
             self._sqlite_file()
 
+    def local_files(self) -> list[str]:
+        """The SQLite database file (none for a database server)."""
+        return [str(self._sqlite_file())] if self.dialect == "sqlite" else []
+
     # --- connecting ---------------------------------------------------------------------
     def _sqlite_file(self) -> Path:
         database = self._url.database

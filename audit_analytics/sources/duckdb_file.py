@@ -79,6 +79,10 @@ class DuckDBFileSource(Source):
         return [ScanPart(sql=f"SELECT rowid AS __rk, * FROM {self._relation}", params=[],
                          rows=self.rows, where=f"{self.path} table {self.table}")]
 
+    def local_files(self) -> list[str]:
+        """The file the source reads."""
+        return [str(self.path)]
+
     def locate(self, row_key: int) -> str:
         """``FILE.duckdb table events row N``."""
         return f"{self.path} table {self.table} row {row_key}"

@@ -69,6 +69,10 @@ class JsonLinesSource(Source):
         return [ScanPart(sql=f"SELECT * FROM {self._name} ORDER BY __rk", params=[],
                          rows=self.rows, where=str(self.path))]
 
+    def local_files(self) -> list[str]:
+        """The file the source reads."""
+        return [str(self.path)]
+
     def locate(self, row_key: int) -> str:
         """``path line N``, and why the line is not an entry when it is not."""
         error = self._errors.get(row_key)

@@ -140,6 +140,10 @@ class MappedSource(Source):
         """Where a row key points (the wrapped source's answer)."""
         return self.inner.locate(row_key)
 
+    def local_files(self) -> list[str]:
+        """The wrapped source's local files."""
+        return self.inner.local_files()
+
     @property
     def windowed(self) -> bool:
         """Whether the wrapped source read a time window."""

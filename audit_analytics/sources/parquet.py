@@ -70,6 +70,10 @@ class ParquetSource(Source):
             for index, (location, rows) in enumerate(zip(self.locations, self.file_rows))
         ]
 
+    def local_files(self) -> list[str]:
+        """The source's files that are on this machine."""
+        return [f.path for f in self.locations if not f.is_s3]
+
     def locate(self, row_key: int) -> str:
         """``path row N`` for a row key made by :meth:`parts`."""
         index, row = row_key >> ROW_KEY_SHIFT, row_key & ((1 << ROW_KEY_SHIFT) - 1)
