@@ -22,7 +22,6 @@ from types import ModuleType
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .profiles import HashProfile
 
@@ -197,9 +196,9 @@ def compare(computed: np.ndarray, stored_col: pa.Array, prev_col: pa.Array, gene
             seq.view(bool))
 
 
-def hash64(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def hash64(column: pa.Array, threads: int = THREADS) -> tuple[np.ndarray, np.ndarray]:
     """A 64-bit hash of each value of a text column (0 for null) and the null mask."""
-    raw, nulls = _kernel().hash64(_describe(column))
+    raw, nulls = _kernel().hash64(_describe(column), nthreads=threads)
     return (np.frombuffer(raw, dtype=np.uint64),
             np.frombuffer(nulls, dtype=np.uint8).astype(bool))
 
@@ -234,7 +233,7 @@ def any_null(columns: list[pa.Array]) -> np.ndarray:
     mask = np.zeros(len(columns[0]) if columns else 0, dtype=bool)
     for col in columns:
         if col.null_count:
-            mask |= bools(pc.is_null(col))
+            mask |= bools(col.is_null())
     return mask
 
 
@@ -255,7 +254,7 @@ def int64s(column, fill: int = 0) -> np.ndarray:
     elif arr.type != pa.int64():
         arr = arr.cast(pa.int64())
     if arr.null_count:
-        arr = pc.fill_null(arr, pa.scalar(fill, pa.int64()))
+        arr = arr.fill_null(pa.scalar(fill, pa.int64()))
     if len(arr) == 0:
         return np.zeros(0, dtype=np.int64)
     return np.frombuffer(arr.buffers()[1], dtype=np.int64, count=len(arr), offset=8 * arr.offset)
@@ -277,6 +276,6 @@ def bools(column) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=bool)
     if arr.null_count:
-        arr = pc.fill_null(arr, False)
+        arr = arr.fill_null(False)
     bits = np.frombuffer(arr.buffers()[1], dtype=np.uint8)
     return np.unpackbits(bits, bitorder="little")[arr.offset: arr.offset + n].astype(bool)
