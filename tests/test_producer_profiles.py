@@ -154,6 +154,38 @@ def test_a_tampered_concatenated_chain_names_the_rows(cli, concat, tmp_path):
     assert by_kind["missing_predecessor"]["id"] == rows[2000]["ev"]
 
 
+def _rechain(rows: list[dict], start: int) -> None:
+    """Recompute the digests of rows[start:] (and their successors' parents) in place."""
+    for i in range(start, len(rows)):
+        r = rows[i]
+        if i > start:
+            r["parent"] = rows[i - 1]["digest"]
+        r["digest"] = hashlib.sha512(
+            f"{r['parent']}{int(r['logged'].timestamp() * 1000)}{r['ev']}{r['who']}"
+            f"{r['action']}".encode()).hexdigest()
+
+
+@pytest.mark.parametrize("kernel", ["native", "python"])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_a_link_is_confirmed_on_the_whole_of_a_long_digest(cli, concat, tmp_path, kernel,
+                                                           shuffled):
+    # a prev_hash that agrees with its predecessor's digest on the first 32 bytes (64 hex
+    # digits) but not on the last: not a link, whatever order the rows are read in
+    rows = concat_sha512_producer(3000)
+    wrong = rows[1500]["parent"][:64] + "".join(
+        "0" if c != "0" else "1" for c in rows[1500]["parent"][64:])
+    rows[1500]["parent"] = wrong
+    _rechain(rows, 1500)  # every digest recomputed, as a writer of a plain hash can
+    if shuffled:
+        rows = [rows[(i * 7919) % len(rows)] for i in range(len(rows))]  # out of chain order
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "t.parquet")
+    code, result = _verify_json(cli, tmp_path / "t.parquet", "--profile",
+                                concat / "concat.toml", env={"AUDIT_ANALYTICS_KERNEL": kernel})
+    assert code == 1
+    assert _kinds(result) == {"missing_predecessor": 1}
+    assert result["findings"][0]["id"] == str(uuid.UUID(int=0xABC000 + 1500))
+
+
 def test_the_checklist_reads_the_mapped_columns(cli, concat):
     with aa.open(concat / "log.parquet", profile=str(concat / "concat.toml")) as log:
         actors = log.sql("SELECT count(DISTINCT actor_id) AS n, min(id) AS first "

@@ -8,8 +8,10 @@ hashlib's one-shot functions over the text buffer, with no Python object per row
 the digest itself.
 
 The scan keeps :data:`KEY_BYTES` bytes per digest for the links (:func:`link_key`): the
-digest itself for SHA-256, its first 32 bytes for the longer ones, zero-padded for SHA-1
-and MD5. Row integrity always compares the whole digest.
+digest itself for SHA-256, zero-padded for SHA-1 and MD5, and the SHA-256 of the whole
+digest for the longer ones, so that a link is confirmed on every byte of the digest (two
+keys agree exactly when the digests do, short of a SHA-256 collision). Row integrity
+always compares the whole digest.
 """
 
 from __future__ import annotations
@@ -245,8 +247,10 @@ def link_key(digests: np.ndarray) -> np.ndarray:
     size = digests.shape[1]
     if size == KEY_BYTES:
         return digests
-    if size > KEY_BYTES:
-        return np.ascontiguousarray(digests[:, :KEY_BYTES])
+    if size > KEY_BYTES:  # every byte counts: the SHA-256 of the whole digest
+        data = np.ascontiguousarray(digests).reshape(-1)
+        ends = np.arange(len(digests) + 1, dtype=np.int64) * size
+        return np.frombuffer(kernel.sha256_slices(data, ends), np.uint8).reshape(-1, KEY_BYTES)
     out = np.zeros((len(digests), KEY_BYTES), dtype=np.uint8)
     out[:, :size] = digests
     return out

@@ -147,7 +147,7 @@ def sha256_slices(data, offsets: np.ndarray, threads: int = THREADS) -> bytes:
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     m = len(offsets) - 1
     if _fallback_reason is not None:
-        view, sha = memoryview(data), hashlib.sha256
+        view, sha = memoryview(data).cast("B"), hashlib.sha256
         return b"".join([sha(view[a:b]).digest()
                          for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())])
     native = _kernel()._sha256_batch
