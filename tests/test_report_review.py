@@ -209,6 +209,36 @@ def test_timeline_buckets_count_the_actors_events_or_everyones(month_report, act
     assert kinds == {"actor", "everyone"}
 
 
+def test_json_caps_a_checks_findings_at_the_first_thousand(tmp_path):
+    """A check with more findings than the JSON holds: the first ones, as the checklist
+    gives them, their total, and the mark that the list was cut."""
+    from itertools import count
+
+    from hostile import hostile_log
+
+    from audit_analytics.checks import run_checks
+    from audit_analytics.report.sections import MAX_JSON_FINDINGS
+
+    serial = count()
+
+    def odd_type(event):  # a value outside the allowed set for every event: one row each
+        event["actor_type"] = f"kind-{next(serial):05d}"
+
+    source = hostile_log(tmp_path / "types.parquet", odd_type)
+    with aa.open(source, journal=False) as log:
+        report = build_report(log, "2024-01")
+        report.write(tmp_path / "out", ledger=False)
+        own = run_checks(log, since="2024-01-01", until="2024-02-01").to_dict()
+    summary = json.loads((tmp_path / "out" / "audit-report_2024-01.json").read_text())
+    check = next(c for c in summary["checks"] if c["name"] == "required_fields")
+    expected = next(c for c in own["checks"] if c["name"] == "required_fields")["findings"]
+    assert len(expected) > MAX_JSON_FINDINGS
+    assert check["findings_total"] == len(expected) and check["findings_truncated"] is True
+    assert check["findings"] == expected[:MAX_JSON_FINDINGS]
+    short = [c for c in summary["checks"] if c["findings_total"] <= MAX_JSON_FINDINGS]
+    assert short and all("findings_truncated" not in c for c in short)
+
+
 # --- CSV ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("text,cell", [
     ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+1", "'+1"), ("-2+3", "'-2+3"),
