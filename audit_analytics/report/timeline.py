@@ -14,6 +14,8 @@ Every timeline of a report comes from one query over the cached events.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pandas as pd
 
 from ..checks.declarations import prelude_params
@@ -21,6 +23,7 @@ from ..checks.declarations import prelude_params
 __all__ = ["timelines"]
 
 _HOUR_US = 3_600_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: check -> (metric column, buckets before, buckets after, baseline comparable)
 _DAILY = {"volume_spike": "events", "broad_access": "resources", "bulk_export": "exports"}
 
@@ -39,6 +42,10 @@ _MATCH_EVERYONE = """
     FROM events e JOIN spans w
       ON w.actor IS NULL
      AND epoch_us(e."timestamp") >= w.lo AND epoch_us(e."timestamp") < w.hi
+"""
+#: The overall span of the windows without an actor, on the column itself: DuckDB skips
+#: the row groups outside it by their minimum and maximum without reading them.
+_EVERYONE_SPAN = """
     WHERE e."timestamp" >= $everyone_from AND e."timestamp" < $everyone_to
 """
 _SQL = """
@@ -150,11 +157,14 @@ def _query(name: str, windows: pd.DataFrame, params: dict) -> tuple[str, dict]:
     matched = [_MATCH_ACTOR]
     everyone = windows[windows["actor"].isna()]
     if len(everyone):
-        matched.append(_MATCH_EVERYONE)
-        low = everyone["origin"] - everyone["before"] * everyone["width"]
-        high = everyone["origin"] + (everyone["after"] + 1) * everyone["width"]
-        params = {**params, "everyone_from": _stamp(int(low.min())),
-                  "everyone_to": _stamp(int(high.max()))}
+        low = _stamp(int((everyone["origin"] - everyone["before"] * everyone["width"]).min()))
+        high = _stamp(int((everyone["origin"] + (everyone["after"] + 1)
+                           * everyone["width"]).max()))
+        if low is None or high is None:  # a span beyond what a parameter holds: no filter
+            matched.append(_MATCH_EVERYONE)
+        else:
+            matched.append(_MATCH_EVERYONE + _EVERYONE_SPAN)
+            params = {**params, "everyone_from": low, "everyone_to": high}
     return _SQL.format(windows=name, matched="UNION ALL".join(matched)), params
 
 
@@ -168,6 +178,9 @@ def _us(value) -> int | None:
     return int(stamp.value // 1000)
 
 
-def _stamp(us: int):
-    """Microseconds since the epoch as a UTC datetime (exact, for a SQL parameter)."""
-    return pd.Timestamp(us * 1000, tz="UTC").to_pydatetime()
+def _stamp(us: int) -> datetime | None:
+    """Microseconds since the epoch as a UTC datetime (exact), ``None`` beyond years 1-9999."""
+    try:
+        return _EPOCH + timedelta(microseconds=us)
+    except OverflowError:
+        return None
