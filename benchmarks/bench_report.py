@@ -1,15 +1,21 @@
 """A monthly review report over 10M generated events, beside the checklist alone.
 
-    python benchmarks/bench_report.py [--rows 10000000] [--period 2026-01]
+    python benchmarks/bench_report.py [--rows 10000000] [--period 2026-01] [--repeat 1]
 
 Reuses the verification benchmark's archive (benchmarks/bench_verify.py: a python-seed
 chain whose events all fall in January 2026, cached under benchmarks/_data/), so the
 monthly report covers every one of the 10M events. Each measurement runs in a fresh
-subprocess and reports wall seconds and peak RSS (ru_maxrss):
+subprocess and reports wall seconds, CPU seconds (every thread's) and peak RSS
+(ru_maxrss):
 
 - ``checks``: ``run_checks`` over the month (chain_integrity verifies the whole log);
 - ``report``: ``build_report`` for the month (verify once, checklist, anomalies with
   evidence, charts) and ``Report.write`` (HTML + JSON, ledger entry).
+
+Then the ratio report / checklist, of wall and of CPU seconds. With ``--repeat N`` the two
+run alternately N times and the ratios are of the medians: on a shared machine the wall
+times of one run move with the load (the load average is printed), the CPU seconds much
+less.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,9 +63,11 @@ def measure(kind: str, path: str, period: str, out: str) -> None:
                       "build_s": built, "write_s": time.perf_counter() - t2,
                       "html_kb": written.paths["html"].stat().st_size / 1024,
                       "json_kb": written.paths["json"].stat().st_size / 1024}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({
         "wall_s": time.perf_counter() - t0,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
         **detail,
     }))
 
@@ -67,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--period", default="2026-01")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the checklist and the report alternately this many times")
     parser.add_argument("--measure", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
@@ -76,24 +87,37 @@ def main(argv: list[str] | None = None) -> int:
     path = build_archive(DATA / f"python_seed_{args.rows}.parquet", args.rows)
     print(f"archive {args.rows:,} rows: {path.stat().st_size / 1e6:.0f} MB "
           f"(ready in {time.perf_counter() - t:.1f} s)", flush=True)
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+    runs: dict[str, list[dict]] = {"checks": [], "report": []}
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "AUDIT_ANALYTICS_HOME": str(Path(tmp) / "home"),
                "AUDIT_ANALYTICS_JOURNAL": "off"}
-        for kind in ("checks", "report"):
-            proc = subprocess.run(
-                [sys.executable, __file__, "--measure", kind, str(path), args.period,
-                 str(Path(tmp) / "out")], capture_output=True, text=True, env=env)
-            if proc.returncode:
-                print(proc.stderr, file=sys.stderr)
-                return 1
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
-            extra = ""
-            if kind == "report":
-                extra = (f" (build {r['build_s']:.1f} s, write {r['write_s']:.1f} s; "
-                         f"HTML {r['html_kb']:.0f} KB, JSON {r['json_kb']:.0f} KB)")
-            print(f"{kind:<7} {args.period}: {r['events']:,} events in the period, "
-                  f"{r['wall_s']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB, "
-                  f"status {r['status']}{extra}", flush=True)
+        for _ in range(max(1, args.repeat)):
+            for kind in ("checks", "report"):
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--measure", kind, str(path), args.period,
+                     str(Path(tmp) / "out")], capture_output=True, text=True, env=env)
+                if proc.returncode:
+                    print(proc.stderr, file=sys.stderr)
+                    return 1
+                r = json.loads(proc.stdout.strip().splitlines()[-1])
+                runs[kind].append(r)
+                extra = ""
+                if kind == "report":
+                    extra = (f" (build {r['build_s']:.1f} s, write {r['write_s']:.1f} s; "
+                             f"HTML {r['html_kb']:.0f} KB, JSON {r['json_kb']:.0f} KB)")
+                print(f"{kind:<7} {args.period}: {r['events']:,} events in the period, "
+                      f"{r['wall_s']:.1f} s, CPU {r['cpu_s']:.1f} s, peak RSS "
+                      f"{r['peak_rss_mb']:.0f} MB, status {r['status']}{extra}", flush=True)
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    median = {kind: {key: statistics.median(r[key] for r in rs)
+                     for key in ("wall_s", "cpu_s", "peak_rss_mb")} for kind, rs in runs.items()}
+    n = len(runs["checks"])
+    label = f"median of {n} runs" if n > 1 else "one run"
+    print(f"report / checklist ({label}): wall "
+          f"{median['report']['wall_s'] / median['checks']['wall_s']:.2f}x, CPU "
+          f"{median['report']['cpu_s'] / median['checks']['cpu_s']:.2f}x; peak RSS "
+          f"{median['checks']['peak_rss_mb']:.0f} MB / {median['report']['peak_rss_mb']:.0f} MB")
     return 0
 
 

@@ -8,6 +8,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import audit_analytics as aa
@@ -177,6 +178,65 @@ def test_each_anomaly_has_a_timeline_against_its_baseline(month_report, month_ht
     assert month_html.count('<figure class="timeline">') == len(with_timeline)
     burst = next(a for a in month_report.anomalies if str(a["actor_id"]).startswith("ip:"))
     assert burst["evidence"], "failures without an actor are found by their address"
+
+
+def test_timeline_buckets_count_the_actors_events_or_everyones(month_report, activity_month):
+    """Every bucket holds what the log holds: the actor's events (keyed as the checks key
+    them), or everyone's for a window without an actor (a logging gap)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(activity_month["month"])
+    stamp = pd.Series(table["timestamp"].cast("int64").to_numpy())  # microseconds
+    events = table.drop(["timestamp"]).to_pandas()
+    key = events["actor_id"].fillna("ip:" + events["ip_address"].fillna("unknown"))
+    failing = events["result"].isin(["failure", "denied"])
+    watched = events["resource_type"] == "patient_record"
+    kinds = set()
+    for a in month_report.anomalies:
+        line = a["timeline"]
+        everyone = a["actor_id"] is None or a["check"] == "retention_coverage"
+        mine = (key == str(a["actor_id"])) if not everyone else key.notna()
+        kinds.add("everyone" if everyone else "actor")
+        width = int(line["bucket_seconds"] * 1_000_000)
+        for bucket in line["buckets"]:
+            begin = int(pd.Timestamp(bucket["start"]).value // 1000)
+            inside = mine & (stamp >= begin) & (stamp < begin + width)
+            expected = {"events": int(inside.sum()), "failures": int((inside & failing).sum()),
+                        "exports": int((inside & (events["action"] == "export")).sum()),
+                        "resources": events.loc[inside & watched, "resource_id"].nunique()
+                        }[line["metric"]]
+            assert bucket["value"] == expected, (a["check"], a["actor_id"], bucket)
+    assert kinds == {"actor", "everyone"}
+
+
+def test_json_caps_a_checks_findings_at_the_first_thousand(tmp_path):
+    """A check with more findings than the JSON holds: the first ones, as the checklist
+    gives them, their total, and the mark that the list was cut."""
+    from itertools import count
+
+    from hostile import hostile_log
+
+    from audit_analytics.checks import run_checks
+    from audit_analytics.report.sections import MAX_JSON_FINDINGS
+
+    serial = count()
+
+    def odd_type(event):  # a value outside the allowed set for every event: one row each
+        event["actor_type"] = f"kind-{next(serial):05d}"
+
+    source = hostile_log(tmp_path / "types.parquet", odd_type)
+    with aa.open(source, journal=False) as log:
+        report = build_report(log, "2024-01")
+        report.write(tmp_path / "out", ledger=False)
+        own = run_checks(log, since="2024-01-01", until="2024-02-01").to_dict()
+    summary = json.loads((tmp_path / "out" / "audit-report_2024-01.json").read_text())
+    check = next(c for c in summary["checks"] if c["name"] == "required_fields")
+    expected = next(c for c in own["checks"] if c["name"] == "required_fields")["findings"]
+    assert len(expected) > MAX_JSON_FINDINGS
+    assert check["findings_total"] == len(expected) and check["findings_truncated"] is True
+    assert check["findings"] == expected[:MAX_JSON_FINDINGS]
+    short = [c for c in summary["checks"] if c["findings_total"] <= MAX_JSON_FINDINGS]
+    assert short and all("findings_truncated" not in c for c in short)
 
 
 # --- CSV ----------------------------------------------------------------------------------------

@@ -8,11 +8,12 @@ built, and its JSON summary written, from that list alone.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
 
+from ..checks.results import ChecklistResult
 from . import charts as svg
 from .controls import control_matrix
 from .facts import TOP_N, Facts, find_check
@@ -133,15 +134,28 @@ def checks_dict(checks) -> list[dict]:
         return []
     if not hasattr(checks, "to_dict"):
         return [check_row(c) for c in _check_list(checks)]
+    if isinstance(checks, ChecklistResult):  # only the rows kept are converted
+        out = []
+        for check in checks.checks:
+            found = check.findings
+            if found is None:
+                out.append(_capped(check.to_dict(), 0))
+                continue
+            kept = replace(check, findings=found.head(MAX_JSON_FINDINGS)).to_dict()
+            out.append(_capped(kept, len(found)))
+        return out
     data = checks.to_dict()
     out = data.get("checks", data) if isinstance(data, dict) else data
-    for check in out:
-        found = check.get("findings") or []
-        check["findings_total"] = len(found)
-        if len(found) > MAX_JSON_FINDINGS:
-            check["findings"] = found[:MAX_JSON_FINDINGS]
-            check["findings_truncated"] = True
-    return out
+    return [_capped(check, len(check.get("findings") or [])) for check in out]
+
+
+def _capped(check: dict, total: int) -> dict:
+    """One check's JSON with its findings capped at :data:`MAX_JSON_FINDINGS` of ``total``."""
+    check["findings_total"] = total
+    if total > MAX_JSON_FINDINGS:
+        check["findings"] = (check.get("findings") or [])[:MAX_JSON_FINDINGS]
+        check["findings_truncated"] = True
+    return check
 
 
 def _check_brief(check) -> dict | None:

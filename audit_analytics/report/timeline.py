@@ -14,6 +14,8 @@ Every timeline of a report comes from one query over the cached events.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pandas as pd
 
 from ..checks.declarations import prelude_params
@@ -21,24 +23,48 @@ from ..checks.declarations import prelude_params
 __all__ = ["timelines"]
 
 _HOUR_US = 3_600_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: check -> (metric column, buckets before, buckets after, baseline comparable)
 _DAILY = {"volume_spike": "events", "broad_access": "resources", "bulk_export": "exports"}
 
+#: One window's events: its actor's (a hash join on the actor's key, as the checks key
+#: failures without an actor) or, for a window without an actor, everyone's.
+_MATCH_ACTOR = """
+    SELECT w.idx, w.origin, w.width, e."timestamp", e.result, e.action, e.resource_type,
+           e.resource_id
+    FROM events e JOIN spans w
+      ON coalesce(e.actor_id, 'ip:' || coalesce(e.ip_address, 'unknown')) = w.actor
+     AND epoch_us(e."timestamp") >= w.lo AND epoch_us(e."timestamp") < w.hi
+"""
+_MATCH_EVERYONE = """
+    SELECT w.idx, w.origin, w.width, e."timestamp", e.result, e.action, e.resource_type,
+           e.resource_id
+    FROM events e JOIN spans w
+      ON w.actor IS NULL
+     AND epoch_us(e."timestamp") >= w.lo AND epoch_us(e."timestamp") < w.hi
+"""
+#: The overall span of the windows without an actor, on the column itself: DuckDB skips
+#: the row groups outside it by their minimum and maximum without reading them.
+_EVERYONE_SPAN = """
+    WHERE e."timestamp" >= $everyone_from AND e."timestamp" < $everyone_to
+"""
 _SQL = """
-SELECT w.idx,
+WITH spans AS (
+    SELECT idx, actor, origin, width, origin - before * width AS lo,
+           origin + (after + 1) * width AS hi
+    FROM {windows}
+),
+matched AS ({matched})
+SELECT idx,
        -- floor, not truncation: the bucket before the window is -1, not a second 0
-       CAST(floor((epoch_us(e."timestamp") - w.origin) / CAST(w.width AS DOUBLE)) AS BIGINT)
+       CAST(floor((epoch_us("timestamp") - origin) / CAST(width AS DOUBLE)) AS BIGINT)
            AS bucket,
        count(*) AS events,
-       count(*) FILTER (WHERE list_contains($failure_results, e.result)) AS failures,
-       count(*) FILTER (WHERE list_contains($export_actions, e.action)) AS exports,
-       count(DISTINCT e.resource_id)
-           FILTER (WHERE list_contains($broad_resource_types, e.resource_type)) AS resources
-FROM events e JOIN {windows} w
-  ON (w.actor IS NULL OR coalesce(e.actor_id, 'ip:' || coalesce(e.ip_address, 'unknown'))
-                         = w.actor)
- AND epoch_us(e."timestamp") >= w.origin - w.before * w.width
- AND epoch_us(e."timestamp") < w.origin + (w.after + 1) * w.width
+       count(*) FILTER (WHERE list_contains($failure_results, result)) AS failures,
+       count(*) FILTER (WHERE list_contains($export_actions, action)) AS exports,
+       count(DISTINCT resource_id)
+           FILTER (WHERE list_contains($broad_resource_types, resource_type)) AS resources
+FROM matched
 GROUP BY ALL
 """
 
@@ -96,7 +122,7 @@ def timelines(engine, anomalies: list[dict], policy, first_event=None,
     name = "__report_timelines"
     engine.register(name, windows)
     try:
-        frame = engine.df(_SQL.format(windows=name), prelude_params(policy))
+        frame = engine.df(*_query(name, windows, prelude_params(policy)))
     finally:
         engine.unregister(name)
     lo = _us(first_event)
@@ -121,6 +147,27 @@ def timelines(engine, anomalies: list[dict], policy, first_event=None,
     return out
 
 
+def _query(name: str, windows: pd.DataFrame, params: dict) -> tuple[str, dict]:
+    """The timelines' SQL over the registered ``windows`` and its parameters.
+
+    Windows of one actor are joined on the actor's key (a hash join: a join on a range
+    alone compares every event with every window); windows without an actor, if any,
+    join every event inside their span, which is read from the overall span alone.
+    """
+    matched = [_MATCH_ACTOR]
+    everyone = windows[windows["actor"].isna()]
+    if len(everyone):
+        low = _stamp(int((everyone["origin"] - everyone["before"] * everyone["width"]).min()))
+        high = _stamp(int((everyone["origin"] + (everyone["after"] + 1)
+                           * everyone["width"]).max()))
+        if low is None or high is None:  # a span beyond what a parameter holds: no filter
+            matched.append(_MATCH_EVERYONE)
+        else:
+            matched.append(_MATCH_EVERYONE + _EVERYONE_SPAN)
+            params = {**params, "everyone_from": low, "everyone_to": high}
+    return _SQL.format(windows=name, matched="UNION ALL".join(matched)), params
+
+
 def _us(value) -> int | None:
     if value is None:
         return None
@@ -129,3 +176,11 @@ def _us(value) -> int | None:
         return None
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
     return int(stamp.value // 1000)
+
+
+def _stamp(us: int) -> datetime | None:
+    """Microseconds since the epoch as a UTC datetime (exact), ``None`` beyond years 1-9999."""
+    try:
+        return _EPOCH + timedelta(microseconds=us)
+    except OverflowError:
+        return None
