@@ -156,6 +156,21 @@ def test_extra_log_access_extension_point(activity_month, policy):
     assert list(found["source"]) == ["journal"]
 
 
+def test_log_reads_are_judged_per_actor_type(activity_month, policy):
+    # one id reading the log on one day as an allowed type and as another: the second is
+    # a finding whatever order the reads come in (not decided by whichever row is first)
+    for order in ([0, 1], [1, 0]):
+        rows = pd.DataFrame({"actor_id": ["svc-x", "svc-x"],
+                             "actor_type": ["system", "user"],
+                             "timestamp": ["2024-03-05T15:00:00Z", "2024-03-05T16:00:00Z"]})
+        with aa.open(activity_month["clean"], journal=False) as log:
+            result = run_checks(log, policy, only=["log_access"],
+                                extra_log_access=rows.iloc[order])
+        found = result["log_access"].findings
+        assert list(found["actor_id"]) == ["svc-x"]
+        assert list(found["actor_type"]) == ["user"]
+
+
 def test_tampered_chain_fails_chain_integrity(samples):
     with aa.open(samples / "python_seed/tampered/all.parquet", journal=False) as log:
         result = run_checks(log, only=["chain_integrity"])

@@ -107,7 +107,7 @@ def post_log_access(ctx: _Context, findings: pd.DataFrame, params: dict):
 
 
 def _read_rows(reads: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
-    """Reads in ``log_access``'s shape: one row per actor and local day in the window.
+    """Reads in ``log_access``'s shape: one row per actor, actor type and local day.
 
     ``reads`` holds ``actor_id`` and ``timestamp``, optionally ``actor_type``, ``action``
     and ``result``.
@@ -122,8 +122,8 @@ def _read_rows(reads: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
         if col not in frame:
             frame[col] = default
     frame["local_day"] = frame["timestamp"].dt.tz_convert(ctx.policy.timezone).dt.date
-    grouped = frame.groupby(["actor_id", "local_day"], dropna=False)
-    out = grouped.agg(actor_type=("actor_type", "first"), window_start=("timestamp", "min"),
+    grouped = frame.groupby(["actor_id", "actor_type", "local_day"], dropna=False)
+    out = grouped.agg(window_start=("timestamp", "min"),
                       window_end=("timestamp", "max"), value=("timestamp", "size"),
                       actions=("action", lambda s: ",".join(sorted(set(map(str, s))))),
                       results=("result", lambda s: ",".join(sorted(set(map(str, s))))))

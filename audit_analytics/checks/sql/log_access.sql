@@ -1,8 +1,9 @@
 -- log_access (PCI DSS 10.2.1.3): who read or exported the audit log itself, one row per
--- actor and local day; the runner marks each row authorized or not against the policy.
+-- actor, actor type and local day (an id seen with two types is judged once per type);
+-- the runner marks each row authorized or not against the policy.
 SELECT
     actor_id,
-    any_value(actor_type) AS actor_type,
+    actor_type,
     CAST(timezone($tz, "timestamp") AS DATE) AS local_day,
     min("timestamp") AS window_start,
     max("timestamp") AS window_end,
@@ -17,5 +18,5 @@ WHERE (list_contains($resource_types, resource_type) OR list_contains($actions, 
                                lambda p: starts_with(resource_id, p))) > 0))
   AND "timestamp" >= coalesce($since::TIMESTAMPTZ, '-infinity'::TIMESTAMPTZ)
   AND "timestamp" < coalesce($until::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ)
-GROUP BY actor_id, CAST(timezone($tz, "timestamp") AS DATE)
-ORDER BY window_start, actor_id
+GROUP BY actor_id, actor_type, CAST(timezone($tz, "timestamp") AS DATE)
+ORDER BY window_start, actor_id, actor_type
