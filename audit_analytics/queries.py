@@ -50,7 +50,7 @@ RESOURCE_ACCESS_SQL = """
 FAILED_ATTEMPTS_SQL = """
     SELECT
         coalesce(actor_id, 'ip:' || coalesce(ip_address, 'unknown')) AS actor_id,
-        any_value(actor_type) AS actor_type,
+        string_agg(DISTINCT actor_type, ',' ORDER BY actor_type) AS actor_type,
         count(*) AS attempts,
         count(*) FILTER (WHERE result = 'failure') AS failures,
         count(*) FILTER (WHERE result = 'denied') AS denials,
