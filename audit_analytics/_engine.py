@@ -394,12 +394,12 @@ def arrow_into(engine: Engine, table: str, schema: pa.Schema, batches, *,
 
     The statement runs on one DuckDB thread, and a table in a file writes each row group
     (compressed) as soon as it is full. DuckDB reads a stream of batches on one thread
-    whatever its setting; a second one only takes row groups over from the first and
-    merges them, CPU that the threads producing the batches (decoding a database's rows)
-    need; and by default a file's table keeps five row groups before writing them, which
-    leaves the last ones to compress after the stream has ended, when nothing else runs
-    (measured, 1M seed rows into a file: 1.9 s of CPU on two threads, 1.4 s on one, 0.4 s
-    of it after the last batch with five row groups kept, none with one).
+    whatever its setting; a second thread only adds CPU, which the threads producing the
+    batches (decoding a database's rows) need; and by default a file's table keeps five
+    row groups before writing them, which leaves the last ones to compress after the
+    stream has ended, when nothing else runs (measured, 1M seed rows into a file: 1.9-2.0
+    s of CPU on two threads, 1.4 s on one, 0.4 s of it after the last batch with five row
+    groups kept, none with one).
     """
     failure: list[BaseException] = []
 

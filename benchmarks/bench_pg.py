@@ -14,8 +14,9 @@ same table:
 - ``load --into`` a new persistent DuckDB file (``load_into``: read, write, checkpoint);
 - ``pandas.read_sql`` over SQLAlchemy + psycopg 3.
 
-Each fast path is timed ``--repeat`` times (best kept), pandas once; the ratios are
-printed against the floor and the peers measured in the same run.
+Each fast path is timed ``--repeat`` times (best kept, with the CPU seconds this process
+spent in it), pandas once; the ratios are printed against the floor and the peers
+measured in the same run.
 
     python benchmarks/bench_pg.py [--rows 1000000] [--repeat 2]
 """
