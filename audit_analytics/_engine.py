@@ -424,8 +424,11 @@ def arrow_into(engine: Engine, table: str, schema: pa.Schema, batches, *,
             raise failure[0] from None
         raise
     finally:
-        for name, value in settings.items():
-            engine.execute(f"SET {name} = {int(value)}")
+        try:
+            for name, value in settings.items():
+                engine.execute(f"SET {name} = {int(value)}")
+        except QueryError:  # never in place of the statement's own error
+            log.debug("could not restore the engine's settings", exc_info=True)
         engine.unregister("__arrow_in")
 
 
