@@ -14,8 +14,9 @@ same table:
 - ``load --into`` a new persistent DuckDB file (``load_into``: read, write, checkpoint);
 - ``pandas.read_sql`` over SQLAlchemy + psycopg 3.
 
-Each fast path is timed ``--repeat`` times (best kept), pandas once; the ratios are
-printed against the floor and the peers measured in the same run.
+Each fast path is timed ``--repeat`` times (best kept, with the CPU seconds this process
+spent in it), pandas once; the ratios are printed against the floor and the peers
+measured in the same run.
 
     python benchmarks/bench_pg.py [--rows 1000000] [--repeat 2]
 """
@@ -67,15 +68,20 @@ def fill(server, rows: int) -> None:
             con.execute("VACUUM ANALYZE audit_logs")
 
 
-def best(repeat: int, run) -> float:
-    """The shortest of ``repeat`` timed calls of ``run``."""
+#: Wall seconds of the fastest call of each path, and this process's CPU seconds in it.
+RESULTS: dict[str, float] = {}
+CPU: dict[str, float] = {}
+
+
+def record(name: str, repeat: int, run) -> None:
+    """Time ``repeat`` calls of ``run``; keep the fastest in :data:`RESULTS` and :data:`CPU`."""
     times = []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         run()
-        times.append(time.perf_counter() - started)
-    print(f"  ... {' '.join(f'{t:.2f}' for t in times)} s", flush=True)
-    return min(times)
+        times.append((time.perf_counter() - started, time.process_time() - cpu))
+    print(f"  ... {' '.join(f'{t:.2f}' for t, _ in times)} s", flush=True)
+    RESULTS[name], CPU[name] = min(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         with source.session() as cur:
             source.describe_table(cur)
         select = source.select_sql()
-        results: dict[str, float] = {}
+        results = RESULTS
 
         import psycopg
 
@@ -108,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 for chunk in copy:
                     drained += len(chunk)
 
-        results["raw binary COPY drained (1 connection)"] = best(repeat, raw_copy)
+        record("raw binary COPY drained (1 connection)", repeat, raw_copy)
 
         import connectorx
 
@@ -116,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             table = connectorx.read_sql(url, select, return_type="arrow")
             assert table.num_rows == rows
 
-        results["connectorx -> Arrow"] = best(repeat, cx)
+        record("connectorx -> Arrow", repeat, cx)
 
         def read(streams):
             def run():
@@ -127,15 +133,15 @@ def main(argv: list[str] | None = None) -> int:
                 engine.close()
             return run
 
-        results["toolkit read, 1 connection"] = best(repeat, read(1))
-        results["toolkit read (default)"] = best(repeat, read(None))
+        record("toolkit read, 1 connection", repeat, read(1))
+        record("toolkit read (default)", repeat, read(None))
 
         def verify():
             with aa.open(url, journal=False, progress=False) as log:
                 result = log.verify()
                 assert result.ok and result.rows == rows
 
-        results["verify postgresql:// (read + verify)"] = best(repeat, verify)
+        record("verify postgresql:// (read + verify)", repeat, verify)
 
         with tempfile.TemporaryDirectory() as tmp:
             runs = iter(range(repeat))
@@ -144,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                 target = Path(tmp) / f"events_{next(runs)}.duckdb"
                 assert load_into(url, target, progress=False).rows_appended == rows
 
-            results["load --into a new DuckDB file"] = best(repeat, load)
+            record("load --into a new DuckDB file", repeat, load)
             size = max(p.stat().st_size for p in Path(tmp).glob("*.duckdb"))
 
         import pandas as pd
@@ -157,13 +163,16 @@ def main(argv: list[str] | None = None) -> int:
             with sa.connect() as con:
                 assert len(pd.read_sql(sqlalchemy.text(select), con)) == rows
 
-        results["pandas.read_sql (SQLAlchemy + psycopg)"] = best(1, read_sql)
+        record("pandas.read_sql (SQLAlchemy + psycopg)", 1, read_sql)
         sa.dispose()
 
         print(f"\n{rows:,} rows of the seed's table ({drained / 1e6:.0f} MB of binary COPY; "
               f"DuckDB file {size / 1e6:.0f} MB); kernel {aa.kernel_info()['isa']}")
+        print(f"  {'path':<42} {'wall':>9}  {'rows/s':>10}  {'CPU here':>8}")
         for name, seconds in results.items():
-            print(f"  {name:<42} {seconds:7.2f} s  {rows / seconds / 1e3:8.0f} k rows/s")
+            print(f"  {name:<42} {seconds:7.2f} s  {rows / seconds / 1e3:6.0f} k/s  "
+                  f"{CPU[name]:6.2f} s")
+        print("  (CPU here: this process's threads; the server's processes are not counted)")
         floor = results["raw binary COPY drained (1 connection)"]
         loaded = results["load --into a new DuckDB file"]
         read = results["toolkit read (default)"]

@@ -107,3 +107,33 @@ def test_a_source_attached_to_a_bare_engine_makes_temp_views(sources):
     ParquetSource(str(sources["node"][0])).attach(engine)
     assert engine.scalar("SELECT count(*) FROM raw") == 170
     engine.close()
+
+
+def _settings(engine: Engine) -> tuple:
+    return tuple(engine.scalar(f"SELECT current_setting('{name}')")
+                 for name in ("threads", "write_buffer_row_group_count"))
+
+
+def test_arrow_into_puts_the_engine_settings_back_even_when_the_stream_fails(tmp_path):
+    from audit_analytics._engine import arrow_into
+
+    engine = Engine(tmp_path / "x.duckdb", threads=2)
+    try:
+        before = _settings(engine)
+        batch = pa.record_batch({"a": pa.array(range(1000))})
+
+        def lost():
+            yield batch
+            raise ConnectionError("connection lost")
+
+        engine.execute("CREATE TABLE t (a BIGINT)")
+        with pytest.raises(ConnectionError):
+            arrow_into(engine, "t", batch.schema, lost(),
+                       statement="INSERT INTO t SELECT * FROM __arrow_in")
+        assert _settings(engine) == before
+        arrow_into(engine, "t", batch.schema, iter([batch, batch]),
+                   statement="INSERT INTO t SELECT * FROM __arrow_in")
+        assert _settings(engine) == before == (2, 5)
+        assert engine.scalar("SELECT count(*) FROM t") == 2000
+    finally:
+        engine.close()

@@ -303,3 +303,87 @@ def test_load_keeps_rows_whose_text_timestamp_does_not_parse(tmp_path, cli, valu
     again = cli("load", source, "--into", target)
     assert again.returncode == 0, again.stderr
     assert _rows(target) == _ids(source)
+
+
+# --- how the events are stored, and the chain's head ----------------------------------
+def _storage(path: Path) -> dict[str, set[str]]:
+    engine = Engine(path, read_only=True)
+    try:
+        return {name: set(kinds) for name, kinds in engine.rows(
+            "SELECT column_name, list(DISTINCT compression) FROM pragma_storage_info('events') "
+            "WHERE segment_type = 'VARCHAR' GROUP BY 1")}
+    finally:
+        engine.close()
+
+
+def test_appended_runs_keep_the_digests_and_ids_uncompressed(tmp_path, cli):
+    table = pq.read_table(PY_CLEAN)
+    first, whole = tmp_path / "first.parquet", tmp_path / "whole.parquet"
+    pq.write_table(table.slice(0, 1200), first)
+    pq.write_table(table, whole)
+    target = tmp_path / "events.duckdb"
+    for source in (first, whole):
+        done = cli("load", source, "--into", target)
+        assert done.returncode == 0, done.stderr
+    storage = _storage(target)
+    assert storage["hash"] == storage["prev_hash"] == storage["id"] == {"Uncompressed"}
+    assert "Uncompressed" not in storage["actor_id"]
+    assert _rows(target) == _ids(whole)
+    verified = cli("verify", target, "--json", "-")
+    direct = cli("verify", whole, "--json", "-")
+    assert verified.returncode == direct.returncode == 0, verified.stderr + direct.stderr
+
+
+def _linked(n: int, *, fork_at: int | None = None) -> pa.Table:
+    """``n`` rows chained by ``prev_hash`` (the digests are not checked by a load)."""
+    ids = [f"e{i:04d}" for i in range(n)]
+    hashes = [f"{i:064x}" for i in range(1, n + 1)]
+    prev = ["GENESIS", *hashes[:-1]]
+    if fork_at is not None:  # a second child of row fork_at: two rows nothing links to
+        ids.append("fork")
+        hashes.append("f" * 64)
+        prev.append(hashes[fork_at])
+    return pa.table({"id": ids, "prev_hash": prev, "hash": hashes})
+
+
+def _with_times(table: pa.Table, seconds: list[int]) -> pa.Table:
+    base = 1_700_000_000
+    times = pa.array([(base + s) * 1_000_000 for s in seconds], pa.timestamp("us", tz="UTC"))
+    return table.add_column(1, "timestamp", times)
+
+
+def _unlinked_newest(table: pa.Table) -> str | None:
+    """The head as defined: the newest row whose hash no row's prev_hash names."""
+    rows = table.to_pylist()
+    linked = {r["prev_hash"] for r in rows}
+    free = [r for r in rows if r["hash"] not in linked]
+    return max(free, key=lambda r: (r["timestamp"], r["id"]))["id"] if free else None
+
+
+@pytest.mark.parametrize("case", ["newest_is_head", "head_is_oldest", "fork_among_newest",
+                                  "fork_far_back", "every_row_linked"])
+def test_the_head_is_the_newest_row_nothing_links_to(tmp_path, case):
+    n = 200
+    if case == "newest_is_head":
+        table = _with_times(_linked(n), list(range(n)))
+    elif case == "head_is_oldest":  # the clock ran backwards: every newer row is linked to
+        table = _with_times(_linked(n), list(range(n, 0, -1)))
+    elif case == "fork_among_newest":
+        table = _with_times(_linked(n, fork_at=n - 5), [*range(n), n + 7])
+    elif case == "fork_far_back":  # the fork's row is older than the newest 64 rows
+        table = _with_times(_linked(n, fork_at=10), [*range(n, 0, -1), 100])
+    else:
+        table = _with_times(_linked(n), list(range(n)))
+        prev = table["prev_hash"].to_pylist()
+        prev[0] = table["hash"][n - 1].as_py()  # a cycle: no row is free
+        table = table.set_column(table.schema.get_field_index("prev_hash"), "prev_hash",
+                                 pa.array(prev))
+    source = tmp_path / "chain.parquet"
+    pq.write_table(table, source)
+    expected = _unlinked_newest(table)
+    result = load_into(str(source), tmp_path / "events.duckdb", progress=False)
+    assert (result.head or {}).get("id") == expected
+    if case == "head_is_oldest":
+        assert expected == f"e{n - 1:04d}"
+    if case == "every_row_linked":
+        assert expected is None

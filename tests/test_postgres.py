@@ -11,6 +11,7 @@ import pytest
 from pgserver import free_port, start_server
 
 import audit_analytics as aa
+from audit_analytics._engine import Engine
 from audit_analytics.cli import main as cli_main
 from audit_analytics.load import load_into
 from audit_analytics.samples.load_postgres import load_samples
@@ -557,3 +558,40 @@ def test_several_connections_share_one_snapshot(db, pg, monkeypatch):
         assert _read(db["ro"], "public.snap", 3).num_rows == 120_000 - 2 + 10
     finally:
         _sql(pg, "DROP TABLE public.snap")
+
+
+@pytest.mark.parametrize("kind", ["hash_mismatch", "missing_predecessor", "fork",
+                                  "extra_genesis", "timestamp_regression"])
+def test_a_loaded_file_holds_the_rows_read_and_verifies_like_the_table(db, pg, clone, tmp_path,
+                                                                      kind, monkeypatch):
+    """Read on several connections and stored with the digests uncompressed: same rows,
+    same types, same findings."""
+    monkeypatch.setattr(snapshot, "MIN_BLOCKS_PER_STREAM", 1)  # the sample is a few blocks
+    table = clone()
+    expected = _tamper(pg, table, kind)
+    with aa.open(db["ro"], table=table, streams=1) as log:
+        direct = log.verify(profile="python-seed")
+        types = dict(log.columns)
+    target = tmp_path / "events.duckdb"
+    result = load_into(PostgresSource(db["ro"], table, progress=False, streams=3), target)
+    assert result.rows_appended == direct.rows
+    with aa.open(target) as log:
+        loaded = log.verify(profile="python-seed")
+        assert {k: v for k, v in log.columns.items() if k != "__load_batch"} == types
+    assert [(f["kind"], f["id"]) for f in loaded.records] == [expected]
+    assert [(f["kind"], f["id"]) for f in loaded.records] == [
+        (f["kind"], f["id"]) for f in direct.records]
+    assert loaded.counts == direct.counts and loaded.head["id"] == direct.head["id"]
+    read = _read(db["ro"], table, 1)
+    engine = Engine(target, read_only=True)
+    try:
+        stored = engine.arrow("SELECT * EXCLUDE (__load_batch) FROM events ORDER BY rowid")
+        storage = dict(engine.rows(
+            "SELECT column_name, list(DISTINCT compression ORDER BY compression) "
+            "FROM pragma_storage_info('events') WHERE segment_type = 'VARCHAR' GROUP BY 1"))
+    finally:
+        engine.close()
+    assert stored.column_names == read.column_names
+    assert stored.to_pylist() == read.to_pylist()
+    assert storage["hash"] == storage["prev_hash"] == storage["id"] == ["Uncompressed"]
+    assert "Uncompressed" not in storage["actor_id"] + storage["action"]
