@@ -12,8 +12,8 @@ follows one rule, whatever kind of thing the path names:
   within :data:`FIFO_WAIT` seconds is an :class:`~audit_analytics.errors.OutputError`;
   once a reader is there the write blocks like any pipe write;
 - a folder, a block device or anything else: an ``OutputError``, nothing written;
-- a file a source of this process reads (:func:`mark_inputs`): an ``OutputError``, so
-  that no output ever replaces the data it was made from.
+- a file a source of the running command reads (:func:`mark_inputs`, within
+  :func:`inputs_guarded`): an ``OutputError``, so that no output replaces its data.
 
 ``-`` (standard output) is the CLI's business: it never reaches this module.
 
@@ -39,8 +39,8 @@ from pathlib import Path
 
 from .errors import OutputError
 
-__all__ = ["FIFO_WAIT", "PendingWrite", "exclusive_lock", "mark_inputs", "output_target",
-           "prepare_write", "refuse_input", "write_atomic"]
+__all__ = ["FIFO_WAIT", "PendingWrite", "exclusive_lock", "inputs_guarded", "mark_inputs",
+           "output_target", "prepare_write", "write_atomic"]
 
 log = logging.getLogger("audit_analytics")
 
@@ -50,15 +50,35 @@ _DIRECT = "direct"  # written in place: a device, a FIFO, a socket
 _FILE = "file"      # an existing regular file: replaced by rename
 _NEW = "new"        # nothing there yet: created by rename
 _INPUTS: set[tuple[int, int]] = set()  # (device, inode) of the local files sources read
+_GUARDED = [False]  # whether a command is running under inputs_guarded()
+
+
+@contextlib.contextmanager
+def inputs_guarded() -> Iterator[None]:
+    """For the length of one command: no write may replace a file one of its sources reads.
+
+    The command line runs every command inside it. Within it :func:`mark_inputs`
+    records files; outside it (a notebook that opens a DuckDB file, then loads more rows
+    into it) nothing is recorded.
+    """
+    _INPUTS.clear()
+    _GUARDED[0] = True
+    try:
+        yield
+    finally:
+        _GUARDED[0] = False
+        _INPUTS.clear()
 
 
 def mark_inputs(paths) -> None:
-    """Remember local files a source reads: no write of this process may replace them.
+    """Remember local files a source reads: no write of the command may replace them.
 
     Files are known by device and inode, so another spelling of the path, a hard link or
     a symbolic link to one of them is refused as well. Paths that are not regular files
-    (or no longer exist) are ignored.
+    (or no longer exist) are ignored, and so is every path outside :func:`inputs_guarded`.
     """
+    if not _GUARDED[0]:
+        return
     for path in paths:
         try:
             info = os.stat(path)
@@ -68,10 +88,10 @@ def mark_inputs(paths) -> None:
             _INPUTS.add((info.st_dev, info.st_ino))
 
 
-def refuse_input(info: os.stat_result, path: str | os.PathLike, verb: str = "write") -> None:
+def _refuse_input(info: os.stat_result, path: str | os.PathLike) -> None:
     """Raise :class:`OutputError` if ``info`` (a ``stat`` of ``path``) is a marked input."""
     if (info.st_dev, info.st_ino) in _INPUTS:
-        raise OutputError(f"cannot {verb} {path}: it is a file the source reads",
+        raise OutputError(f"cannot write {path}: it is a file the source reads",
                           path=str(path))
 
 
@@ -95,7 +115,7 @@ def output_target(path: str | os.PathLike) -> tuple[Path, str]:
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}", path=str(path)) from None
     if stat.S_ISREG(info.st_mode):
-        refuse_input(info, path)
+        _refuse_input(info, path)
         return real, _FILE
     if stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode) or stat.S_ISSOCK(info.st_mode):
         return real, _DIRECT

@@ -25,6 +25,7 @@ longer runs).
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import os
@@ -39,7 +40,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ._engine import Engine, EngineError, arrow_into, quote_ident
-from ._io import exclusive_lock, refuse_input
+from ._io import exclusive_lock
 from ._secrets import mask_secrets
 from ._text import shown
 from .chain.schema import check_event_columns, require_columns
@@ -260,6 +261,7 @@ def load_into(source, target_path: str | Path, *, table: str = "events",
         source.progress = progress
     label = mask_secrets(getattr(source, "label", source))
     target = _load_target(target)
+    _refuse_own_files(source, target)
     with exclusive_lock(target.with_name(f".{target.name}.lock"), wait=wait,
                         busy=f"{target} is being loaded"):
         target = _load_target(target)  # what it is now that no other load runs
@@ -288,6 +290,19 @@ def load_into(source, target_path: str | Path, *, table: str = "events",
     return result
 
 
+def _refuse_own_files(source: Source, target: Path) -> None:
+    """A load never writes into a file its source reads (a DuckDB file into itself)."""
+    try:
+        info = os.stat(target)
+    except OSError:
+        return
+    for path in source.local_files():
+        with contextlib.suppress(OSError):
+            if os.path.samestat(info, os.stat(path)):
+                raise OutputError(f"cannot load into {target}: it is a file the source "
+                                  "reads", path=str(target))
+
+
 def _load_target(path: str | Path, *, create: bool = True) -> Path:
     """The file a load writes: links resolved; a regular file or nothing yet."""
     if str(path) == "-":
@@ -303,8 +318,6 @@ def _load_target(path: str | Path, *, create: bool = True) -> Path:
                           path=str(path)) from None
     if info is not None and not stat.S_ISREG(info.st_mode):
         raise OutputError(f"cannot load into {path}: not a regular file", path=str(path))
-    if info is not None:
-        refuse_input(info, path, "load into")
     if not create:
         return real
     try:

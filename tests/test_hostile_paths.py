@@ -154,12 +154,21 @@ def test_spot_check_tells_a_missing_archive_from_a_file(cli, made, tmp_path):
 
 
 def test_loading_a_duckdb_file_into_itself_is_refused(cli, tmp_path):
+    import audit_analytics as aa
+    from audit_analytics.load import load_into
+
     db = tmp_path / "events.duckdb"
     assert cli("load", CLEAN, "--into", db).returncode == 0
     before = db.read_bytes()
     line = one_line_error(cli("load", db, "--into", db))
     assert "it is a file the source reads" in line
     assert db.read_bytes() == before
+    with pytest.raises(aa.OutputError, match="it is a file the source reads"):
+        load_into(str(db), db)  # the library refuses it too
+    # a notebook may read the file, then load more rows into it
+    with aa.open(db) as log:
+        assert log.sql("SELECT count(*) AS n FROM events")["n"][0] == 2000
+    assert load_into(str(CLEAN), db).rows_appended == 0
 
 
 @pytest.mark.parametrize("command", ["archive", "reconcile", "check"])

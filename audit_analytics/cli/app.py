@@ -22,7 +22,7 @@ import sys
 
 import click
 
-from .._io import write_atomic
+from .._io import inputs_guarded, write_atomic
 from .._secrets import mask_secrets
 from .._text import escape_json, shown, terminal_text
 from .._version import __version__
@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the command, turn errors into one line and an exit code."""
     _small_pages()
     try:
-        code = cli.main(args=argv, prog_name="audit-analytics", standalone_mode=False)
+        with inputs_guarded():
+            code = cli.main(args=argv, prog_name="audit-analytics", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.exceptions.Abort:
