@@ -237,6 +237,36 @@ def test_compare_decodes_and_links_alike_in_both_kernels(running, size):
     assert np.nonzero(~seq)[0].tolist() == sorted(unlinked)
 
 
+@pytest.mark.parametrize("simd", ["1", "0"])
+def test_every_byte_in_every_place_of_a_stored_digest_decodes_as_the_reference(
+        simd, monkeypatch):
+    # the native decoder (32 characters at a time with AVX2, or one at a time) against the
+    # pure-Python one: each of the 256 byte values at each of the 64 places of a SHA-256 hex
+    import numpy as np
+
+    from audit_analytics.chain import _native
+
+    monkeypatch.setenv("AUDIT_ANALYTICS_NO_SIMD", "0" if simd == "1" else "1")
+    base = bytes(range(32)).hex().encode()
+    texts = [base[:k] + bytes([b]) + base[k + 1:] for k in range(64) for b in range(256)]
+    texts += [base, base.upper(), b"0" * 64, b"f" * 64, b"GENESIS"]
+    data = b"".join(texts)
+    offsets = np.cumsum([0, *map(len, texts)]).astype(np.int32)
+    column = pa.Array.from_buffers(pa.string(), len(texts),
+                                   [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)])
+    computed = np.zeros((len(texts), 32), np.uint8)
+    native = _native.compare(computed, kernel._describe(column), kernel._describe(column),
+                             b"GENESIS", size=32, nthreads=2)
+    reference = _pykernel.compare(computed, kernel._describe(column), kernel._describe(column),
+                                  b"GENESIS", size=32, nthreads=1)
+    assert native == reference
+    flags = np.frombuffer(native[1], np.uint8)
+    valid = [t for t, f in zip(texts, flags) if f == 0]
+    assert len(valid) == 64 * 16 + 3  # the lowercase hex digits, and the three others
+    assert all(bytes.fromhex(t.decode()) == d.tobytes() for t, d in zip(
+        texts, np.frombuffer(native[0], np.uint8).reshape(-1, 32)) if t in valid)
+
+
 def test_compare_refuses_mismatched_lengths(running):
     import numpy as np
 
