@@ -35,7 +35,8 @@ class HeldRowsSource(Source):
         rows = 0
         with self.batches(desc="loading") as (schema, stream):
             for batch in stream:
-                key = pa.array(np.arange(rows, rows + batch.num_rows, dtype=np.int64))
+                keys = np.arange(rows, rows + batch.num_rows, dtype=np.int64)
+                key = pa.Array.from_buffers(pa.int64(), len(keys), [None, pa.py_buffer(keys)])
                 kept.append(batch.append_column("__rk", key))
                 rows += batch.num_rows
             table = pa.Table.from_batches(kept, schema=schema.append(pa.field("__rk", pa.int64())))
