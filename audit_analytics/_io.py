@@ -50,7 +50,7 @@ _DIRECT = "direct"  # written in place: a device, a FIFO, a socket
 _FILE = "file"      # an existing regular file: replaced by rename
 _NEW = "new"        # nothing there yet: created by rename
 _INPUTS: set[tuple[int, int]] = set()  # (device, inode) of the local files sources read
-_GUARDED = [False]  # whether a command is running under inputs_guarded()
+_guarded = False  # whether a command is running under inputs_guarded()
 
 
 @contextlib.contextmanager
@@ -61,12 +61,13 @@ def inputs_guarded() -> Iterator[None]:
     records files; outside it (a notebook that opens a DuckDB file, then loads more rows
     into it) nothing is recorded.
     """
+    global _guarded
     _INPUTS.clear()
-    _GUARDED[0] = True
+    _guarded = True
     try:
         yield
     finally:
-        _GUARDED[0] = False
+        _guarded = False
         _INPUTS.clear()
 
 
@@ -77,7 +78,7 @@ def mark_inputs(paths) -> None:
     a symbolic link to one of them is refused as well. Paths that are not regular files
     (or no longer exist) are ignored, and so is every path outside :func:`inputs_guarded`.
     """
-    if not _GUARDED[0]:
+    if not _guarded:
         return
     for path in paths:
         try:

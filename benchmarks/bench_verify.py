@@ -132,7 +132,8 @@ def seed_baseline(path: Path, limit: int) -> dict:
             "bad_rows": bad}
 
 
-def run_verify(path: Path, workers: int = 1, kernel_env: str | None = None) -> dict:
+def run_verify(path: Path, workers: int = 1, kernel_env: str | None = None,
+               extra_env: dict | None = None) -> dict:
     """``audit-analytics verify`` as a subprocess: wall time, peak RSS, outcome.
 
     The peak RSS is the largest of the process and of the workers it waited for (the
@@ -146,7 +147,7 @@ def run_verify(path: Path, workers: int = 1, kernel_env: str | None = None) -> d
                                  "--profile", "python-seed", "--json", str(out),
                                  *(["--workers", str(workers)] if workers > 1 else [])],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                env=_env(kernel_env))
+                                env={**_env(kernel_env), **(extra_env or {})})
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -163,6 +164,37 @@ def _env(kernel_env: str | None) -> dict:
     if kernel_env:
         env[kernel.KERNEL_ENV] = kernel_env
     return env
+
+
+def kernel_passes(path: Path, rows: int = 500_000) -> dict[str, float]:
+    """Milliseconds (best of 5) of two kernel passes the scan makes, each way it can run.
+
+    ``repeated`` over 4M random 64-bit values (the partitioned tables on two threads);
+    ``compare`` over the stored ``hash``/``prev_hash`` of ``rows`` rows, hex decoded with
+    AVX2 and a character at a time (``AUDIT_ANALYTICS_NO_SIMD=1``).
+    """
+    def best(call) -> float:
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t)
+        return min(times) * 1000
+
+    values = np.random.default_rng(1).integers(0, 2**63, 4_000_000).astype(np.uint64)
+    table = pq.ParquetFile(path).read_row_groups([0], columns=["hash", "prev_hash"])
+    table = table.slice(0, rows).combine_chunks()
+    stored, prev = table.column("hash").chunk(0), table.column("prev_hash").chunk(0)
+    computed, _ = kernel.unhex(stored, PROFILE.genesis)
+    out = {"repeated, 4M values": best(lambda: kernel.repeated(values))}
+    for label, flag in (("AVX2 hex decoding", "0"), ("a character at a time", "1")):
+        os.environ["AUDIT_ANALYTICS_NO_SIMD"] = flag
+        try:
+            out[f"compare, {rows:,} rows, {label}"] = best(
+                lambda: kernel.compare(computed, stored, prev, PROFILE.genesis))
+        finally:
+            del os.environ["AUDIT_ANALYTICS_NO_SIMD"]
+    return out
 
 
 def digest_options(path: Path, rows: int = 1_000_000) -> dict[str, float]:
@@ -233,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     def median_run(*how):
         done = sorted((run_verify(*how) for _ in range(max(1, args.repeat))),
                       key=lambda r: r["wall_s"])
-        print(f"  {how[0].name} {how[1:]}: " + ", ".join(f"{r['wall_s']:.2f} s" for r in done))
+        print(f"  {how[0].name} {how[1:]}: "
+              + ", ".join(f"{r['wall_s']:.2f} s" for r in done))
         return done[len(done) // 2]
 
     print(f"verify runs (each path {max(1, args.repeat)} times, the median shown below):")
@@ -243,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.paths:  # what the other code paths cost on the smallest archive
         more = max(2, args.workers + 1)
         others = [(f"native, {more} workers", median_run(smallest, more)),
+                  ("native, huge pages", median_run(smallest, 1, None,
+                                                    {"NUMPY_MADVISE_HUGEPAGE": "1"})),
                   ("Python kernel", run_verify(smallest, 1, "python"))]
     base = seed_baseline(smallest, args.seed_rows)
     base_rate = base["rows"] / base["total_s"]
@@ -263,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<22} {n:>12,} {r['wall_s']:>8.2f} {r['cpu_s']:>6.1f} {rate:>12,.0f} "
               f"{rate / base_rate:>7.1f} {rate / loop_rate:>7.1f} {r['peak_rss_mb']:>8.0f} MB  "
               f"{outcome}")
+
+    print("\nkernel passes (ms, best of 5):")
+    for label, ms in kernel_passes(smallest).items():
+        print(f"  {label:<48} {ms:>8.1f}")
 
     print("\nSHA-256 options over the same 1M canonical texts (rows/s):")
     options = digest_options(smallest)

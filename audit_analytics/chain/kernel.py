@@ -210,12 +210,8 @@ def repeated(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     bytes) whose first 8 bytes are the value, read in place. Linear time with one hash
     table in the native kernel (a sort in the Python one).
     """
-    stride = 1
-    if values.ndim == 2:
-        stride = values.shape[1] // 8
-        values = np.ascontiguousarray(values).view(np.uint64)
-    else:
-        values = np.ascontiguousarray(values).view(np.uint64)
+    stride = values.shape[1] // 8 if values.ndim == 2 else 1
+    values = np.ascontiguousarray(values).view(np.uint64)
     if mask is not None:
         mask = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
     return np.frombuffer(_kernel().repeated(values, mask, stride), dtype=np.int64)

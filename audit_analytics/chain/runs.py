@@ -18,8 +18,8 @@ import pyarrow as pa
 
 from . import kernel
 
-__all__ = ["PartGraph", "key64", "part_graph", "part_links", "repeated", "repeats",
-           "same_hash_groups", "shared"]
+__all__ = ["PartGraph", "key64", "part_graph", "part_links", "repeats", "same_hash_groups",
+           "shared"]
 
 
 def key64(digests: np.ndarray) -> np.ndarray:
@@ -27,16 +27,11 @@ def key64(digests: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(digests[:, :8]).view(np.int64).reshape(-1)
 
 
-def repeated(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Positions (ascending) where ``values`` repeats among the rows selected by ``mask``."""
-    return kernel.repeated(values, mask)
-
-
 def repeats(values: np.ndarray, mask: np.ndarray,
             distinct: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`repeated`, and the distinct values of the selected rows, sorted.
+    """The positions whose value repeats (:func:`.kernel.repeated`), and the distinct values.
 
-    The repeats come from one hash table in the kernel; the distinct values, which only
+    The repeats come from the kernel's hash tables; the distinct values, which only
     a source of several parts needs, cost a sort (``distinct=False``: an empty array).
     """
     again = kernel.repeated(values, mask)

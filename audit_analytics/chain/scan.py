@@ -111,10 +111,11 @@ class PartResult:
 class Scan:
     """What the scan keeps per row of one part: 61 bytes, whatever the width of the rows.
 
-    The stored digest is kept whole (32 bytes), so that every link and copy is confirmed
-    on all of it. A ``prev_hash`` is kept only for the rows that do not link to the row
-    read just before them (``loose``); the in-order links are confirmed while their batch
-    is in memory (``seq``). Ids are kept as a 64-bit hash, and as text only for the
+    The stored digest is kept as its 32-byte link key (the digest itself for SHA-256, see
+    :func:`.digests.link_key`), so that every link and copy is confirmed on all of it. A
+    ``prev_hash`` is kept only for the rows that do not link to the row read just before
+    them (``loose``); the in-order links are confirmed while their batch is in memory
+    (``seq``). Ids are kept as a 64-bit hash, and as text only for the
     rows where a run may start or end (next to a row that does not link in order, and
     the last row), up to :data:`MAX_KEPT_IDS`: other ids a result names are read back.
     """

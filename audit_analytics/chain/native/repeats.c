@@ -1,6 +1,6 @@
 /*
  * Repeated values: the rows whose 64-bit value occurs more than once among the selected
- * rows, found with one open-addressing hash table (two linear passes) instead of a sort.
+ * rows, found with open-addressing hash tables (two linear passes) instead of a sort.
  *
  * The values are already hashes (digest prefixes, hash64 of ids), but they come from the
  * data, which an attacker may choose; the slot of a value is therefore taken from a
