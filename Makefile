@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# Every release `make install` (and so CI) installs: refreshed only by `make lock`.
+LOCK   := constraints.txt
+EXTRAS := dev,notebooks,s3,pdf,dask
 
-.PHONY: install demo test lint samples bench bench-archive bench-pg bench-checks bench-report bench-storage \
+.PHONY: install lock demo test lint samples bench bench-archive bench-pg bench-checks bench-report bench-storage \
         pg-samples clean system-libs preview
 
 # Debian packages the 'pdf' extra (weasyprint) loads at run time, and those `make preview`
@@ -25,14 +28,26 @@ system-libs:
 	    $(APT_GET) update && $(APT_GET) install -y --no-install-recommends $$missing fonts-dejavu-core; \
 	  else echo "PDF reports need:$$missing (apt-get install$$missing)"; fi; fi
 
-$(STAMP): pyproject.toml setup.py $(wildcard audit_analytics/chain/native/*.c audit_analytics/chain/native/*.h)
+$(STAMP): pyproject.toml setup.py $(LOCK) $(wildcard audit_analytics/chain/native/*.c audit_analytics/chain/native/*.h)
 	@$(MAKE) --no-print-directory system-libs
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,notebooks,s3,pdf,dask]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(LOCK) -e '.[$(EXTRAS)]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Resolve pyproject.toml's ranges afresh in a scratch environment and pin the result in
+# $(LOCK); commit it deliberately, after `make test` passes on it.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
+	{ echo "# The releases make install and CI install (pip install -c $(LOCK)), made by"; \
+	  echo "# make lock from the ranges in pyproject.toml on Python $$(.lock-venv/bin/python -V | cut -d' ' -f2)."; \
+	  .lock-venv/bin/python -m pip freeze --exclude-editable --disable-pip-version-check; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf .lock-venv
 
 demo: $(STAMP)
 	@echo "== a clean archive (profile detected automatically)"
@@ -87,4 +102,4 @@ preview: $(STAMP)
 	$(PY) -m audit_analytics.samples.preview reports/preview
 
 clean:
-	rm -rf $(VENV) build *.egg-info audit_analytics/*.so audit_analytics/chain/*.so
+	rm -rf $(VENV) .lock-venv build *.egg-info audit_analytics/*.so audit_analytics/chain/*.so
