@@ -19,8 +19,8 @@ from .chain.results import VerifyResult
 from .chain.runners import DaskRunner, Runner
 from .chain.schema import check_event_columns, events_view_sql
 from .chain.verify import verify_source
-from .errors import AuditAnalyticsError, SchemaError, SourceError, first_line
-from .sources import DIGESTS, PROGRESS, PROTECTIONS, Source, open_source
+from .errors import ArchiveError, AuditAnalyticsError, SchemaError, SourceError, first_line
+from .sources import ARCHIVE, DIGESTS, PROGRESS, PROTECTIONS, Source, open_source
 
 if TYPE_CHECKING:  # pandas loads lazily: the CLI starts faster without it
     import pandas as pd
@@ -162,11 +162,21 @@ class AuditLog:
             self._record("verify", self.source.label, "success", digests=True,
                          intact=result.ok)
             return result
+        if self.source.supports(ARCHIVE):
+            if anchors:
+                raise ArchiveError("anchors do not apply to an archive folder: its manifest's "
+                                   "entries are the anchors (keep its head for expect_head)",
+                                   source=self.source.label)
+            _check_workers(workers)
+            result = self.source.check_integrity(
+                profile=profile, progress=self.progress if progress is None else progress,
+                workers=workers, runner=runner, scheduler=scheduler)
+            self._record("verify", self.source.label, "success", archive=True,
+                         intact=result.ok)
+            return result
         if anchors is not None and not isinstance(anchors, list):
             anchors = load_anchors(anchors)
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                    or workers < 1):
-            raise ValueError(f"workers must be a whole number of at least 1, not {workers!r}")
+        _check_workers(workers)
         if scheduler is not None and runner is not None:
             raise ValueError("give a runner or a scheduler, not both")
         name = profile if isinstance(profile, str) else profile.name
@@ -388,6 +398,12 @@ class AuditLog:
             f"<td>{html.escape(str(v))}</td></tr>" for k, v in d.items()
         )
         return f"<table>{cells}</table>"
+
+
+def _check_workers(workers) -> None:
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ValueError(f"workers must be a whole number of at least 1, not {workers!r}")
 
 
 def _cache_columns(types: dict[str, str]) -> str:

@@ -366,20 +366,39 @@ def test_another_archives_public_key_finds_every_signature_bad(cli, tmp_path, ar
     assert len(bad) == 12 and "another archive's key" in bad[0]["reason"]
 
 
-def test_a_gap_at_a_partition_boundary_is_a_boundary_mismatch(cli, tmp_path, keys):
+def test_a_gap_the_source_had_at_a_partition_boundary_is_its_missing_predecessor(
+        cli, tmp_path, keys):
     chained = chain_table(events(600, 6))
     first_of_day_4 = 300
     src = write(pa.concat_tables([chained.slice(0, first_of_day_4),
                                   chained.slice(first_of_day_4 + 1)]), tmp_path / "gap.parquet")
     assert cli("archive", src, "--to", tmp_path / "g", "--key", keys[0]).returncode == 0
-    code, doc = check(cli, tmp_path / "g", keys[1], "--all")
-    assert code == 1
+    entry = next(json.loads(x) for x in manifest_lines(tmp_path / "g")
+                 if json.loads(x)["path"] == "date=2026-01-04/part-000000.parquet")
+    assert entry["first_prev_at"] == "missing"  # recorded when archived
+    source = json.loads(cli("verify", src, "--json", "-").stdout)
+    expected = sorted((f["kind"], f["id"]) for f in source["findings"])
+    assert expected == [("missing_predecessor", chained.column("id")[301].as_py())]
+    for args in (("--all",), ("--sample", "1", "--seed", "0"), ("--sample", "6")):
+        code, doc = check(cli, tmp_path / "g", keys[1], *args)
+        assert sorted((f["kind"], f.get("id")) for f in doc["findings"]) == (
+            expected if entry["path"] in doc["sampled"] else [])
+        assert code == (1 if entry["path"] in doc["sampled"] else 0)
+    # no boundary_mismatch: the manifest says where the run links, and it holds
+
+
+def test_a_manifest_whose_links_disagree_with_its_rows_is_a_boundary_mismatch(cli, archived):
+    target, _, (_, pub), _ = archived
+    lines = manifest_lines(target)
+    entry = json.loads(lines[3])
+    entry["first_prev_hash"] = "0" * 64  # what the entry says its first row links to
+    lines[3] = json.dumps(entry, separators=(",", ":")).encode()
+    (target / "manifest.jsonl").write_bytes(b"".join(x + b"\n" for x in lines))
+    out = cli("verify", target, "--json", "-")  # no key: the edit is not a bad signature
+    doc = json.loads(out.stdout)
     found = [f for f in doc["findings"] if f["kind"] == "boundary_mismatch"]
-    assert [(f["previous_path"], f["path"]) for f in found] == [
-        ("date=2026-01-04/part-000000.parquet", "date=2026-01-04/part-000001.parquet")] or [
-        (f["previous_path"], f["path"]) for f in found] == [
-        ("date=2026-01-03/part-000000.parquet", "date=2026-01-04/part-000000.parquet")]
-    assert found[0]["found"] == chained.column("hash")[first_of_day_4].as_py()
+    assert out.returncode == 1 and [f["path"] for f in found] == [entry["path"]]
+    assert found[0]["found"] == "0" * 64
 
 
 def test_a_file_that_is_not_parquet_is_a_finding(cli, archived):

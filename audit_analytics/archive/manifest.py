@@ -1,6 +1,9 @@
 """The archive manifest: one signed JSON line per part file, each chained to the one before.
 
-A line is a JSON object (UTF-8) with :data:`ENTRY_FIELDS` (``segments`` optional).
+A line is a JSON object (UTF-8) with :data:`ENTRY_FIELDS`; ``first_prev_at``, ``untimed``
+and ``segments`` are optional (lines written before they existed lack them). The row values
+``first_id``, ``first_prev_hash``, ``last_id`` and ``last_hash`` are text, or null for a row
+that stores none.
 ``prev_entry`` is the SHA-256 (hex) of the previous line's bytes without its newline
 (``""`` on the first line); ``signature`` is the base64 Ed25519 signature over the object
 without ``signature``, serialised with sorted keys, separators ``,`` and ``:`` and UTF-8
@@ -28,7 +31,9 @@ from datetime import UTC, datetime
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .._findings import FindingList
 from .keys import key_id
+from .links import valid_link
 
 __all__ = ["ENTRY_FIELDS", "Manifest", "entry_line", "line_digest", "read_manifest",
            "signing_bytes"]
@@ -39,8 +44,10 @@ ENTRY_FIELDS = ("seq", "path", "sha256", "bytes", "rows", "first_id", "first_pre
                 "prev_entry", "signed_at", "key_id", "signature")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _KEY_ID = re.compile(r"^[0-9a-f]{16}$")
-_TEXT = ("path", "first_id", "first_prev_hash", "last_id", "last_hash", "profile",
-         "prev_entry", "signed_at", "key_id", "signature")
+_TEXT = ("path", "profile", "prev_entry", "signed_at", "key_id", "signature")
+#: Values a row holds as stored: text, or null for a row without one (a malformed row is
+#: archived and reported like any other, never turned into a broken manifest line).
+_ROW_VALUES = ("first_id", "first_prev_hash", "last_id", "last_hash")
 _COUNTS = ("seq", "bytes", "rows")
 
 
@@ -65,6 +72,9 @@ def entry_line(fields: dict, *, seq: int, prev_line: bytes | None,
     """
     when = (signed_at or datetime.now(UTC)).astimezone(UTC)
     entry = {"seq": seq, **{k: fields[k] for k in ENTRY_FIELDS[1:12]}}
+    for optional in ("first_prev_at", "untimed"):
+        if optional in fields:
+            entry[optional] = fields[optional]
     if fields.get("segments"):
         entry["segments"] = fields["segments"]
     entry["prev_entry"] = "" if prev_line is None else line_digest(prev_line)
@@ -86,10 +96,10 @@ class Manifest:
         Number of lines in the file.
     head
         SHA-256 of the last line (``None`` for an empty manifest).
-    digests
-        Each line's SHA-256, in order (what ``--expect-head`` is looked up in).
     findings
-        ``manifest_broken``, ``bad_signature`` and ``truncated`` findings.
+        ``manifest_broken``, ``bad_signature`` and ``truncated`` findings (a
+        :class:`~audit_analytics._findings.FindingList`: the first of each kind listed,
+        all counted).
     signatures
         Signatures checked and found valid (0 when no public key was given).
     key_ids
@@ -99,8 +109,7 @@ class Manifest:
     entries: list[dict] = field(default_factory=list)
     lines: int = 0
     head: str | None = None
-    digests: list[str] = field(default_factory=list)
-    findings: list[dict] = field(default_factory=list)
+    findings: FindingList = field(default_factory=FindingList)
     signatures: int = 0
     signatures_checked: bool = False
     key_ids: list[str] = field(default_factory=list)
@@ -132,9 +141,14 @@ def _form_problem(entry: object) -> str | None:
     for k in _TEXT:
         if not isinstance(entry[k], str):
             return f"{k} is not text"
-    for k in ("min_timestamp", "max_timestamp"):
+    for k in ("min_timestamp", "max_timestamp", *_ROW_VALUES):
         if entry[k] is not None and not isinstance(entry[k], str):
-            return f"{k} is not text"
+            return f"{k} is not text or null"
+    if "first_prev_at" in entry and not valid_link(entry["first_prev_at"]):
+        return "first_prev_at is not a link record"
+    if "untimed" in entry and (not isinstance(entry["untimed"], int)
+                               or isinstance(entry["untimed"], bool) or entry["untimed"] < 0):
+        return "untimed is not a non-negative integer"
     if not _HEX64.match(entry["sha256"]):
         return "sha256 is not 64 lowercase hex digits"
     if not _KEY_ID.match(entry["key_id"]):
@@ -145,8 +159,16 @@ def _form_problem(entry: object) -> str | None:
             or "\\" in path or "\x00" in path or len(path.encode("utf-8")) > _PATH_BYTES
             or any(len(part.encode("utf-8")) > _NAME_BYTES for part in path.split("/"))):
         return "path is not a plain path inside the archive folder"
-    if "segments" in entry and not isinstance(entry["segments"], list):
-        return "segments is not a list"
+    if "segments" in entry:
+        if not isinstance(entry["segments"], list):
+            return "segments is not a list"
+        for seg in entry["segments"]:
+            if not isinstance(seg, dict):
+                return "a segment is not an object"
+            if not isinstance(seg.get("rows"), int) or isinstance(seg.get("rows"), bool):
+                return "a segment's rows is not an integer"
+            if "prev_at" in seg and not valid_link(seg["prev_at"]):
+                return "a segment's prev_at is not a link record"
     return None
 
 
@@ -179,9 +201,11 @@ def read_manifest(data: bytes, public: Ed25519PublicKey | None = None,
         out.findings.append({"kind": "manifest_broken", "path": "manifest.jsonl",
                              "line": number, "reason": reason, **detail})
 
+    head_seen = False
     for number, line in enumerate(raw_lines, start=1):
         digest = line_digest(line)
-        out.digests.append(digest)
+        head_seen = head_seen or digest == expect_head
+        out.head = digest
         try:
             entry = json.loads(line.decode("utf-8"))
         except UnicodeDecodeError:
@@ -219,9 +243,8 @@ def read_manifest(data: bytes, public: Ed25519PublicKey | None = None,
                 out.signatures += 1
         out.entries.append({**entry, "line": number, "digest": digest})
         prev = line
-    out.head = out.digests[-1] if out.digests else None
     out.key_ids = sorted(key_counts, key=lambda k: -key_counts[k])
-    if expect_head is not None and expect_head not in out.digests:
+    if expect_head is not None and not head_seen:
         out.findings.append({
             "kind": "truncated", "path": "manifest.jsonl", "expected_head": expect_head,
             "head": out.head, "reason": "no line of the manifest has the expected head: "

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from .._findings import FindingList
 from .._text import shown
 from ..chain.anchors import Anchor
 from ..errors import ArchiveError, AuditAnalyticsError, SchemaError, first_line
@@ -31,8 +32,9 @@ from ..session import AuditLog
 from ..sources.parquet import ParquetSource
 from ..storage import locate
 from .keys import load_public_key
+from .links import run_graph, runs_of
 from .manifest import Manifest, read_manifest
-from .store import MANIFEST, ArchiveStore
+from .store import MANIFEST, ArchiveStore, is_archive
 
 __all__ = ["ARCHIVE_FINDING_KINDS", "ArchiveCheck", "ArchiveFiles", "check_archive",
            "choose", "is_archive"]
@@ -60,14 +62,19 @@ class ArchiveFiles(ParquetSource):
 
 @dataclass
 class ArchiveCheck:
-    """The outcome of a spot check (or of ``verify DIR``)."""
+    """The outcome of a spot check (or of ``verify DIR``).
+
+    ``findings`` lists the first :data:`~audit_analytics._findings.PER_KIND` findings of
+    each kind; ``counts`` has the number of every kind found. ``all`` is True when every
+    entry of the manifest was checked (``--all``, or a sample as large as the archive).
+    """
 
     archive: str
     partitions: int
     sampled: list[str]
     seed: int | None
     manifest: Manifest
-    findings: list[dict] = field(default_factory=list)
+    findings: FindingList = field(default_factory=FindingList)
     verification: object = None  # the VerifyResult of the chosen files' rows
     all: bool = False
     outside_sample: int = 0
@@ -88,8 +95,8 @@ class ArchiveCheck:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Findings of each kind found (kinds with none left out)."""
-        return dict(Counter(f["kind"] for f in self.findings))
+        """Findings of each kind found, listed or not (kinds with none left out)."""
+        return dict(self.findings.totals)
 
     def to_dict(self) -> dict:
         """The JSON ``spot-check --json`` prints."""
@@ -104,7 +111,9 @@ class ArchiveCheck:
             "sample_for_99": self.sample_needed(0.99),
             "manifest": self.manifest.summary(),
             "counts": self.counts,
-            "findings": self.findings,
+            "findings": list(self.findings),
+            "findings_total": self.findings.total,
+            "findings_listed": len(self.findings),
             "links_outside_sample": self.outside_sample,
         }
         if self.verification is not None:
@@ -130,15 +139,38 @@ class ArchiveCheck:
                          + (f" (seed {self.seed})" if self.seed is not None else ""))
         if self.verification is not None:
             lines.append(f"  rows verified: {self.verification.rows:,}")
+        if self.outside_sample:
+            lines.append(f"  {self.outside_sample} link(s) to part files outside the sample "
+                         "not followed (the signed manifest records where they lead)")
         for kind, n in self.counts.items():
             lines.append(f"  {kind:<22} {n:>6}")
-        for f in self.findings[:limit]:
+        listed = list(self.findings)
+        for f in listed[:limit]:
             where = f.get("path") or ""
             lines.append(f"  - {f['kind']}: {shown(where)} "
                          f"{shown(f.get('reason') or f.get('id') or '')}".rstrip())
-        if len(self.findings) > limit:
-            lines.append(f"  ... and {len(self.findings) - limit} more (use --json for all)")
+        if self.findings.total > limit:
+            more = self.findings.total - min(limit, len(listed))
+            lines.append(f"  ... and {more} more (use --json: the first {self.findings.per_kind:,}"
+                         " of each kind are listed)")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        state = "ok" if self.ok else ", ".join(f"{k}={n}" for k, n in self.counts.items())
+        return (f"<ArchiveCheck {shown(repr(self.archive))} {len(self.sampled)}/"
+                f"{self.partitions} files {state}>")
+
+    def _repr_html_(self) -> str:
+        import html
+
+        colour = "#1a7f37" if self.ok else "#cf222e"
+        state = "intact" if self.ok else "tampering evident"
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td style='text-align:right'>{n}</td>"
+                       "</tr>" for k, n in self.counts.items())
+        text = html.escape(self.summary(limit=0).split("\n", 1)[-1])
+        return (f"<div><b>{html.escape(shown(self.archive))}</b>: <span style='color:{colour};"
+                f"font-weight:bold'>{state}</span></div><pre>{text}</pre>"
+                + (f"<table><tr><th>finding</th><th>n</th></tr>{rows}</table>" if rows else ""))
 
 
 def check_archive(location, public_key=None, *, sample: int | None = None,
@@ -197,8 +229,9 @@ def check_archive(location, public_key=None, *, sample: int | None = None,
     result = ArchiveCheck(archive=store.label, partitions=n,
                           sampled=[entries[i]["path"] for i in chosen],
                           seed=None if everything else seed, manifest=manifest,
-                          all=everything)
-    findings = list(manifest.findings)
+                          all=len(chosen) == n)
+    findings = FindingList(manifest.findings)
+    findings.totals = manifest.findings.totals.copy()  # counted there, some not listed
     listed = {e["path"] for e in entries}
     for rel in store.part_files():
         if rel not in listed:
@@ -228,13 +261,13 @@ def check_archive(location, public_key=None, *, sample: int | None = None,
         rows = _parquet_rows(store, e["path"], findings)
         if rows is not None:
             readable.append((i, rows))
-    findings += _boundaries(entries, chosen)
+    findings.extend(_boundaries(entries))
     readable = _verifiable(store, entries, readable, profile, findings)
     if readable:
         rows_found, outside = _verify_rows(store, entries, readable, set(chosen), intact,
-                                           everything, profile, progress, verify_options,
-                                           result)
-        findings += rows_found
+                                           len(chosen) == n, profile, progress,
+                                           verify_options, result)
+        findings.extend(rows_found)
         result.outside_sample = outside
     result.findings = findings
     return result
@@ -249,22 +282,6 @@ def choose(n: int, k: int, seed: int) -> list[int]:
     import random
 
     return sorted(random.Random(seed).sample(range(n), min(k, n)))
-
-
-def is_archive(location) -> bool:
-    """Whether ``location`` is a folder holding an archive manifest.
-
-    Anything that is not a local or object-storage folder (a database URL, a glob, a
-    missing path) is not one; what it is, its own source says.
-    """
-    text = str(location)
-    if "://" in text and not text.startswith(("file://", "s3://")):
-        return False
-    try:
-        store = ArchiveStore(location)
-        return store.is_folder() and store.exists(MANIFEST)
-    except AuditAnalyticsError:
-        return False
 
 
 def _is_hex64(text: str) -> bool:
@@ -304,60 +321,117 @@ def _verifiable(store, entries, readable, profile, findings) -> list[tuple[int, 
     return keep
 
 
-def _boundaries(entries: list[dict], chosen: list[int]) -> list[dict]:
-    """Each chosen entry's first_prev_hash against the previous entry, and the next's."""
-    pairs = sorted({(i - 1, i) for i in chosen if i > 0}
-                   | {(i, i + 1) for i in chosen if i + 1 < len(entries)})
+def _boundaries(entries: list[dict]) -> list[dict]:
+    """Each run start that the manifest says links to the end of a run, against that run.
+
+    The manifest alone tells: a run start whose predecessor is recorded as the last row of
+    an entry (or of one of its segments) must carry that row's hash as its
+    ``first_prev_hash``. An entry written before such records existed links to the
+    previous entry's last row.
+    """
+    ends: dict[tuple[int, int], str | None] = {}
+    for e in entries:
+        for run in runs_of(e):
+            ends[(e["seq"], run.first_row + run.rows - 1)] = run.last_hash
     out = []
-    for a, b in pairs:
-        before, after = entries[a], entries[b]
-        if after["first_prev_hash"] != before["last_hash"]:
-            out.append({"kind": "boundary_mismatch", "path": after["path"],
-                        "previous_path": before["path"],
-                        "expected": before["last_hash"], "found": after["first_prev_hash"],
-                        "reason": "first_prev_hash is not the previous part's last_hash"})
+    for k, e in enumerate(entries):
+        for run in runs_of(e):
+            at = run.prev_at
+            if at is None and run.first_row == 0 and k > 0:  # an older manifest's line
+                at = {"seq": entries[k - 1]["seq"], "row": entries[k - 1]["rows"] - 1}
+            if not isinstance(at, dict) or (at["seq"], at["row"]) not in ends:
+                continue
+            expected = ends[(at["seq"], at["row"])]
+            if run.first_prev_hash != expected:
+                before = next((x for x in entries if x["seq"] == at["seq"]), None)
+                out.append({"kind": "boundary_mismatch", "path": e["path"],
+                            "previous_path": before["path"] if before else None,
+                            "first_id": run.first_id, "expected": expected,
+                            "found": run.first_prev_hash,
+                            "reason": "the run's first_prev_hash is not the hash of the row "
+                                      "the manifest says it links to"})
     return out
 
 
-def _verify_rows(store, entries, readable, in_sample, intact, everything, profile, progress,
+def _verify_rows(store, entries, readable, in_sample, intact, complete, profile, progress,
                  verify_options, result) -> tuple[list[dict], int]:
-    """Row-level findings of the chosen files, verified together."""
+    """Row-level findings of the chosen files, verified together.
+
+    A complete check (every entry chosen) keeps every finding of the verifier, except a
+    run that begins the archive after its predecessor (``unarchived``). A sample judges
+    what its files show: a run whose predecessor lies in a file outside the sample is
+    counted (``links_outside_sample``), never called deleted; a second chain start is
+    named from the manifest's tree of runs, which a sample cannot see whole.
+    """
     positions = [i for i, _ in readable]
     source = ArchiveFiles(store, [entries[i]["path"] for i in positions],
                           [rows for _, rows in readable])
     chosen_profile = profile or Counter(entries[i]["profile"] for i in positions
                                         ).most_common(1)[0][0]
     anchors = [Anchor(id=entries[i]["last_id"], hash=entries[i]["last_hash"],
-                      line=entries[i]["line"]) for i in positions if entries[i]["last_hash"]]
+                      line=entries[i]["line"]) for i in positions
+               if entries[i]["last_hash"] and entries[i]["last_id"] is not None]
     with AuditLog(source, progress=progress) as audit:
         verification = audit.verify(profile=chosen_profile, anchors=anchors,
                                     **verify_options)
     result.verification = verification
-    by_uri = {locate(store.uri(entries[i]["path"])).url: entries[i]["path"] for i in positions}
-    # a file's first row links to the entry before it: the boundary check covers that
-    # link when the previous entry was not chosen (and at the archive's start); a chosen
-    # previous entry whose file is gone leaves a real gap
-    first_ids = {}
-    for i in positions:
-        if i in intact and (i == 0 or (i - 1) not in in_sample):
-            first_ids[entries[i]["first_id"]] = entries[i]["path"]
-    segment_starts = {}
-    if not everything:
-        for i in positions:
-            if i in intact:
-                for seg in entries[i].get("segments") or ():
-                    if isinstance(seg, dict):
-                        segment_starts[seg.get("first_id")] = entries[i]["path"]
+    by_uri = {locate(store.uri(entries[i]["path"])).url: i for i in positions}
+    graph = run_graph(entries)
+    recorded = all("first_prev_at" in e for e in entries)  # every line says where runs link
+    run_at = {(graph["runs"][k].seq, graph["runs"][k].first_row): k
+              for k in range(len(graph["runs"]))}
+    # a run whose predecessor is in a chosen entry is judged, even when that entry's file
+    # is gone or unreadable: the gap is real
+    read = {entries[i]["seq"] for i in in_sample}
     out, outside = [], 0
     for rec in verification.records:
         rec = dict(rec)
-        where = rec.get("row") or ""
-        path, _, _ = where.rpartition(" row ")
-        rec["path"] = by_uri.get(path, path or None)
-        if rec["kind"] == "missing_predecessor" and (
-                first_ids.get(rec["id"]) == rec["path"]
-                or segment_starts.get(rec["id"]) == rec["path"]):
+        path, _, row = (rec.get("row") or "").rpartition(" row ")
+        i = by_uri.get(path)
+        rec["path"] = entries[i]["path"] if i is not None else (path or None)
+        if rec["kind"] == "extra_genesis" and not complete and recorded:
+            continue  # named below, from the manifest's tree of runs
+        if rec["kind"] != "missing_predecessor" or i is None or not row.isdigit():
+            out.append(rec)
+            continue
+        k = run_at.get((entries[i]["seq"], int(row)))
+        at = graph["runs"][k].prev_at if k is not None else None
+        if at is None and "first_prev_at" in entries[i]:
+            # not a run the manifest lists: the file's rows are not the ones signed (its
+            # file_digest_mismatch says so); only a complete check can name the gap
+            if complete:
+                out.append(rec)
+            else:
+                outside += 1
+            continue
+        if at is None:  # a line written before manifests said where runs link
+            if int(row) == 0:
+                at = "unarchived" if i == 0 else {"seq": entries[i - 1]["seq"]}
+            else:
+                at = "missing" if complete else {"seq": None}  # cannot tell: not read
+        if at == "unarchived":
+            continue  # the archive begins after this run's predecessor
+        if isinstance(at, dict) and at["seq"] not in read:
             outside += 1
             continue
+        if at == "missing":
+            rec["recorded"] = "the source already lacked this predecessor when it was archived"
         out.append(rec)
+    if not complete and recorded:
+        out += _extra_genesis(graph, entries, positions, intact)
     return out, outside
+
+
+def _extra_genesis(graph: dict, entries: list[dict], positions: list[int],
+                   intact: set[int]) -> list[dict]:
+    """The second chain starts among the sampled (intact) files, named from the manifest."""
+    by_seq = {entries[i]["seq"]: i for i in positions if i in intact}
+    out = []
+    for k, run in enumerate(graph["runs"]):
+        if (run.prev_at == "genesis" and graph["root"][k] == k and k != graph["primary"]
+                and run.seq in by_seq):
+            out.append({"kind": "extra_genesis", "id": run.first_id,
+                        "path": entries[by_seq[run.seq]]["path"],
+                        "reason": "a second chain start: the manifest's largest tree of runs "
+                                  "grown from a genesis row is the main chain"})
+    return out

@@ -20,10 +20,11 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from .._io import exclusive_lock, write_atomic
-from ..errors import ArchiveError, OutputError, first_line
+from ..errors import ArchiveError, AuditAnalyticsError, OutputError, SourceError, first_line
 from ..storage import locate, write_new
+from ..storage.location import list_files
 
-__all__ = ["MANIFEST", "MANIFEST_LIMIT", "ArchiveStore"]
+__all__ = ["MANIFEST", "MANIFEST_LIMIT", "ArchiveStore", "is_archive"]
 
 #: The manifest's name inside the archive folder.
 MANIFEST = "manifest.jsonl"
@@ -94,24 +95,18 @@ class ArchiveStore:
             raise ArchiveError(f"cannot examine {path}: {first_line(exc)}", path=path) from None
 
     def part_files(self) -> list[str]:
-        """Every Parquet file below the folder, relative to it, sorted (hidden ones skipped)."""
+        """Every Parquet file below the folder, relative to it, sorted.
+
+        The listing a folder read as a source gets (:func:`~audit_analytics.storage.
+        location.list_files`): hidden and ``_``-prefixed files included, so that nothing a
+        reader takes for events escapes the check for files the manifest does not list.
+        """
         if not self.is_folder():
             return []
         try:
-            infos = self.fs.get_file_info(pafs.FileSelector(self.root, recursive=True))
-        except Exception as exc:
-            raise ArchiveError(f"cannot list {self.label}: {first_line(exc)}",
-                               path=self.label) from None
-        found = []
-        for info in infos:
-            if info.type != pafs.FileType.File:
-                continue
-            rel = posixpath.relpath(info.path, self.root)
-            if any(part.startswith(".") for part in rel.split("/")):
-                continue  # a temporary file of a write under way
-            if rel.lower().endswith(_PARQUET):
-                found.append(rel)
-        return sorted(found)
+            return list_files(self.location, _PARQUET)
+        except SourceError as exc:
+            raise ArchiveError(f"cannot list {self.label}: {exc}", path=self.label) from None
 
     # --- reading --------------------------------------------------------------------
     def read(self, rel: str, limit: int | None = None) -> bytes:
@@ -229,6 +224,22 @@ class ArchiveStore:
         return _removing_if_empty(
             exclusive_lock(root / ".archive.lock", wait=wait,
                            busy=f"{self.label} is being archived"), created)
+
+
+def is_archive(location) -> bool:
+    """Whether ``location`` is a folder holding an archive manifest.
+
+    Anything that is not a local or object-storage folder (a database URL, a glob, a
+    missing path) is not one; what it is, its own source says.
+    """
+    text = str(location)
+    if "://" in text and not text.startswith(("file://", "s3://")):
+        return False
+    try:
+        store = ArchiveStore(location)
+        return store.is_folder() and store.exists(MANIFEST)
+    except AuditAnalyticsError:
+        return False
 
 
 @contextmanager

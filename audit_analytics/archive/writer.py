@@ -8,10 +8,13 @@ manifest line (:mod:`.manifest`). A part file is never rewritten: a re-run archi
 events not archived yet, as new part files after the existing ones.
 
 Which events are new: those stamped at or after the latest archived timestamp less an
-overlap (an hour by default, for a late writer's row stamped earlier), whose ``(id, hash)``
-is not in the part files that reach into that span. Part files are written first, then the
-manifest is extended by one atomic replacement; a run that fails before the manifest is
-written removes the files it created.
+overlap (an hour by default, for a late writer's row stamped earlier), and those without a
+usable timestamp, whose ``(id, hash)`` the part files that reach into that span (or hold
+rows without a timestamp) do not hold as many times as the source does: every row of the
+source is archived once, whatever its values. Each file's manifest line records where each
+of its runs links to (:mod:`.links`). Part files are written first, then the manifest is
+extended by one atomic replacement; a run that fails before the manifest is written removes
+the files it created.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ..chain.schema import BOOKKEEPING, bounded_timestamp
 from ..errors import ArchiveError, first_line
 from ..periods import parse_when, parse_window
 from .keys import load_private_key
+from .links import resolve_links, run_starts
 from .manifest import entry_line, read_manifest
 from .order import chain_order
 from .store import ArchiveStore
@@ -117,18 +121,37 @@ def archive_source(source, target: str, key_path: str, *, partition: str = "day"
         manifest = read_manifest(old, key.public_key())
         _remove_leftovers(store, manifest)
         _refuse_damage(store, manifest)
-        after, archived = _archived_span(store, manifest, overlap)
-        window = {}
-        if str(source).startswith(("postgres://", "postgresql")):
-            window = {k: v for k, v in (("since", _later(lo, after)), ("until", hi)) if v}
-        with AuditLog(source, table=table, progress=progress, **window) as audit:
+        archived = Archived(store, manifest, overlap)
+        with AuditLog(_opened(source, table, lo, hi, archived.after), table=table,
+                      progress=progress) as audit:
             chosen = (detect_profile(audit.engine, audit.source)[0] if profile == "auto"
                       else load_profile(profile))
-            rows = _new_rows(audit, lo, hi, after, archived, first_run=not manifest.entries)
+            rows = _new_rows(audit, lo, hi, archived)
             order = chain_order(audit.engine, _text(rows, "hash"), _text(rows, "prev_hash"),
                                 _ts_or(rows))
-        rows = rows.take(pa.array(order))
-        return _write(store, manifest, old, rows, key, partition, chosen.name)
+            rows = rows.take(pa.array(order))
+            files = _plan(store, rows, partition, len(manifest.entries))
+            _link(audit, chosen, rows, files, archived)
+        return _write(store, manifest, old, rows, files, key, chosen.name)
+
+
+def _opened(source, table, lo, hi, after):
+    """What to open: a PostgreSQL table read from the window still to archive, else ``source``.
+
+    A PostgreSQL table is filtered in the database (only rows at or after the latest
+    archived timestamp less the overlap, or ``--since``), rows without a timestamp
+    included: they belong to no window and are archived once, like any row.
+    """
+    text = str(source)
+    if not text.startswith(("postgres://", "postgresql")):
+        return source
+    from ..sources import source_class
+
+    since = _later(lo, after)
+    if since is None and hi is None:
+        return source
+    return source_class("postgresql")(text, table=table or "audit_logs", since=since,
+                                      until=hi, keep_untimed=True)
 
 
 def _remove_leftovers(store: ArchiveStore, manifest) -> None:
@@ -158,7 +181,7 @@ def _remove_leftovers(store: ArchiveStore, manifest) -> None:
 def _refuse_damage(store: ArchiveStore, manifest) -> None:
     """Refuse to extend a manifest that does not check out, or a folder with strays."""
     if manifest.findings:
-        first = manifest.findings[0]
+        first = next(iter(manifest.findings))
         raise ArchiveError(f"{store.label}: the manifest does not check out with this key "
                            f"(line {first.get('line')}: {first['reason']}); run spot-check "
                            "--all before archiving into it", path=store.label)
@@ -170,61 +193,135 @@ def _refuse_damage(store: ArchiveStore, manifest) -> None:
                            path=store.label)
 
 
-def _archived_span(store: ArchiveStore, manifest, overlap: timedelta):
-    """From when the source is read again, and the ``(id, hash)`` archived since then."""
-    stamps = [e["max_timestamp"] for e in manifest.entries if e["max_timestamp"]]
-    if not stamps:
-        return None, None
-    latest = max(parse_when(s, what="max_timestamp") for s in stamps)
-    after = latest - overlap
-    tables = []
-    for e in manifest.entries:
-        top = e["max_timestamp"]
-        if top and parse_when(top, what="max_timestamp") >= after:
+class Archived:
+    """The rows already in the archive that a run must know of, read part file by part file.
+
+    ``after``: the source is read again from the latest archived timestamp less the
+    overlap (``None`` on a first run). The part files that reach into that span, and those
+    holding rows without a usable timestamp (``untimed``), are read at once (their ``id``,
+    ``hash`` and row numbers): a new row is one whose ``(id, hash)`` is not among them as
+    many times as the source holds it. :meth:`find` locates a hash, reading further part
+    files only when asked (to place a run's predecessor).
+    """
+
+    def __init__(self, store: ArchiveStore, manifest, overlap: timedelta) -> None:
+        self.store, self.entries = store, manifest.entries
+        self.tables: dict[int, pa.Table] = {}
+        self.after: datetime | None = None
+        # each entry's (and segment's) last hash: where most runs' predecessors are
+        self.boundaries: dict[str, tuple[int, int]] = {}
+        for e in self.entries:
+            row = 0
+            for seg in e.get("segments") or ():
+                if isinstance(seg, dict) and isinstance(seg.get("rows"), int):
+                    row += seg["rows"]
+                    if seg.get("last_hash"):
+                        self.boundaries.setdefault(seg["last_hash"], (e["seq"], row - 1))
+            if e["last_hash"] and e["rows"]:
+                self.boundaries.setdefault(e["last_hash"], (e["seq"], e["rows"] - 1))
+        stamps = [e["max_timestamp"] for e in self.entries if e["max_timestamp"]]
+        if stamps:
+            latest = max(parse_when(x, what="max_timestamp") for x in stamps)
+            self.after = latest - overlap
+        for e in self.entries:
+            top = e["max_timestamp"]
+            if (e.get("untimed", 0) or not top
+                    or (self.after is not None and parse_when(top) >= self.after)):
+                self._read(e["seq"])
+
+    def _read(self, seq: int) -> pa.Table:
+        if seq not in self.tables:
+            rel = self.entries[seq]["path"]
             try:
-                tables.append(pq.read_table(store.path(e["path"]), filesystem=store.fs,
-                                            columns=["id", "hash"]))
+                table = pq.read_table(self.store.path(rel), filesystem=self.store.fs,
+                                      columns=["id", "hash"])
             except Exception as exc:
-                raise ArchiveError(f"cannot read {e['path']}: {first_line(exc)}",
-                                   path=e["path"]) from None
-    ids = [pc.cast(t.column("id"), pa.string()) for t in tables]
-    hashes = [pc.cast(t.column("hash"), pa.string()) for t in tables]
-    known = pa.table({"id": pa.chunked_array(ids, pa.string()),
-                      "hash": pa.chunked_array(hashes, pa.string())})
-    return after, known
+                raise ArchiveError(f"cannot read {rel}: {first_line(exc)}", path=rel) from None
+            n = table.num_rows
+            self.tables[seq] = pa.table({
+                "id": pc.cast(table.column("id"), pa.string()),
+                "hash": pc.cast(table.column("hash"), pa.string()),
+                "seq": pa.array(np.full(n, seq, np.int64)),
+                "row": pa.array(np.arange(n, dtype=np.int64))})
+        return self.tables[seq]
+
+    def untimed_unknown(self) -> None:
+        """Read the entries written before manifests counted rows without a timestamp."""
+        for e in self.entries:
+            if "untimed" not in e:
+                self._read(e["seq"])
+
+    def known(self) -> pa.Table:
+        """``(id, hash)`` of every row read so far."""
+        if not self.tables:
+            return pa.table({"id": pa.array([], pa.string()), "hash": pa.array([], pa.string())})
+        return pa.concat_tables(self.tables.values()).select(["id", "hash"])
+
+    def find(self, hashes: list[str], *, everywhere: bool) -> dict[str, tuple[int, int]]:
+        """Where each of ``hashes`` is archived: ``{hash: (seq, row)}`` (absent: not found).
+
+        The entries' boundaries and the part files read so far are searched; with
+        ``everywhere``, every other part file is read too.
+        """
+        wanted = set(hashes)
+        out = {h: self.boundaries[h] for h in wanted if h in self.boundaries}
+        if everywhere:
+            for e in self.entries:
+                self._read(e["seq"])
+        for table in self.tables.values():
+            if len(out) == len(wanted):
+                break
+            for h, seq, row in zip(table.column("hash").to_pylist(),
+                                   table.column("seq").to_pylist(),
+                                   table.column("row").to_pylist()):
+                if h in wanted and h not in out:
+                    out[h] = (seq, row)
+        return out
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:
     return max(x for x in (a, b) if x is not None) if (a or b) else None
 
 
-def _new_rows(audit, lo, hi, after, archived, *, first_run: bool) -> pa.Table:
-    """The source's stored rows to archive (with ``__ts``, microseconds UTC, for the cut)."""
+def _new_rows(audit, lo, hi, archived: Archived) -> pa.Table:
+    """The source's stored rows not archived yet (with ``__ts``, microseconds UTC).
+
+    A row without a usable timestamp belongs to no window: it is read whatever the window
+    and the overlap, and archived once. Rows holding the same ``(id, hash)`` count one by
+    one: the source's second copy of a row is archived when the archive holds only one.
+    """
     engine = audit.engine
     columns = [c for c in audit.source.columns if c not in BOOKKEEPING]
     ts = bounded_timestamp('"timestamp"')
-    where, params = [], []
+    timed, params = [], []
     for bound, op in ((lo, ">="), (hi, "<")):
         if bound is not None:
-            where.append(f"__t {op} CAST(? AS TIMESTAMPTZ)")
+            timed.append(f"__t {op} CAST(? AS TIMESTAMPTZ)")
             params.append(bound.isoformat())
-    if after is not None and not first_run:
-        where.append("__t >= CAST(? AS TIMESTAMPTZ)")
-        params.append(after.isoformat())
-    select = ", ".join(quote_ident(c) for c in columns)
-    sql = (f"SELECT {select}, epoch_us(__t) AS __ts FROM "
-           f"(SELECT *, {ts} AS __t FROM {engine.qualified('raw')}) r")
-    if archived is not None:
-        engine.register("__archived", archived)
-        where.append("NOT EXISTS (SELECT 1 FROM __archived a WHERE a.id = CAST(r.id AS VARCHAR)"
-                     " AND a.hash = CAST(r.hash AS VARCHAR))")
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    if archived.after is not None:
+        timed.append("__t >= CAST(? AS TIMESTAMPTZ)")
+        params.append(archived.after.isoformat())
+    raw = engine.qualified("raw")
+    if archived.entries and engine.scalar(
+            f"SELECT count(*) FROM (SELECT {ts} AS __t FROM {raw}) WHERE __t IS NULL"):
+        archived.untimed_unknown()
+    where = f"WHERE __t IS NULL OR ({' AND '.join(timed)})" if timed else ""
+    select = ", ".join(f"r.{quote_ident(c)}" for c in columns)
+    sql = f"""
+        WITH r AS (
+            SELECT *, CAST(id AS VARCHAR) AS __id, CAST(hash AS VARCHAR) AS __h,
+                   row_number() OVER (PARTITION BY CAST(id AS VARCHAR), CAST(hash AS VARCHAR)
+                                      ORDER BY __t NULLS LAST) AS __n
+            FROM (SELECT *, {ts} AS __t FROM {raw}) s {where}),
+        k AS (SELECT id, hash, count(*) AS n FROM __archived GROUP BY id, hash)
+        SELECT {select}, epoch_us(r.__t) AS __ts FROM r
+        LEFT JOIN k ON k.id IS NOT DISTINCT FROM r.__id AND k.hash IS NOT DISTINCT FROM r.__h
+        WHERE r.__n > coalesce(k.n, 0)"""
+    engine.register("__archived", archived.known())
     try:
         return engine.arrow(sql, params)
     finally:
-        if archived is not None:
-            engine.unregister("__archived")
+        engine.unregister("__archived")
 
 
 def _text(rows: pa.Table, name: str) -> pa.Array:
@@ -270,61 +367,112 @@ def _next_numbers(store: ArchiveStore) -> dict[str, int]:
     return nxt
 
 
-def _segments(hashes: list, prevs: list, ids: list) -> list[dict]:
-    """The file's runs of rows that each link to the row before (when there are several)."""
-    cuts = [0] + [i for i in range(1, len(hashes)) if prevs[i] != hashes[i - 1]]
-    if len(cuts) == 1:
-        return []
-    ends = cuts[1:] + [len(hashes)]
-    return [{"first_id": ids[a], "first_prev_hash": prevs[a], "last_id": ids[b - 1],
-             "last_hash": hashes[b - 1], "rows": b - a} for a, b in zip(cuts, ends)]
+@dataclass
+class _File:
+    """One part file a run writes: rows ``[a, b)`` of the ordered new rows."""
+
+    rel: str
+    seq: int
+    a: int
+    b: int
+    starts: list[int] = field(default_factory=list)  # run starts, positions in the rows
+    links: list = field(default_factory=list)        # each run start's record (.links)
 
 
-def _write(store: ArchiveStore, manifest, old: bytes, rows: pa.Table, key, partition: str,
-           profile: str) -> ArchiveResult:
-    result = ArchiveResult(target=store.label, files_written=0, rows=0,
-                           manifest_head=manifest.head, entries=len(manifest.entries),
-                           profile=profile)
+def _plan(store: ArchiveStore, rows: pa.Table, partition: str, seq: int) -> list[_File]:
+    """The part files the ordered rows go to: cut wherever the partition changes."""
     if rows.num_rows == 0:
-        return result
+        return []
     keys = _keys(rows.column("__ts"), partition)
     cuts = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
     numbers = _next_numbers(store)
     prefix = PARTITIONS[partition]
+    files = []
+    for k, (a, b) in enumerate(zip(cuts, cuts[1:])):
+        folder = f"{prefix}={keys[a]}"
+        number = numbers.get(folder, 0)
+        numbers[folder] = number + 1
+        files.append(_File(f"{folder}/part-{number:06d}.parquet", seq + k, a, b))
+    return files
+
+
+def _link(audit, profile, rows: pa.Table, files: list[_File], archived: Archived) -> None:
+    """Find every file's run starts and record where each one's predecessor is."""
+    if not files:
+        return
+    hashes, prevs = _text(rows, "hash").to_pylist(), _text(rows, "prev_hash").to_pylist()
+    starts: list[int] = []
+    for f in files:
+        f.starts = [f.a + i for i in run_starts(hashes[f.a:f.b], prevs[f.a:f.b])]
+        starts += f.starts
+    local: dict[str, int] = {}
+    for i, h in enumerate(hashes):
+        if h is not None:
+            local.setdefault(h, i)
+    bounds = np.array([f.b for f in files])
+
+    def place(position: int) -> tuple[int, int]:
+        f = files[int(np.searchsorted(bounds, position, side="right"))]
+        return f.seq, position - f.a
+
+    links = resolve_links(audit.engine, audit.source, profile, prevs, starts, place, local,
+                          archived)
+    k = 0
+    for f in files:
+        f.links, k = links[k:k + len(f.starts)], k + len(f.starts)
+
+
+def _fields(f: _File, rows: pa.Table, ts, payload: bytes, profile: str, ids, hashes,
+            prevs) -> dict:
+    """A part file's manifest keys (``path`` ... ``profile``, ``untimed``, runs and links)."""
+    a, b = f.a, f.b
+    span = pc.min_max(ts.slice(a, b - a))
+    fields = {"path": f.rel, "sha256": hashlib.sha256(payload).hexdigest(),
+              "bytes": len(payload), "rows": b - a, "first_id": ids[a],
+              "first_prev_hash": prevs[a], "last_id": ids[b - 1],
+              "last_hash": hashes[b - 1], "min_timestamp": _iso(span["min"].as_py()),
+              "max_timestamp": _iso(span["max"].as_py()), "profile": profile,
+              "first_prev_at": f.links[0], "untimed": ts.slice(a, b - a).null_count}
+    if len(f.starts) > 1:
+        ends = f.starts[1:] + [b]
+        fields["segments"] = [
+            {"first_id": ids[s], "first_prev_hash": prevs[s], "last_id": ids[e - 1],
+             "last_hash": hashes[e - 1], "rows": e - s, "prev_at": link}
+            for s, e, link in zip(f.starts, ends, f.links)]
+    return fields
+
+
+def _write(store: ArchiveStore, manifest, old: bytes, rows: pa.Table, files: list[_File],
+           key, profile: str) -> ArchiveResult:
+    result = ArchiveResult(target=store.label, files_written=0, rows=0,
+                           manifest_head=manifest.head, entries=len(manifest.entries),
+                           profile=profile)
+    if not files:
+        return result
     data = rows.drop_columns(["__ts"])
     hashes, prevs = _text(rows, "hash").to_pylist(), _text(rows, "prev_hash").to_pylist()
     ids = _text(rows, "id").to_pylist()
     ts = rows.column("__ts")
-    files: list[tuple[str, bytes, dict]] = []
-    for a, b in zip(cuts, cuts[1:]):
-        folder = f"{prefix}={keys[a]}"
-        number = numbers.get(folder, 0)
-        numbers[folder] = number + 1
-        rel = f"{folder}/part-{number:06d}.parquet"
+    written_files: list[tuple[str, bytes, dict]] = []
+    for f in files:
         buffer = io.BytesIO()
-        pq.write_table(data.slice(a, b - a), buffer, compression="zstd")
+        pq.write_table(data.slice(f.a, f.b - f.a), buffer, compression="zstd")
         payload = buffer.getvalue()
-        span = pc.min_max(ts.slice(a, b - a))
-        fields = {"path": rel, "sha256": hashlib.sha256(payload).hexdigest(),
-                  "bytes": len(payload), "rows": b - a, "first_id": ids[a],
-                  "first_prev_hash": prevs[a], "last_id": ids[b - 1],
-                  "last_hash": hashes[b - 1], "min_timestamp": _iso(span["min"].as_py()),
-                  "max_timestamp": _iso(span["max"].as_py()), "profile": profile,
-                  "segments": _segments(hashes[a:b], prevs[a:b], ids[a:b])}
-        files.append((rel, payload, fields))
+        written_files.append((f.rel, payload,
+                              _fields(f, rows, ts, payload, profile, ids, hashes, prevs)))
     if old and not old.endswith(b"\n"):
         old += b"\n"
     written: list[str] = []
     store.set_pending(json.dumps([{"path": rel, "sha256": fields["sha256"]}
-                                  for rel, _, fields in files]).encode())
+                                  for rel, _, fields in written_files]).encode())
     try:
-        for rel, payload, _ in files:
+        for rel, payload, _ in written_files:
             store.write_new(rel, payload)
             written.append(rel)
         lines: list[bytes] = []
         prev_line = old.rstrip(b"\n").rsplit(b"\n", 1)[-1] if old.strip() else None
         seq = len(manifest.entries)
-        for _, _, fields in files:
+        for _, _, fields in written_files:
             line = entry_line(fields, seq=seq, prev_line=prev_line, key=key)
             lines.append(line)
             prev_line, seq = line, seq + 1
@@ -339,7 +487,7 @@ def _write(store: ArchiveStore, manifest, old: bytes, rows: pa.Table, key, parti
     store.set_pending(None)
     result.files_written = len(files)
     result.rows = rows.num_rows
-    result.paths = [rel for rel, _, _ in files]
+    result.paths = [f.rel for f in files]
     result.manifest_head = hashlib.sha256(lines[-1]).hexdigest()
     result.entries = len(manifest.entries) + len(files)
     return result

@@ -357,6 +357,10 @@ def _post_chain(ctx: _Context, findings: pd.DataFrame, params: dict):
         from ..cloudtrail.integrity import digest_check
 
         return digest_check(result)
+    if hasattr(result, "manifest"):  # an archive folder, checked against its manifest
+        from ..archive.integrity import archive_check
+
+        return archive_check(result)
     frame = result.findings
     counts = {k: v for k, v in result.counts.items() if v}
     metrics = {"rows": result.rows, "profile": result.profile.name, "counts": counts,

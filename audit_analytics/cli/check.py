@@ -14,6 +14,8 @@ from .app import cli, echo, emit_json
 from .options import (
     PROFILE_HELP,
     anchor_option,
+    archive_options,
+    archive_source_options,
     cloudtrail_options,
     cloudtrail_source_options,
     fail_on_option,
@@ -40,9 +42,10 @@ from .options import (
 @anchor_option("chain_integrity: trusted anchors, JSON lines of {\"id\", \"hash\"}.")
 @table_option()
 @cloudtrail_options
+@archive_options
 @click.pass_context
 def check(ctx, source, policy, since, until, only, json_target, fail_on, profile, anchor,
-          table, public_keys, start_time, end_time) -> int:
+          table, public_keys, start_time, end_time, public_key, expect_head) -> int:
     """Run the compliance checklist over SOURCE."""
     from ..chain.anchors import load_anchors
     from ..checks import CHECKS, STATUSES, run_checks
@@ -64,7 +67,8 @@ def check(ctx, source, policy, since, until, only, json_target, fail_on, profile
     anchors = load_anchors(anchor) if anchor else None
     with AuditLog(source, table=table, progress=ctx.obj["progress"],
                   profile=profile or "auto",
-                  **cloudtrail_source_options(public_keys, start_time, end_time)) as audit:
+                  **cloudtrail_source_options(public_keys, start_time, end_time),
+                  **archive_source_options(public_key, expect_head)) as audit:
         if policy is None and getattr(audit.source, "default_policy", None):
             loaded = Policy.load(audit.source.default_policy)  # the source's own preset
         result = run_checks(audit, loaded, since=since, until=until, only=list(only) or None,

@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import click
 
-__all__ = ["PROFILE_HELP", "anchor_option", "cloudtrail_options", "cloudtrail_source_options",
+__all__ = ["PROFILE_HELP", "anchor_option", "archive_options", "archive_source_options",
+           "cloudtrail_options", "cloudtrail_source_options",
            "fail_on_option", "json_option", "policy_option", "profile_option", "since_option",
            "table_option", "until_option"]
 
@@ -81,6 +82,27 @@ def cloudtrail_options(func: Callable) -> Callable:
     )):
         func = option(func)
     return func
+
+
+def archive_options(func: Callable) -> Callable:
+    """``--public-key``, ``--expect-head``: an archive folder's manifest, checked whole."""
+    for option in reversed((
+        click.option("--public-key", "public_key", default=None, metavar="PREFIX.pub",
+                     type=click.Path(dir_okay=False),
+                     help="Archive folders: the archive's public key, to check the manifest's "
+                          "signatures (without it they are not checked, and said so)."),
+        click.option("--expect-head", "expect_head", default=None, metavar="SHA256",
+                     help="Archive folders: the manifest head kept from an archive run; its "
+                          "absence is 'truncated'."),
+    )):
+        func = option(func)
+    return func
+
+
+def archive_source_options(public_key, expect_head) -> dict:
+    """The archive options given, as source options (none given: none passed)."""
+    given = {"public_key": public_key, "expect_head": expect_head}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def cloudtrail_source_options(public_keys, start_time, end_time) -> dict:

@@ -7,6 +7,8 @@ import click
 from .app import cli, echo
 from .options import (
     anchor_option,
+    archive_options,
+    archive_source_options,
     cloudtrail_options,
     cloudtrail_source_options,
     fail_on_option,
@@ -38,9 +40,11 @@ FAIL_ON = {"fail": ("fail",), "warn": ("warn", "fail")}
 @click.option("--replace", is_flag=True,
               help="Overwrite the period's latest report instead of writing a new version.")
 @cloudtrail_options
+@archive_options
 @click.pass_context
 def report(ctx, source, period, policy, out_dir, formats, framework, profile, anchor, table,
-           fail_on, replace, public_keys, start_time, end_time) -> int:
+           fail_on, replace, public_keys, start_time, end_time, public_key,
+           expect_head) -> int:
     """Write SOURCE's review report for PERIOD into --out and record it in the ledger.
 
     Files are named by period (audit-report_2024-01.html and .json; .csv holds every
@@ -69,7 +73,8 @@ def report(ctx, source, period, policy, out_dir, formats, framework, profile, an
     probe_out_dir(out_dir)
     with AuditLog(source, table=table, progress=ctx.obj["progress"],
                   profile=profile,
-                  **cloudtrail_source_options(public_keys, start_time, end_time)) as audit:
+                  **cloudtrail_source_options(public_keys, start_time, end_time),
+                  **archive_source_options(public_key, expect_head)) as audit:
         if policy is None and getattr(audit.source, "default_policy", None):
             loaded = Policy.load(audit.source.default_policy)  # the source's own preset
         built = build_report(audit, span, policy=loaded, anchors=anchors, profile=profile,

@@ -82,6 +82,8 @@ def _scope(facts: Facts) -> dict:
 
 
 def _profile_name(verify) -> str:
+    if hasattr(verify, "manifest"):  # an archive check: the profile its rows were verified by
+        return verify.to_dict().get("profile") or "archive"
     profile = getattr(verify, "profile", None)
     return profile.name if profile is not None else "cloudtrail-digests"
 
@@ -92,6 +94,10 @@ def _integrity(facts: Facts) -> dict:
         from ..cloudtrail.integrity import integrity_section
 
         return integrity_section(verify)
+    if hasattr(verify, "manifest"):  # an archive folder, checked against its manifest
+        from ..archive.integrity import integrity_section as archive_section
+
+        return archive_section(verify)
     data = verify.to_dict()
     data.pop("seconds", None)
     main = [s for s in verify.segment_records if s["main"]]

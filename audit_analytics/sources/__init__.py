@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from ..errors import SourceError
 from .base import (
+    ARCHIVE,
     CAPABILITIES,
     DIGESTS,
     PROGRESS,
@@ -29,8 +30,9 @@ from .base import (
     Source,
 )
 
-__all__ = ["CAPABILITIES", "DIGESTS", "PROGRESS", "PROTECTIONS", "STREAM", "TABLE", "WINDOW",
-           "ScanPart",            "Source", "SourceKind", "open_source", "registry", "source_class"]
+__all__ = ["ARCHIVE", "CAPABILITIES", "DIGESTS", "PROGRESS", "PROTECTIONS", "STREAM", "TABLE",
+           "WINDOW", "ScanPart", "Source", "SourceKind", "open_source", "registry",
+           "source_class"]
 
 
 class SourceKind(NamedTuple):
@@ -54,6 +56,8 @@ _KNOWN = {
     # any other SQLAlchemy URL (sqlite://, mysql+pymysql://, mssql+pyodbc://...); its
     # driver is named by the URL, and a missing one is reported when the source opens
     "database": SourceKind("audit_analytics.sources.database.DatabaseSource"),
+    # a folder holding an archive's manifest.jsonl (from ``archive``)
+    "archive": SourceKind("audit_analytics.archive.source.ArchiveSource"),
     "cloudtrail": SourceKind("audit_analytics.cloudtrail.source.CloudTrailSource",
                              "pip install cryptography", ("cryptography",)),
 }
@@ -108,7 +112,8 @@ def open_source(spec, *, table: str | None = None, since=None, until=None,
     connections a PostgreSQL table is read on at once (``None``: one per core, at most
     4); other sources have none and ignore it. A CloudTrail location (a folder holding
     ``AWSLogs/ACCOUNT/CloudTrail...``) takes ``public_keys``, ``start_time`` and
-    ``end_time``; other sources refuse them.
+    ``end_time``; an archive folder (holding ``manifest.jsonl``) takes ``public_key`` and
+    ``expect_head``; other sources refuse them.
     """
     source = _resolve(spec, table=table, since=since, until=until, streams=streams,
                       **cloudtrail)
@@ -118,11 +123,31 @@ def open_source(spec, *, table: str | None = None, since=None, until=None,
     return source
 
 
-def _resolve(spec, *, table, since, until, streams, **cloudtrail) -> Source:
+_ARCHIVE_OPTIONS = ("public_key", "expect_head")
+
+
+def _resolve(spec, *, table, since, until, streams, **options) -> Source:
     if isinstance(spec, Source):
         return spec
     text = str(spec)
+    from ..archive.store import is_archive
     from ..cloudtrail.location import is_cloudtrail_folder
+
+    archive = {k: options.pop(k) for k in _ARCHIVE_OPTIONS if k in options}
+    cloudtrail = options
+    if is_archive(text):
+        if since is not None or until is not None:
+            raise SourceError("--since/--until apply to PostgreSQL sources only",
+                              source=text)
+        given = sorted(k for k, v in cloudtrail.items() if v is not None)
+        if given:
+            raise SourceError(f"{', '.join(given)} apply to CloudTrail sources only",
+                              source=text)
+        return source_class("archive")(text, **archive)
+    given = sorted(k for k, v in archive.items() if v is not None)
+    if given:
+        raise SourceError(f"{', '.join(given).replace('_', '-')} apply to archive folders "
+                          "(holding manifest.jsonl) only", source=text)
 
     if is_cloudtrail_folder(text):
         if since is not None or until is not None:

@@ -19,8 +19,8 @@ from typing import ClassVar
 
 from .._engine import Engine
 
-__all__ = ["CAPABILITIES", "DIGESTS", "PROGRESS", "PROTECTIONS", "STREAM", "TABLE", "WINDOW",
-           "ScanPart",            "Source"]
+__all__ = ["ARCHIVE", "CAPABILITIES", "DIGESTS", "PROGRESS", "PROTECTIONS", "STREAM", "TABLE",
+           "WINDOW", "ScanPart", "Source"]
 
 #: Reads a time window filtered at the source (``since``/``until`` attributes) and answers
 #: :meth:`Source.hashes_outside` from the whole log.
@@ -37,7 +37,10 @@ PROTECTIONS = "protections"
 #: Integrity comes from signed digests of its files, not a row chain: the source answers
 #: ``validate_digests()`` (a CloudTrail location).
 DIGESTS = "digests"
-CAPABILITIES = frozenset({WINDOW, STREAM, PROGRESS, TABLE, PROTECTIONS, DIGESTS})
+#: Integrity comes from a signed archive manifest: the source answers ``check_integrity()``
+#: (an archive folder written by ``archive``).
+ARCHIVE = "archive"
+CAPABILITIES = frozenset({WINDOW, STREAM, PROGRESS, TABLE, PROTECTIONS, DIGESTS, ARCHIVE})
 
 
 @dataclass(frozen=True)

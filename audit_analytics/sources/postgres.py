@@ -224,6 +224,9 @@ class PostgresSource(HeldRowsSource):
     since, until
         Keep rows with ``since <= timestamp < until`` (ISO text or datetimes; naive
         values are UTC). The filter runs in PostgreSQL.
+    keep_untimed
+        Keep the rows whose timestamp is NULL too, whatever the window (what ``archive``
+        reads: such a row belongs to no window and is archived once).
     statement_timeout
         PostgreSQL ``statement_timeout`` for every statement of the session.
     progress
@@ -245,8 +248,9 @@ class PostgresSource(HeldRowsSource):
 
     def __init__(self, url: str, table: str = "audit_logs", since=None, until=None, *,
                  statement_timeout: str = "30min", progress: bool | None = None,
-                 streams: int | None = None) -> None:
+                 streams: int | None = None, keep_untimed: bool = False) -> None:
         self.url = url
+        self.keep_untimed = keep_untimed
         self.streams = max(1, int(streams)) if streams else min(4, os.cpu_count() or 1)
         _, masked, parsed = _libpq_uri(url)
         self.table = parse_table(table or "audit_logs")
@@ -340,6 +344,9 @@ class PostgresSource(HeldRowsSource):
         if until:
             where.append(f"{quote_ident(self.stored('timestamp'))} < "
                          "current_setting('audit_analytics.until')::timestamptz")
+        if where and self.keep_untimed:
+            where = [f"({' AND '.join(where)} OR "
+                     f"{quote_ident(self.stored('timestamp'))} IS NULL)"]
         if blocks is not None:
             where.append(range_condition(*blocks))
         sql = f"SELECT {', '.join(items)} FROM {self.table.sql}"
