@@ -1,10 +1,13 @@
 """``reconcile``: two copies of one log compared event by event (a database and its archive).
 
-Every event of A must be in B with the same hash, and the reverse, as many times in each.
-Events are compared as ``(id, hash)`` pairs counted on each side, in one DuckDB statement
-over both sources (sharing one engine); an id present on both sides with different
-hashes is one ``hash_differs`` difference, an event on one side only is ``missing_in_b``
-or ``missing_in_a``. Per-day counts (UTC) show where the copies part; the first
+Every event of A must be in B with the same hash and the same values in every column both
+hold, and the reverse, as many times in each. Events are compared as ``(id, hash,
+content)`` counted on each side (``content``: the SHA-256 of the event's common columns as
+JSON), in one DuckDB statement over both sources (sharing one engine); an id present on
+both sides with different hashes is one ``hash_differs`` difference, with the same hash
+and other values (a column the hash does not cover, or an edit that left the hash alone)
+one ``content_differs``; an event on one side only is ``missing_in_b`` or
+``missing_in_a``. Per-day counts (UTC) show where the copies part; the first
 :data:`DIFFERENCE_LIMIT` differences (oldest first) are listed, all of them counted.
 """
 
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .._engine import Engine
+from .._engine import Engine, quote_ident
 from .._text import shown
 from ..periods import parse_window
 
@@ -20,20 +23,25 @@ __all__ = ["DIFFERENCE_LIMIT", "ReconcileResult", "reconcile"]
 
 #: Differences listed (all are counted).
 DIFFERENCE_LIMIT = 1000
+#: The kinds of difference, as counted.
+KINDS = ("missing_in_b", "missing_in_a", "hash_differs", "content_differs")
 
 _PAIRS = """
 CREATE TEMP TABLE __rec_diff AS
-WITH a AS (SELECT CAST(id AS VARCHAR) AS id, CAST(hash AS VARCHAR) AS hash, "timestamp" AS ts
+WITH a AS (SELECT CAST(id AS VARCHAR) AS id, CAST(hash AS VARCHAR) AS hash, "timestamp" AS ts,
+                  {content} AS content
            FROM {a} WHERE {window}),
-b AS (SELECT CAST(id AS VARCHAR) AS id, CAST(hash AS VARCHAR) AS hash, "timestamp" AS ts
+b AS (SELECT CAST(id AS VARCHAR) AS id, CAST(hash AS VARCHAR) AS hash, "timestamp" AS ts,
+             {content} AS content
       FROM {b} WHERE {window}),
-ca AS (SELECT id, hash, count(*) AS n, min(ts) AS ts FROM a GROUP BY id, hash),
-cb AS (SELECT id, hash, count(*) AS n, min(ts) AS ts FROM b GROUP BY id, hash),
+ca AS (SELECT id, hash, content, count(*) AS n, min(ts) AS ts FROM a GROUP BY ALL),
+cb AS (SELECT id, hash, content, count(*) AS n, min(ts) AS ts FROM b GROUP BY ALL),
 d AS (SELECT coalesce(ca.id, cb.id) AS id, coalesce(ca.hash, cb.hash) AS hash,
              coalesce(ca.n, 0) AS na, coalesce(cb.n, 0) AS nb,
              coalesce(ca.ts, cb.ts) AS ts
       FROM ca FULL OUTER JOIN cb
         ON ca.id IS NOT DISTINCT FROM cb.id AND ca.hash IS NOT DISTINCT FROM cb.hash
+           AND ca.content = cb.content
       WHERE coalesce(ca.n, 0) <> coalesce(cb.n, 0))
 SELECT id,
        max(hash) FILTER (WHERE na > nb) AS hash_a,
@@ -41,10 +49,11 @@ SELECT id,
        coalesce(sum(na - nb) FILTER (WHERE na > nb), 0) AS extra_a,
        coalesce(sum(nb - na) FILTER (WHERE nb > na), 0) AS extra_b,
        min(ts) AS ts,
-       CASE WHEN max(hash) FILTER (WHERE na > nb) IS NOT NULL
-                 AND max(hash) FILTER (WHERE nb > na) IS NOT NULL THEN 'hash_differs'
-            WHEN max(hash) FILTER (WHERE na > nb) IS NOT NULL OR bool_or(na > nb)
-                 THEN 'missing_in_b'
+       CASE WHEN bool_or(na > nb) AND bool_or(nb > na) THEN
+                 CASE WHEN list_has_any(list(coalesce(hash, '')) FILTER (WHERE na > nb),
+                                        list(coalesce(hash, '')) FILTER (WHERE nb > na))
+                      THEN 'content_differs' ELSE 'hash_differs' END
+            WHEN bool_or(na > nb) THEN 'missing_in_b'
             ELSE 'missing_in_a' END AS kind
 FROM d GROUP BY id
 """
@@ -75,7 +84,7 @@ class ReconcileResult:
 
     @property
     def same(self) -> bool:
-        """True when every event of each is in the other, with the same hash."""
+        """True when every event of each is in the other, every column the same."""
         return not any(self.counts.values())
 
     def to_dict(self) -> dict:
@@ -130,8 +139,9 @@ def reconcile(source_a, source_b, *, since=None, until=None, table: str | None =
               AuditLog(source_b, engine=engine, table=table, progress=progress,
                        **_pushdown(source_b, lo, hi)) as b):
             names = {"a": a.relation("events"), "b": b.relation("events"), "window": window}
-            engine.execute(_PAIRS.format(**names), params * 2)
-            counts = dict.fromkeys(("missing_in_b", "missing_in_a", "hash_differs"), 0)
+            engine.execute(_PAIRS.format(content=_content(engine, names), **names),
+                           params * 2)
+            counts = dict.fromkeys(KINDS, 0)
             for kind, n in engine.rows("SELECT kind, count(*) FROM __rec_diff GROUP BY kind"):
                 counts[kind] = int(n)
             rows = engine.rows(
@@ -153,6 +163,15 @@ def reconcile(source_a, source_b, *, since=None, until=None, table: str | None =
     finally:
         engine.close()
     return result
+
+
+def _content(engine: Engine, names: dict) -> str:
+    """SQL for the SHA-256 of an event's every column that both sides hold (as JSON)."""
+    a = engine.columns(f"SELECT * FROM {names['a']}")
+    b = engine.columns(f"SELECT * FROM {names['b']}")
+    common = [c for c in a if c in b]
+    fields = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in common)
+    return f"sha256(CAST(to_json(struct_pack({fields})) AS VARCHAR))"
 
 
 def _pushdown(source, lo, hi) -> dict:

@@ -40,7 +40,7 @@ class ArchiveSource(ParquetSource):
     capabilities = frozenset({ARCHIVE})
 
     def __init__(self, spec: str, public_key=None, expect_head: str | None = None) -> None:
-        files, hive = expand(spec)
+        files, _ = expand(spec)
         super(ParquetSource, self).__init__(label=str(spec), kind="archive")
         self.public_key = public_key
         self.expect_head = expect_head
@@ -57,7 +57,9 @@ class ArchiveSource(ParquetSource):
         if not self.locations:
             raise SourceError(f"no readable Parquet file under {spec}", source=str(spec))
         self.files = [f.url for f in self.locations]
-        self.hive = hive
+        # the partition folders (date=...) say where a file is, not what its events hold: a
+        # stray file outside them must stay readable, and reported by the archive check
+        self.hive = False
         self.rows = sum(self.file_rows)
 
     def check_integrity(self, profile=None, progress: bool | None = None, **verify_options):
