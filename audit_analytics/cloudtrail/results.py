@@ -45,7 +45,11 @@ class Line:
     status: str
 
     def text(self) -> str:
-        """The line as printed (tab-separated like validate-logs), values escaped."""
+        """The line as printed: tab-separated like validate-logs, values escaped.
+
+        A tab, newline or other control character in a value is shown escaped, so the
+        line holds only its own two tabs.
+        """
         if not self.what:
             return shown(self.status, 2000)
         return f"{self.what}\t{shown(self.file or '', 2000)}\t{shown(self.status, 2000)}"

@@ -11,7 +11,8 @@ What is checked, as CloudTrail documents its digests (see :mod:`.digests`):
   successor recorded, and the hours join (``digestStartTime`` is the previous
   ``digestEndTime``); a starting digest after an earlier one is a gap, and hours with no
   digest at the end of the range are missing digests (CloudTrail delivers a digest every
-  hour, empty or not);
+  hour, empty or not, once the hour has ended: an hour is counted when it began before the
+  range's end and ended at least :data:`DELIVERY_DELAY` before now);
 - each listed log file's SHA-256 over its uncompressed bytes, where its digest says it is;
 - digests and log files found somewhere other than where their digest names;
 - log files in the range that no digest lists.
@@ -27,7 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import math
 import time
 import zlib
 from collections import Counter
@@ -48,9 +48,8 @@ log = logging.getLogger("audit_analytics")
 #: Threads reading and hashing files at once (``None``: the location's own count).
 WORKERS: int | None = None
 HOUR = dt.timedelta(hours=1)
-#: How late a digest may be before the hours without one are missing (delivery takes
-#: minutes; an hour and a half leaves room for the hour in progress).
-DELIVERY_SLACK = dt.timedelta(minutes=90)
+#: How long after its hour ends a digest may take to arrive before it is missing.
+DELIVERY_DELAY = dt.timedelta(minutes=30)
 
 
 @dataclass
@@ -99,7 +98,7 @@ def validate_location(location: Location, keys: PublicKeys | None, *, start=None
     with progress_bar(None, "validating", progress, unit="files") as bar, \
             ThreadPoolExecutor(WORKERS or location.readers) as pool:
         digests = list(pool.map(lambda k: _read_digest(location, k, bar), digest_keys))
-        checker = _Checker(location, keys, result, digests, start, min(end, now))
+        checker = _Checker(location, keys, result, digests, start, min(end, now), now)
         checker.run(pool, bar)
         checker.unlisted(log_keys)
     result.elapsed = time.perf_counter() - started
@@ -163,9 +162,9 @@ class _Checker:
     """The checks of one validation, accumulating into its result."""
 
     def __init__(self, location: Location, keys, result: ValidationResult,
-                 digests: list[Digest], start, limit) -> None:
+                 digests: list[Digest], start, limit, now: dt.datetime) -> None:
         self.location, self.keys, self.result = location, keys, result
-        self.start, self.limit = start, limit
+        self.start, self.limit, self.now = start, limit, now
         self.bucket, self.prefix = _origin(location, digests)
         streams: dict[str, _Stream] = {}
         for digest in sorted(digests, key=lambda d: (d.key.end, d.key.key)):
@@ -221,7 +220,9 @@ class _Checker:
         if newest is not None:
             region = (newest.key.account, newest.key.region)
             self.newest[region] = max(self.newest.get(region, newest.end), newest.end)
-            self._tail(newest)
+        present = next((d for d in reversed(chained) if d.error != "not found"), None)
+        if present is not None:  # an invalid digest is there: its hour is not missing
+            self._tail(present, present.key.end if present.error else present.end)
         for index in range(len(stream.digests) - 1, -1, -1):
             digest = stream.digests[index]
             own_line = len(self.result.lines)  # the digest's line; its log files follow it
@@ -234,15 +235,22 @@ class _Checker:
             if ok or self._vouched(digest):
                 plan.append((own_line, digest.log_files))
 
-    def _tail(self, newest: Digest) -> None:
-        """Hours after the newest digest with no digest at all, up to the range's end."""
-        silent = self.limit - newest.end
-        if silent > DELIVERY_SLACK:
-            hours = math.ceil(silent / HOUR)
+    def _tail(self, newest: Digest, ended: dt.datetime) -> None:
+        """Hours after the newest digest (``ended``) with no digest, up to the range's end.
+
+        An hour is counted when it began before the range's end and its digest is due:
+        the hour ended at least :data:`DELIVERY_DELAY` before now. The hour in progress,
+        or one just ended, has no digest yet and is not missing.
+        """
+        begun = -((ended - self.result.end) // HOUR)  # hours begun before the range's end
+        due = (self.now - DELIVERY_DELAY - ended) // HOUR  # hours whose digest is due
+        hours = max(0, min(begun, due))
+        if hours:
+            last = ended + hours * HOUR
             self.finding("digest_missing", None,
-                         f"no digest after {display_time(newest.end)} "
+                         f"no digest after {display_time(ended)} "
                          f"({self.uri(newest.key.key)}): {hours} hourly digest file(s) "
-                         f"missing up to {display_time(self.limit)}", count=hours)
+                         f"missing, the last due at {display_time(last)}", count=hours)
 
     def _vouched(self, digest: Digest) -> bool:
         """An invalid digest whose log files are still checked: its signature held."""
@@ -321,7 +329,7 @@ class _Checker:
             return True
         bucket, obj = previous
         if bucket != self.bucket:
-            self.note(f"Digest file\t{uri}\tprevious digest in bucket {bucket}: not checked")
+            self.line("Digest file", uri, f"previous digest in bucket {bucket}: not checked")
             return True
         key = self.relative(obj)
         named = parse_digest_key(key)
