@@ -10,6 +10,7 @@ failure rather than as an exhausted machine or a hung suite.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import os
 import resource
@@ -127,6 +128,119 @@ def validate(root, keys_file, *extra, json_out=True):
 
 def findings(doc, kind=None):
     return [f for f in doc["findings"] if kind is None or f["kind"] == kind]
+
+
+# --- paths named by a file stay inside the tree and are regular files -------------------
+
+def test_log_files_named_outside_the_tree_are_not_read(built, root, keys_file, key, tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    names = ["AWSLogs/" + "../" * 40 + "etc/hostname", "/etc/hostname", "/dev/zero",
+             "../fifo", "AWSLogs/../../fifo", "AWSLogs//x.json.gz", "AWSLogs/./x.json.gz"]
+
+    def change(data):
+        data["logFiles"] += [{"s3Bucket": built.bucket, "s3Object": n, "hashValue": "0" * 64}
+                             for n in names]
+
+    resign_newest(built, root, key, change)
+    proc, doc, peak = validate(root, keys_file)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
+    bad = findings(doc)
+    assert len(bad) == len(names) and {f["kind"] for f in bad} == {"log_file_hash_mismatch"}
+    assert all(f["detail"] == "not read: the digest names a path outside the location"
+               for f in bad)
+    assert doc["log_files"] == {"valid": len(built.logs), "invalid": len(names), "missing": 0,
+                                "unlisted": 0, "not_checked": 0}
+    proc, _, _ = validate(root, keys_file, json_out=False)
+    refused = [line for line in proc.stdout.splitlines()
+               if line.endswith("\tINVALID: not read: names a path outside the location")]
+    assert len(refused) == len(names)
+
+
+def test_listed_files_that_are_not_regular_files_inside_are_not_read(built, root, keys_file,
+                                                                     tmp_path):
+    outside = tmp_path / "secret.json.gz"
+    outside.write_bytes((root / built.logs[0]).read_bytes())
+    swaps = {built.logs[1]: lambda p: os.mkfifo(p),
+             built.logs[2]: lambda p: p.symlink_to("/dev/zero"),
+             built.logs[4]: lambda p: p.symlink_to(outside),
+             built.logs[5]: lambda p: p.mkdir()}
+    for name, swap in swaps.items():
+        (root / name).unlink()
+        swap(root / name)
+    proc, doc, _ = validate(root, keys_file)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
+    by_file = {f["file"]: f for f in findings(doc)}
+    assert set(by_file) == {str(root / n) for n in swaps}
+    assert "is a FIFO, not a regular file" in by_file[str(root / built.logs[1])]["detail"]
+    assert "leads outside the location" in by_file[str(root / built.logs[2])]["detail"]
+    assert "leads outside the location" in by_file[str(root / built.logs[4])]["detail"]
+    assert "is a directory, not a regular file" in by_file[str(root / built.logs[5])]["detail"]
+    # a link inside the tree to a regular file inside it is read
+    (root / built.logs[4]).unlink()
+    (root / built.logs[4]).symlink_to(root / built.logs[0])
+    proc, doc, _ = validate(root, keys_file)
+    assert str(root / built.logs[4]) in {f["file"] for f in findings(doc)}  # another hash
+    assert "hash value doesn't match" in next(
+        f["detail"] for f in findings(doc) if f["file"] == str(root / built.logs[4]))
+
+
+def test_a_link_to_a_folder_outside_is_not_walked(built, root, keys_file):
+    """Listing does not descend into ``AWSLogs/x -> /`` (nor into a loop to ``..``)."""
+    (root / "AWSLogs" / "everything").symlink_to("/")
+    (root / "AWSLogs" / ct.ACCOUNT / "loop").symlink_to("..")
+    proc, doc, _ = validate(root, keys_file)
+    assert proc.returncode == 0, proc.stderr
+    assert doc["ok"] and doc["log_files"]["valid"] == len(built.logs)
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_signature_file_that_is_not_a_regular_file(built, root, keys_file, tmp_path, target):
+    """A ``.metadata.json`` that is a device or a FIFO is not read (ignored, with a warning).
+
+    The second newest digest is still checked against the signature its successor
+    recorded; the newest has nothing else to check it with.
+    """
+    for name in built.digests[-2:]:
+        meta = root / (name + ".metadata.json")
+        meta.unlink()
+        if target == "fifo":
+            os.mkfifo(meta)
+        else:
+            meta.symlink_to(target)
+    proc, doc, peak = validate(root, keys_file)
+    assert proc.returncode == 1, proc.stderr
+    assert doc["digests"] == {"valid": HOURS, "invalid": 0, "missing": 0, "unsigned": 1}
+    assert not findings(doc)
+    warnings = proc.stderr.splitlines()
+    reason = "is a FIFO, not a regular file" if target == "fifo" else \
+        "leads outside the location (to /dev/zero)"
+    assert len(warnings) == 2 and all(reason in w and w.endswith("not read: ignored")
+                                      for w in warnings), proc.stderr
+    assert peak < 1024
+
+
+def test_unsigned_digest_log_files_are_not_read_unless_accepted(cli, built, tmp_path,
+                                                                keys_file):
+    """A plain copy: nothing vouches for the newest digest's list until it is accepted."""
+    root = built.write(tmp_path / "plain", signatures=False)
+    newest = ct.digest_data(built, built.digests[-1])["logFiles"]
+    tampered = root / newest[0]["s3Object"]
+    tampered.write_bytes(gzip.compress(b'{"Records": []}'))
+    proc, doc, _ = validate(root, keys_file)
+    assert proc.returncode == 1 and proc.stderr == ""
+    assert not findings(doc) and doc["digests"]["unsigned"] == 1
+    assert doc["log_files"]["not_checked"] == len(newest)
+    assert doc["log_files"]["valid"] == len(built.logs) - len(newest)
+    proc, _, _ = validate(root, keys_file, json_out=False)
+    assert (f"Log file\t{tampered}\tnot checked: its digest's signature was not checked"
+            in proc.stdout.splitlines())
+    assert f"{len(newest)} log file(s) not checked" in proc.stdout
+    proc, doc, _ = validate(root, keys_file, "--allow-unsigned")
+    assert proc.returncode == 1
+    assert [(f["kind"], f["file"]) for f in findings(doc)] == [
+        ("log_file_hash_mismatch", str(tampered))]
+    assert doc["log_files"]["not_checked"] == 0
 
 
 # --- the text output: tabs as validate-logs prints them, values escaped ------------------

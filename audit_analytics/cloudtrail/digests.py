@@ -33,7 +33,7 @@ __all__ = ["DIGEST_KEY", "LOG_KEY", "REQUIRED_FIELDS", "Digest", "DigestKey", "p
 DIGEST_KEY = re.compile(
     r"^AWSLogs/(?:(?P<org>o-[a-z0-9]+)/)?(?P<account>\d{12})/CloudTrail-Digest/"
     r"(?P<region>[a-z0-9-]+)/\d{4}/\d{2}/\d{2}/"
-    r"(?P<stream>(?P=account)_CloudTrail-Digest_(?P=region)_.+)_"
+    r"(?P<stream>(?P=account)_CloudTrail-Digest_(?P=region)_[^/]+)_"
     r"(?P<time>\d{8}T\d{6}Z)(?P<backfill>_backfill)?\.json\.gz$")
 #: ``AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ACCOUNT_CloudTrail_REGION_TIME_ID``
 LOG_KEY = re.compile(

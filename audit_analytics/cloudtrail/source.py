@@ -22,7 +22,7 @@ from ..progress import progress_bar
 from ..sources.base import DIGESTS, PROGRESS, ScanPart, Source
 from .digests import parse_digest, parse_digest_key, parse_log_key
 from .keys import PublicKeys, load_public_keys
-from .location import open_location
+from .location import Unreadable, open_location
 from .records import map_record, records_table
 from .results import ValidationResult
 from .validation import WORKERS, _origin, validate_location
@@ -91,7 +91,7 @@ class CloudTrailSource(Source):
         for key in sorted(keys, key=lambda k: k.end, reverse=True)[:5]:
             try:
                 digest = parse_digest(key, self.location.read(key.key))
-            except FileNotFoundError:
+            except (FileNotFoundError, Unreadable):
                 continue
             found = _origin(self.location, [digest])
             if found[0] is not None:

@@ -14,6 +14,9 @@ What is checked, as CloudTrail documents its digests (see :mod:`.digests`):
   hour, empty or not, once the hour has ended: an hour is counted when it began before the
   range's end and ended at least :data:`DELIVERY_DELAY` before now);
 - each listed log file's SHA-256 over its uncompressed bytes, where its digest says it is;
+  the log files of a digest are read only when its signature held, when no keys were
+  given (hashes and chain only), or when unsigned digests are accepted: otherwise they
+  are "not checked";
 - digests and log files found somewhere other than where their digest names;
 - log files in the range that no digest lists.
 
@@ -38,7 +41,7 @@ from ..errors import PeriodError
 from ..progress import progress_bar
 from .digests import Digest, parse_digest, parse_digest_key, parse_log_key, verify_signature
 from .keys import PublicKeys
-from .location import Location
+from .location import Location, Unreadable, is_key
 from .results import Finding, Line, ValidationResult, display_time
 
 __all__ = ["WORKERS", "validate_location"]
@@ -132,29 +135,46 @@ def _read_digest(location: Location, key, bar) -> Digest:
         digest = parse_digest(key, location.read(key.key))
     except FileNotFoundError:
         digest = Digest(key, error="not found")
+    except Unreadable as exc:
+        digest = Digest(key, error=f"not read: {exc.reason}")
     bar.update(1)
     return digest
+
+
+class _Refused(ValueError):
+    """A listed log file that cannot be hashed.
+
+    ``status`` is for its line, the message the finding's detail.
+    """
+
+    def __init__(self, status: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
 
 
 def _hash_log(location: Location, key: str) -> str | None:
     """Hex SHA-256 of a log file's uncompressed bytes; ``None`` when it is absent.
 
-    Raises ``ValueError`` when the file is not gzip.
+    Raises :class:`_Refused` when the key names nothing inside the location, the file is
+    not a regular file there, or it is not gzip.
     """
-    try:
-        raw = location.read(key)
-    except FileNotFoundError:
-        return None
+    if not is_key(key):
+        raise _Refused("not read: names a path outside the location",
+                       "not read: the digest names a path outside the location")
     inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
     digest = hashlib.sha256()
     try:
-        for offset in range(0, len(raw), 1 << 20):
-            digest.update(inflater.decompress(raw[offset:offset + (1 << 20)]))
+        for chunk in location.chunks(key):
+            digest.update(inflater.decompress(chunk))
         digest.update(inflater.flush())
+    except FileNotFoundError:
+        return None
+    except Unreadable as exc:
+        raise _Refused(f"not read: {exc.reason}", str(exc)) from None
     except zlib.error as exc:
-        raise ValueError(f"invalid format: {exc}") from None
+        raise _Refused("invalid format", f"invalid format: {exc}") from None
     if not inflater.eof:
-        raise ValueError("invalid format: truncated gzip")
+        raise _Refused("invalid format", "invalid format: truncated gzip")
     return digest.hexdigest()
 
 
@@ -186,13 +206,14 @@ class _Checker:
     def run(self, pool: ThreadPoolExecutor, bar) -> None:
         """Check every stream's digests, then hash the log files they vouch for, in order."""
         plan: list[tuple[int, list[dict]]] = []  # line index -> the digest's log entries
+        unchecked: list[tuple[int, list[dict]]] = []  # the same, for digests not signed
         for stream in self.streams:
             for digest in stream.digests:
                 for entry in digest.log_files:
                     if isinstance(entry.get("s3Object"), str):
                         self.listed.add(self.relative(entry["s3Object"]))
-            self._stream(stream, plan)
-        self._logs(plan, pool, bar)
+            self._stream(stream, plan, unchecked)
+        self._logs(plan, unchecked, pool, bar)
         found = [d for s in self.streams for d in s.digests if not d.error]
         if found:
             starts = [d.start for d in found if d.start]
@@ -209,7 +230,7 @@ class _Checker:
                          f"no digest file between {display_time(start)} and "
                          f"{display_time(self.result.end)}", count=False)
 
-    def _stream(self, stream: _Stream, plan) -> None:
+    def _stream(self, stream: _Stream, plan, unchecked) -> None:
         chained = [d for d in stream.digests if not d.key.backfill]
         successors = {}
         for digest in chained:
@@ -232,8 +253,18 @@ class _Checker:
             if not digest.key.backfill and not digest.error:
                 ok = self._link(digest, chained) and ok
             self.result.digests["valid" if ok else "invalid"] += 1
-            if ok or self._vouched(digest):
+            if self._vouched(digest) or (ok and self._reads_unsigned):
                 plan.append((own_line, digest.log_files))
+            elif ok:  # valid, but nothing vouches for the log files it names
+                unchecked.append((own_line, digest.log_files))
+
+    @property
+    def _reads_unsigned(self) -> bool:
+        """Whether the log files of a digest whose signature was not checked are read.
+
+        They are without keys (hashes and chain only) or with unsigned digests accepted.
+        """
+        return self.keys is None or self.result.allow_unsigned
 
     def _tail(self, newest: Digest, ended: dt.datetime) -> None:
         """Hours after the newest digest (``ended``) with no digest, up to the range's end.
@@ -360,7 +391,7 @@ class _Checker:
         return not problems
 
     # --- log files ---------------------------------------------------------------------
-    def _logs(self, plan, pool: ThreadPoolExecutor, bar) -> None:
+    def _logs(self, plan, unchecked, pool: ThreadPoolExecutor, bar) -> None:
         """Hash every vouched-for log file in parallel; lines go after their digest's line."""
         tasks = []
         for line_index, entries in plan:
@@ -374,7 +405,7 @@ class _Checker:
             _, bucket, key, _entry = task
             try:
                 value = _hash_log(self.location, key)
-            except ValueError as exc:
+            except _Refused as exc:
                 value = exc
             bar.update(1)
             return value
@@ -384,6 +415,16 @@ class _Checker:
         for (line_index, bucket, key, entry), outcome in zip(tasks, outcomes):
             inserts.setdefault(line_index, []).append(
                 self._log_line(bucket, key, entry, outcome, elsewhere))
+        for line_index, entries in unchecked:
+            for entry in entries:
+                obj, bucket = entry.get("s3Object"), entry.get("s3Bucket")
+                if isinstance(obj, str):
+                    self.result.log_files["not_checked"] += 1
+                    uri = self.uri(self.relative(obj)) if bucket == self.bucket else \
+                        f"s3://{bucket}/{obj}"
+                    inserts.setdefault(line_index, []).append(
+                        Line("Log file", uri, "not checked: its digest's signature was not "
+                                              "checked"))
         lines = self.result.lines
         self.result.lines = []
         for index, line in enumerate(lines):
@@ -394,6 +435,10 @@ class _Checker:
     def _log_line(self, bucket, key, entry, outcome, elsewhere) -> Line:
         uri = self.uri(key) if bucket == self.bucket else f"s3://{bucket}/{entry['s3Object']}"
         counts = self.result.log_files
+        if isinstance(outcome, _Refused):
+            counts["invalid"] += 1
+            self._pending.append(Finding("log_file_hash_mismatch", uri, str(outcome)))
+            return Line("Log file", uri, f"INVALID: {outcome.status}")
         if bucket != self.bucket:  # the digest names another bucket than this location
             if outcome is None:
                 counts["missing"] += 1
@@ -407,10 +452,6 @@ class _Checker:
                                          f"original location: found at {self.uri(key)}, "
                                          f"{same}"))
             return Line("Log file", uri, "INVALID: has been moved from its original location")
-        if isinstance(outcome, ValueError):
-            counts["invalid"] += 1
-            self._pending.append(Finding("log_file_hash_mismatch", uri, str(outcome)))
-            return Line("Log file", uri, "INVALID: invalid format")
         if outcome is None:
             other = elsewhere.get(key.rsplit("/", 1)[-1])
             if bucket == self.bucket and other and other != key:
