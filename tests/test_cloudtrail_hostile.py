@@ -130,6 +130,45 @@ def findings(doc, kind=None):
     return [f for f in doc["findings"] if kind is None or f["kind"] == kind]
 
 
+# --- a log file is exactly one gzip member ---------------------------------------------
+
+@pytest.mark.parametrize("extra", [gzip.compress(b'{"Records": []}', mtime=0),
+                                   gzip.compress(b"", mtime=0), b"\0" * 16],
+                         ids=["second-member", "empty-member", "trailing-bytes"])
+def test_data_after_the_gzip_member_is_invalid(cli, built, root, keys_file, extra):
+    """What follows the gzip member is not what CloudTrail hashed: INVALID, read by no one.
+
+    An empty second member leaves the uncompressed stream, and so its hash, unchanged:
+    still INVALID, the file is not the one CloudTrail delivered.
+    """
+    path = root / built.logs[3]
+    path.write_bytes(path.read_bytes() + extra)
+    proc, doc, _ = validate(root, keys_file)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
+    bad = findings(doc)
+    assert [(f["kind"], f["file"]) for f in bad] == [("log_file_hash_mismatch", str(path))]
+    assert bad[0]["detail"].startswith("invalid format: data after the end of the gzip stream")
+    assert doc["log_files"]["invalid"] == 1
+    assert doc["log_files"]["valid"] == len(built.logs) - 1
+    proc, _, _ = validate(root, keys_file, json_out=False)
+    assert f"Log file\t{path}\tINVALID: invalid format" in proc.stdout.splitlines()
+    # the source reads it as validate judged it: refused, never a silent read of more or less
+    proc = cli("check", root, "--public-keys", keys_file, *RANGE, "--json", "-")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert path.name in proc.stderr and "data after the end of the gzip stream" in proc.stderr
+
+
+def test_appended_digest_member_is_invalid(built, root, keys_file):
+    name = built.digests[2]
+    path = root / name
+    path.write_bytes(path.read_bytes() + gzip.compress(b"", mtime=0))
+    proc, doc, _ = validate(root, keys_file)
+    assert proc.returncode == 1 and proc.stderr == ""
+    bad = findings(doc, "digest_signature_invalid")
+    assert [f["file"] for f in bad] == [str(path)]
+    assert bad[0]["detail"].startswith("invalid format: data after the end of the gzip stream")
+
+
 # --- paths named by a file stay inside the tree and are regular files -------------------
 
 def test_log_files_named_outside_the_tree_are_not_read(built, root, keys_file, key, tmp_path):
@@ -241,6 +280,74 @@ def test_unsigned_digest_log_files_are_not_read_unless_accepted(cli, built, tmp_
     assert [(f["kind"], f["file"]) for f in findings(doc)] == [
         ("log_file_hash_mismatch", str(tampered))]
     assert doc["log_files"]["not_checked"] == 0
+
+
+# --- gzip bombs: streamed, capped, memory bounded ---------------------------------------
+
+def test_digest_bomb_is_refused_within_bounded_memory(built, root, keys_file):
+    """3 MB inflating to 3 GiB: refused at the digest cap, far below a gigabyte."""
+    name = built.digests[-1]
+    (root / name).write_bytes(zeros_gzip(3 << 30))
+    started = time.monotonic()
+    proc, doc, peak = validate(root, keys_file)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
+    bad = findings(doc, "digest_signature_invalid")
+    assert [f["file"] for f in bad] == [str(root / name)]
+    assert bad[0]["detail"] == ("invalid format: more than 16 MiB uncompressed, more than a "
+                                "digest file can be")
+    assert peak < 1024 and time.monotonic() - started < 30
+
+
+def test_log_bomb_is_hashed_streaming(built, root, keys_file):
+    """A log file of 512 KB inflating to 512 MiB is hashed in constant memory."""
+    path = root / built.logs[4]
+    path.write_bytes(zeros_gzip(512 << 20))
+    proc, doc, peak = validate(root, keys_file)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
+    bad = findings(doc)
+    assert [(f["kind"], f["file"]) for f in bad] == [("log_file_hash_mismatch", str(path))]
+    assert "hash value doesn't match" in bad[0]["detail"]
+    assert peak < 400, f"peak RSS {peak} MiB"
+
+
+def check_source(root, keys_file):
+    return run_bounded("check", root, "--public-keys", keys_file, *RANGE, "--json", "-")
+
+
+def test_log_bomb_is_refused_by_the_source(built, root, keys_file):
+    """1 MB inflating to 1 GiB: the source stops at its cap, one line, exit 2."""
+    path = root / built.logs[2]
+    path.write_bytes(zeros_gzip(1 << 30))
+    proc, peak = check_source(root, keys_file)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert path.name in proc.stderr
+    assert "more than 32 MiB uncompressed (a log file is read as records up to 32 MiB)" \
+        in proc.stderr
+    assert peak < 1024, f"peak RSS {peak} MiB"
+
+
+def test_dense_json_log_file_is_refused_by_the_source(built, root, keys_file):
+    """30 MiB of ``{},`` would be 700 MB of Python objects, and 10 million rows."""
+    path = root / built.logs[2]
+    body = b"{}," * (10 * MIB)
+    path.write_bytes(gzip.compress(b'{"Records": [' + body[:-1] + b"]}", 1))
+    proc, peak = check_source(root, keys_file)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert path.name in proc.stderr
+    assert ("10,485,762 JSON objects and arrays, more than the 2,097,152 read (one per 16 "
+            "bytes of the 32 MiB cap)") in proc.stderr
+    assert peak < 1024, f"peak RSS {peak} MiB"
+
+
+def test_too_many_records_in_one_log_file(built, root, keys_file):
+    path = root / built.logs[2]
+    record = json.dumps({"eventName": "GetObject", "eventSource": "s3.amazonaws.com",
+                         "eventID": "x" * 40})
+    text = '{"Records": [' + ",".join([record] * 140_000) + "]}"
+    path.write_bytes(gzip.compress(text.encode(), 1))
+    proc, peak = check_source(root, keys_file)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "140,000 records, more than the 131,072 read from one log file" in proc.stderr
 
 
 # --- the text output: tabs as validate-logs prints them, values escaped ------------------

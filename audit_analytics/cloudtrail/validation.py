@@ -13,10 +13,10 @@ What is checked, as CloudTrail documents its digests (see :mod:`.digests`):
   digest at the end of the range are missing digests (CloudTrail delivers a digest every
   hour, empty or not, once the hour has ended: an hour is counted when it began before the
   range's end and ended at least :data:`DELIVERY_DELAY` before now);
-- each listed log file's SHA-256 over its uncompressed bytes, where its digest says it is;
-  the log files of a digest are read only when its signature held, when no keys were
-  given (hashes and chain only), or when unsigned digests are accepted: otherwise they
-  are "not checked";
+- each listed log file's SHA-256 over its uncompressed bytes, where its digest says it is
+  (one gzip member, streamed: see :mod:`.payload`); the log files of a digest are read
+  only when its signature held, when no keys were given (hashes and chain only), or when
+  unsigned digests are accepted: otherwise they are "not checked";
 - digests and log files found somewhere other than where their digest names;
 - log files in the range that no digest lists.
 
@@ -32,7 +32,6 @@ import datetime as dt
 import hashlib
 import logging
 import time
-import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from ..progress import progress_bar
 from .digests import Digest, parse_digest, parse_digest_key, parse_log_key, verify_signature
 from .keys import PublicKeys
 from .location import Location, Unreadable, is_key
+from .payload import PayloadError, inflate
 from .results import Finding, Line, ValidationResult, display_time
 
 __all__ = ["WORKERS", "validate_location"]
@@ -132,7 +132,7 @@ def _inventory(location: Location, start, end, account, region):
 
 def _read_digest(location: Location, key, bar) -> Digest:
     try:
-        digest = parse_digest(key, location.read(key.key))
+        digest = parse_digest(key, location.chunks(key.key))
     except FileNotFoundError:
         digest = Digest(key, error="not found")
     except Unreadable as exc:
@@ -155,26 +155,23 @@ class _Refused(ValueError):
 def _hash_log(location: Location, key: str) -> str | None:
     """Hex SHA-256 of a log file's uncompressed bytes; ``None`` when it is absent.
 
-    Raises :class:`_Refused` when the key names nothing inside the location, the file is
-    not a regular file there, or it is not gzip.
+    Streamed (one :data:`~.payload.PIECE` at a time, whatever its size). Raises
+    :class:`_Refused` when the key names nothing inside the location, the file is not a
+    regular file there, or it is not exactly one gzip member.
     """
     if not is_key(key):
         raise _Refused("not read: names a path outside the location",
                        "not read: the digest names a path outside the location")
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
     digest = hashlib.sha256()
     try:
-        for chunk in location.chunks(key):
-            digest.update(inflater.decompress(chunk))
-        digest.update(inflater.flush())
+        for piece in inflate(location.chunks(key)):
+            digest.update(piece)
     except FileNotFoundError:
         return None
     except Unreadable as exc:
         raise _Refused(f"not read: {exc.reason}", str(exc)) from None
-    except zlib.error as exc:
-        raise _Refused("invalid format", f"invalid format: {exc}") from None
-    if not inflater.eof:
-        raise _Refused("invalid format", "invalid format: truncated gzip")
+    except PayloadError as exc:
+        raise _Refused("invalid format", str(exc)) from None
     return digest.hexdigest()
 
 
