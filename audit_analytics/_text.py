@@ -37,6 +37,7 @@ _OTHERS = (
 )
 _UNSAFE = re.compile(f"[{_C0}{_OTHERS}]")
 _UNSAFE_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f{_OTHERS}]")
+_UNSAFE_BUT_LAYOUT = re.compile(f"[\x00-\x08\x0b-\x1f{_OTHERS}]")  # tabs kept too
 # json.dumps escapes the C0 controls itself; DEL, C1, bidi and the rest it writes raw
 _JSON_RAW = re.compile(f"[{_OTHERS}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -97,13 +98,16 @@ def shown(value, limit: int | None = LIMIT, *, count: bool = True) -> str:
     return printable(text)
 
 
-def terminal_text(text: str) -> str:
-    """Multi-line output with every unsafe character escaped except the line breaks.
+def terminal_text(text: str, *, tabs: bool = False) -> str:
+    r"""Multi-line output with every unsafe character escaped except the line breaks.
 
     The last guard before a terminal: values are escaped where they are formatted
-    (:func:`shown`), so a newline left here is the output's own layout.
+    (:func:`shown`), so a newline left here is the output's own layout. With ``tabs``
+    the tabs are kept too, for output whose columns are tab-separated (each value in it
+    escaped by :func:`shown`, which writes a tab inside a value as ``\t``).
     """
-    return _UNSAFE_BUT_NEWLINE.sub(_escape, text) if _UNSAFE_BUT_NEWLINE.search(text) else text
+    unsafe = _UNSAFE_BUT_LAYOUT if tabs else _UNSAFE_BUT_NEWLINE
+    return unsafe.sub(_escape, text) if unsafe.search(text) else text
 
 
 def escape_json(text: str) -> str:

@@ -108,3 +108,19 @@ def test_bad_locations(cli, s3, keys_file, tmp_path):
     assert proc.returncode == 2 and "bucket not found" in proc.stderr, proc.stderr
     proc = cli("cloudtrail", "fetch", tmp_path, "--to", tmp_path / "x")
     assert proc.returncode == 2 and "copies from s3://" in proc.stderr
+
+
+def test_fetch_writes_nothing_outside_its_folder(cli, s3, trail, keys_file, tmp_path):
+    """A key whose trail-name part holds ``/../`` segments is no digest key: not copied."""
+    base = (f"AWSLogs/{ct.ACCOUNT}/CloudTrail-Digest/{ct.REGION}/2026/11/02/{ct.ACCOUNT}_"
+            f"CloudTrail-Digest_{ct.REGION}_x/")
+    escape = "../" * 9 + f"escaped_{ct.REGION}_20261102T050131Z.json.gz"
+    s3.client().put_object(Bucket=trail.bucket, Key=f"trails/prod/{base}{escape}",
+                           Body=trail.files[trail.digests[4]][0])
+    target = tmp_path / "deep" / "copy"
+    proc = cli("cloudtrail", "fetch", f"s3://{trail.bucket}/trails/prod", "--to", target,
+               *WINDOW)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{HOURS} digest file(s) and {len(trail.logs)} log file(s) copied" in proc.stdout
+    written = {p for p in tmp_path.rglob("*") if p.is_file()} - {keys_file}
+    assert all(target in p.parents for p in written), sorted(map(str, written))

@@ -59,7 +59,7 @@ def test_valid_week_with_key_rotation(tree, keys_file, week, keys):
     assert result.ok, result.findings
     assert result.digests == {"valid": WEEK, "invalid": 0, "missing": 0, "unsigned": 0}
     assert result.log_files == {"valid": len(week.logs), "invalid": 0, "missing": 0,
-                                "unlisted": 0}
+                                "unlisted": 0, "not_checked": 0}
     fingerprints = {ct.digest_data(week, k)["digestPublicKeyFingerprint"] for k in week.digests}
     assert fingerprints == {keys[0].fingerprint, keys[1].fingerprint}
     # newest digest first, each digest followed by its log files

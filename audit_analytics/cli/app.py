@@ -36,7 +36,7 @@ log = logging.getLogger("audit_analytics")
 MESSAGE_LIMIT = 2000
 
 
-def echo(text: str, err: bool = False) -> None:
+def echo(text: str, err: bool = False, *, tabs: bool = False) -> None:
     """Print human output: every control, bidi or invisible character shown as an escape.
 
     Parameters
@@ -45,8 +45,10 @@ def echo(text: str, err: bool = False) -> None:
         Lines to print; its newlines are kept (values inside were escaped already).
     err
         Print to stderr instead of stdout.
+    tabs
+        Keep tabs too: ``text`` is tab-separated columns whose values were escaped.
     """
-    click.echo(terminal_text(str(text)), err=err)
+    click.echo(terminal_text(str(text), tabs=tabs), err=err)
 
 
 def _line(message: str) -> str:

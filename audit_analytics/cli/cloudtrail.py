@@ -44,7 +44,7 @@ def validate(ctx, location, public_keys, start_time, end_time, account, region,
     if json_target:
         emit_json(result.to_dict(), json_target)
     if json_target != "-":
-        echo(result.text())
+        echo(result.text(), tabs=True)  # tab-separated like validate-logs, values escaped
     return 0 if result.ok else 1
 
 

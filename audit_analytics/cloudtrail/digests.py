@@ -13,27 +13,30 @@ digests end in ``_backfill.json.gz``). It is signed SHA256withRSA over the text:
 and the hex signature is the object's ``x-amz-meta-signature`` metadata. Each digest names
 the previous one (bucket, key, hex SHA-256 of its uncompressed bytes, its signature) and
 lists the log files delivered in its hour with the hex SHA-256 of their uncompressed bytes.
+
+A digest is read within :data:`~.payload.DIGEST_LIMIT` uncompressed (see :mod:`.payload`),
+and only what validation uses is kept of it (:data:`KEPT_FIELDS`; of each log file entry
+its ``s3Bucket``, ``s3Object`` and ``hashValue``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-import hashlib
-import json
 import re
-import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["DIGEST_KEY", "LOG_KEY", "REQUIRED_FIELDS", "Digest", "DigestKey", "parse_digest",
-           "parse_digest_key", "parse_log_key", "parse_time", "string_to_sign",
+from .payload import DIGEST_LIMIT, PayloadError, load_json
+
+__all__ = ["DIGEST_KEY", "KEPT_FIELDS", "LOG_KEY", "REQUIRED_FIELDS", "Digest", "DigestKey",
+           "parse_digest", "parse_digest_key", "parse_log_key", "parse_time", "string_to_sign",
            "verify_signature"]
 
 #: ``AWSLogs/[o-ORG/]ACCOUNT/CloudTrail-Digest/REGION/YYYY/MM/DD/NAME``
 DIGEST_KEY = re.compile(
     r"^AWSLogs/(?:(?P<org>o-[a-z0-9]+)/)?(?P<account>\d{12})/CloudTrail-Digest/"
     r"(?P<region>[a-z0-9-]+)/\d{4}/\d{2}/\d{2}/"
-    r"(?P<stream>(?P=account)_CloudTrail-Digest_(?P=region)_.+)_"
+    r"(?P<stream>(?P=account)_CloudTrail-Digest_(?P=region)_[^/]+)_"
     r"(?P<time>\d{8}T\d{6}Z)(?P<backfill>_backfill)?\.json\.gz$")
 #: ``AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ACCOUNT_CloudTrail_REGION_TIME_ID``
 LOG_KEY = re.compile(
@@ -43,6 +46,12 @@ LOG_KEY = re.compile(
 #: What a digest must hold before it can be checked at all.
 REQUIRED_FIELDS = ("digestPublicKeyFingerprint", "digestS3Bucket", "digestS3Object",
                    "previousDigestSignature", "digestEndTime", "digestStartTime")
+#: The text fields kept of a digest (with ``logFiles``); each is text, or null where allowed.
+KEPT_FIELDS = (*REQUIRED_FIELDS, "previousDigestS3Bucket", "previousDigestS3Object",
+               "previousDigestHashValue")
+_NULLABLE = frozenset(KEPT_FIELDS) - {"digestPublicKeyFingerprint", "digestS3Bucket",
+                                      "digestS3Object", "digestEndTime", "digestStartTime"}
+_ENTRY_FIELDS = ("s3Bucket", "s3Object", "hashValue")
 
 
 @dataclass(frozen=True)
@@ -132,29 +141,44 @@ class Digest:
         return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
 
 
-def parse_digest(key: DigestKey, raw: bytes) -> Digest:
-    """Decompress and parse a digest; hash its uncompressed bytes."""
+def parse_digest(key: DigestKey, raw: bytes | Iterable[bytes]) -> Digest:
+    """Decompress and parse a digest (its bytes, or its chunks); hash its uncompressed bytes.
+
+    The digest's ``error`` says why it cannot be used: not one gzip member, more than
+    :data:`~.payload.DIGEST_LIMIT` uncompressed, not a JSON object, a required field
+    missing or not text.
+    """
     try:
-        inflated = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error):
-        return Digest(key, error="invalid format: not gzip")
-    digest = Digest(key, sha256=hashlib.sha256(inflated).hexdigest())
-    try:
-        data = json.loads(inflated)
-    except ValueError:
-        digest.error = "invalid format: not JSON"
-        return digest
-    except RecursionError:
-        digest.error = "invalid format: JSON nested too deeply"
-        return digest
+        data, sha256 = load_json([raw] if isinstance(raw, bytes | bytearray) else raw,
+                                 limit=DIGEST_LIMIT)
+    except PayloadError as exc:
+        reason = str(exc)
+        if reason.startswith("more than"):
+            reason = f"invalid format: {reason}, more than a digest file can be"
+        elif "not gzip" in reason:
+            reason = "invalid format: not gzip"
+        return Digest(key, error=reason)
+    digest = Digest(key, sha256=sha256)
     if not isinstance(data, dict):
         digest.error = "invalid format: not a JSON object"
         return digest
-    digest.data = data
     missing = [name for name in REQUIRED_FIELDS if name not in data]
     if missing:
         digest.error = f"invalid format: no {', '.join(missing)}"
-    elif parse_time(data.get("digestEndTime")) is None:
+        return digest
+    kept: dict = {}
+    for name in KEPT_FIELDS:
+        value = data.get(name)
+        if isinstance(value, str) or (value is None and name in _NULLABLE):
+            kept[name] = value
+        elif digest.error is None:
+            digest.error = f"invalid format: {name} is not text"
+    files = data.get("logFiles")
+    if isinstance(files, list):
+        kept["logFiles"] = [{k: entry[k] for k in _ENTRY_FIELDS if isinstance(entry.get(k), str)}
+                            for entry in files if isinstance(entry, dict)]
+    digest.data = kept
+    if digest.error is None and parse_time(kept.get("digestEndTime")) is None:
         digest.error = "invalid format: digestEndTime is not a time"
     return digest
 

@@ -25,8 +25,10 @@ def digest_check(result: ValidationResult):
         kinds = ", ".join(f"{k} {v}" for k, v in result.counts.items() if v)
         return frame, metrics, "fail", f"CloudTrail digests: tampering or loss evident: {kinds}"
     if not result.signatures_checked:
+        unread = (f", {lf['not_checked']} log file(s) not checked" if lf["not_checked"]
+                  else "")
         return frame, metrics, "warn", (f"CloudTrail digests: {counts}; {d['unsigned']} "
-                                        "signature(s) not checked")
+                                        f"signature(s) not checked{unread}")
     return frame, metrics, "pass", f"CloudTrail digests and log files intact: {counts}"
 
 

@@ -45,7 +45,11 @@ class Line:
     status: str
 
     def text(self) -> str:
-        """The line as printed (tab-separated like validate-logs), values escaped."""
+        """The line as printed: tab-separated like validate-logs, values escaped.
+
+        A tab, newline or other control character in a value is shown escaped, so the
+        line holds only its own two tabs.
+        """
         if not self.what:
             return shown(self.status, 2000)
         return f"{self.what}\t{shown(self.file or '', 2000)}\t{shown(self.status, 2000)}"
@@ -65,7 +69,8 @@ class ValidationResult:
         The span the digests found cover.
     digests, log_files
         Counts: ``valid``, ``invalid``, ``missing`` (digests also ``unsigned``: valid but
-        without a signature to check; log files also ``unlisted``).
+        without a signature to check; log files also ``unlisted``, and ``not_checked``:
+        named by a digest whose signature was not checked, and so not read).
     findings
         Every :class:`Finding`, in digest order (newest digest first, per trail).
     lines
@@ -82,7 +87,7 @@ class ValidationResult:
     digests: dict = field(default_factory=lambda: {"valid": 0, "invalid": 0, "missing": 0,
                                                    "unsigned": 0})
     log_files: dict = field(default_factory=lambda: {"valid": 0, "invalid": 0, "missing": 0,
-                                                     "unlisted": 0})
+                                                     "unlisted": 0, "not_checked": 0})
     findings: list[Finding] = field(default_factory=list)
     lines: list[Line] = field(default_factory=list)
     allow_unsigned: bool = False
@@ -167,6 +172,9 @@ class ValidationResult:
             out.append(_ratio(lf["valid"], lf["invalid"] + lf["missing"], "log"))
         if lf["unlisted"]:
             out.append(f"{lf['unlisted']} log file(s) in the range listed by no digest")
+        if lf["not_checked"]:
+            out.append(f"{lf['not_checked']} log file(s) not checked: listed by a digest whose "
+                       "signature was not checked")
         if d["unsigned"]:
             out.append(f"{d['unsigned']} digest file(s) without a signature: signatures not "
                        "checked" + ("" if self.allow_unsigned else

@@ -2,18 +2,24 @@
 
 Every log file of the location (in the time range, when one is given) is read and
 decompressed in parallel, and each record mapped onto the event schema by
-:mod:`.records`. CloudTrail records carry no hash chain: a CloudTrail source's integrity
-is its digests (:meth:`CloudTrailSource.validate_digests`), which the ``chain_integrity``
-check and the report's integrity section show in place of a row chain.
+:mod:`.records`. A log file is read as ``cloudtrail validate`` hashes it: exactly one gzip
+member (see :mod:`.payload`), so that the records read are the bytes its digest vouches
+for, no more and no fewer. Reading it as records has caps besides: at most
+:data:`~.payload.RECORDS_LIMIT` bytes uncompressed and :data:`MAX_RECORDS` records. A file
+outside these is a :class:`SourceError` naming it. Files are parsed one at a time, and
+their records kept as Arrow tables.
+
+CloudTrail records carry no hash chain: a CloudTrail source's integrity is its digests
+(:meth:`CloudTrailSource.validate_digests`), which the ``chain_integrity`` check and the
+report's integrity section show in place of a row chain.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import uuid
-import zlib
 from concurrent.futures import ThreadPoolExecutor
+
+import pyarrow as pa
 
 from .._engine import Engine
 from ..errors import SourceError
@@ -22,7 +28,8 @@ from ..progress import progress_bar
 from ..sources.base import DIGESTS, PROGRESS, ScanPart, Source
 from .digests import parse_digest, parse_digest_key, parse_log_key
 from .keys import PublicKeys, load_public_keys
-from .location import open_location
+from .location import Unreadable, open_location
+from .payload import RECORDS_LIMIT, PayloadError, load_json, mib
 from .records import map_record, records_table
 from .results import ValidationResult
 from .validation import WORKERS, _origin, validate_location
@@ -31,6 +38,10 @@ __all__ = ["CloudTrailSource"]
 
 #: The built-in policy a CloudTrail source is checked with when none is named.
 DEFAULT_POLICY = "cloudtrail"
+#: The most records read from one log file (a CloudTrail record is some 500 bytes at
+#: least: at 256 bytes each, :data:`~.payload.RECORDS_LIMIT` holds this many).
+MAX_RECORDS = RECORDS_LIMIT // 256
+_BATCH = 8192  # records mapped to rows, then to Arrow, at a time
 
 
 class CloudTrailSource(Source):
@@ -90,36 +101,49 @@ class CloudTrailSource(Source):
                 if k is not None]
         for key in sorted(keys, key=lambda k: k.end, reverse=True)[:5]:
             try:
-                digest = parse_digest(key, self.location.read(key.key))
-            except FileNotFoundError:
+                digest = parse_digest(key, self.location.chunks(key.key))
+            except (FileNotFoundError, Unreadable):
                 continue
             found = _origin(self.location, [digest])
             if found[0] is not None:
                 return found
         return None, ""
 
-    def _read(self):
-        def one(key: str) -> list[dict]:
+    def _read(self) -> pa.Table:
+        def records(data, where: str) -> pa.Table:
+            found = data.get("Records") if isinstance(data, dict) else None
+            if not isinstance(found, list):
+                raise SourceError(f"not a CloudTrail log file: {where} has no Records",
+                                  source=self.label)
+            if len(found) > MAX_RECORDS:
+                raise SourceError(f"cannot read CloudTrail log file {where}: {len(found):,} "
+                                  f"records, more than the {MAX_RECORDS:,} read from one log "
+                                  "file", source=self.label)
+            return pa.concat_tables(
+                [records_table([map_record(r, where) for r in found[i:i + _BATCH]
+                                if isinstance(r, dict)])
+                 for i in range(0, len(found), _BATCH)] or [records_table([])])
+
+        def one(key: str) -> pa.Table:
+            where = self.location.uri_of(key)
             try:
-                data = json.loads(gzip.decompress(self.location.read(key)))
-            except (OSError, EOFError, zlib.error, ValueError, RecursionError) as exc:
-                raise SourceError(f"cannot read CloudTrail log file "
-                                  f"{self.location.uri_of(key)}: {exc}",
+                table, _ = load_json(self.location.chunks(key), limit=RECORDS_LIMIT,
+                                     then=lambda data: records(data, where))
+            except (FileNotFoundError, Unreadable, PayloadError) as exc:
+                reason = str(exc) if not isinstance(exc, FileNotFoundError) else "not found"
+                if reason.startswith("more than"):
+                    reason += f" (a log file is read as records up to {mib(RECORDS_LIMIT)})"
+                raise SourceError(f"cannot read CloudTrail log file {where}: {reason}",
                                   source=self.label) from None
             finally:
                 bar.update(1)
-            records = data.get("Records") if isinstance(data, dict) else None
-            if not isinstance(records, list):
-                raise SourceError(f"not a CloudTrail log file: {self.location.uri_of(key)} "
-                                  "has no Records", source=self.label)
-            where = self.location.uri_of(key)
-            return [map_record(r, where) for r in records if isinstance(r, dict)]
+            return table
 
         with progress_bar(len(self.log_files), "reading CloudTrail", self.progress,
                           unit="files") as bar, \
                 ThreadPoolExecutor(WORKERS or self.location.readers) as pool:
-            rows = [row for part in pool.map(one, self.log_files) for row in part]
-        return records_table(rows)
+            tables = list(pool.map(one, self.log_files))
+        return pa.concat_tables(tables) if tables else records_table([])
 
     def attach(self, engine: Engine) -> None:
         """Read the log files (once) and create the view ``raw`` over their records."""

@@ -11,8 +11,12 @@ What is checked, as CloudTrail documents its digests (see :mod:`.digests`):
   successor recorded, and the hours join (``digestStartTime`` is the previous
   ``digestEndTime``); a starting digest after an earlier one is a gap, and hours with no
   digest at the end of the range are missing digests (CloudTrail delivers a digest every
-  hour, empty or not);
-- each listed log file's SHA-256 over its uncompressed bytes, where its digest says it is;
+  hour, empty or not, once the hour has ended: an hour is counted when it began before the
+  range's end and ended at least :data:`DELIVERY_DELAY` before now);
+- each listed log file's SHA-256 over its uncompressed bytes, where its digest says it is
+  (one gzip member, streamed: see :mod:`.payload`); the log files of a digest are read
+  only when its signature held, when no keys were given (hashes and chain only), or when
+  unsigned digests are accepted: otherwise they are "not checked";
 - digests and log files found somewhere other than where their digest names;
 - log files in the range that no digest lists.
 
@@ -27,9 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import math
 import time
-import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,7 +40,8 @@ from ..errors import PeriodError
 from ..progress import progress_bar
 from .digests import Digest, parse_digest, parse_digest_key, parse_log_key, verify_signature
 from .keys import PublicKeys
-from .location import Location
+from .location import Location, Unreadable, is_key
+from .payload import PayloadError, inflate
 from .results import Finding, Line, ValidationResult, display_time
 
 __all__ = ["WORKERS", "validate_location"]
@@ -48,9 +51,8 @@ log = logging.getLogger("audit_analytics")
 #: Threads reading and hashing files at once (``None``: the location's own count).
 WORKERS: int | None = None
 HOUR = dt.timedelta(hours=1)
-#: How late a digest may be before the hours without one are missing (delivery takes
-#: minutes; an hour and a half leaves room for the hour in progress).
-DELIVERY_SLACK = dt.timedelta(minutes=90)
+#: How long after its hour ends a digest may take to arrive before it is missing.
+DELIVERY_DELAY = dt.timedelta(minutes=30)
 
 
 @dataclass
@@ -99,7 +101,7 @@ def validate_location(location: Location, keys: PublicKeys | None, *, start=None
     with progress_bar(None, "validating", progress, unit="files") as bar, \
             ThreadPoolExecutor(WORKERS or location.readers) as pool:
         digests = list(pool.map(lambda k: _read_digest(location, k, bar), digest_keys))
-        checker = _Checker(location, keys, result, digests, start, min(end, now))
+        checker = _Checker(location, keys, result, digests, start, min(end, now), now)
         checker.run(pool, bar)
         checker.unlisted(log_keys)
     result.elapsed = time.perf_counter() - started
@@ -130,32 +132,46 @@ def _inventory(location: Location, start, end, account, region):
 
 def _read_digest(location: Location, key, bar) -> Digest:
     try:
-        digest = parse_digest(key, location.read(key.key))
+        digest = parse_digest(key, location.chunks(key.key))
     except FileNotFoundError:
         digest = Digest(key, error="not found")
+    except Unreadable as exc:
+        digest = Digest(key, error=f"not read: {exc.reason}")
     bar.update(1)
     return digest
+
+
+class _Refused(ValueError):
+    """A listed log file that cannot be hashed.
+
+    ``status`` is for its line, the message the finding's detail.
+    """
+
+    def __init__(self, status: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
 
 
 def _hash_log(location: Location, key: str) -> str | None:
     """Hex SHA-256 of a log file's uncompressed bytes; ``None`` when it is absent.
 
-    Raises ``ValueError`` when the file is not gzip.
+    Streamed (one :data:`~.payload.PIECE` at a time, whatever its size). Raises
+    :class:`_Refused` when the key names nothing inside the location, the file is not a
+    regular file there, or it is not exactly one gzip member.
     """
-    try:
-        raw = location.read(key)
-    except FileNotFoundError:
-        return None
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    if not is_key(key):
+        raise _Refused("not read: names a path outside the location",
+                       "not read: the digest names a path outside the location")
     digest = hashlib.sha256()
     try:
-        for offset in range(0, len(raw), 1 << 20):
-            digest.update(inflater.decompress(raw[offset:offset + (1 << 20)]))
-        digest.update(inflater.flush())
-    except zlib.error as exc:
-        raise ValueError(f"invalid format: {exc}") from None
-    if not inflater.eof:
-        raise ValueError("invalid format: truncated gzip")
+        for piece in inflate(location.chunks(key)):
+            digest.update(piece)
+    except FileNotFoundError:
+        return None
+    except Unreadable as exc:
+        raise _Refused(f"not read: {exc.reason}", str(exc)) from None
+    except PayloadError as exc:
+        raise _Refused("invalid format", str(exc)) from None
     return digest.hexdigest()
 
 
@@ -163,9 +179,9 @@ class _Checker:
     """The checks of one validation, accumulating into its result."""
 
     def __init__(self, location: Location, keys, result: ValidationResult,
-                 digests: list[Digest], start, limit) -> None:
+                 digests: list[Digest], start, limit, now: dt.datetime) -> None:
         self.location, self.keys, self.result = location, keys, result
-        self.start, self.limit = start, limit
+        self.start, self.limit, self.now = start, limit, now
         self.bucket, self.prefix = _origin(location, digests)
         streams: dict[str, _Stream] = {}
         for digest in sorted(digests, key=lambda d: (d.key.end, d.key.key)):
@@ -187,13 +203,14 @@ class _Checker:
     def run(self, pool: ThreadPoolExecutor, bar) -> None:
         """Check every stream's digests, then hash the log files they vouch for, in order."""
         plan: list[tuple[int, list[dict]]] = []  # line index -> the digest's log entries
+        unchecked: list[tuple[int, list[dict]]] = []  # the same, for digests not signed
         for stream in self.streams:
             for digest in stream.digests:
                 for entry in digest.log_files:
                     if isinstance(entry.get("s3Object"), str):
                         self.listed.add(self.relative(entry["s3Object"]))
-            self._stream(stream, plan)
-        self._logs(plan, pool, bar)
+            self._stream(stream, plan, unchecked)
+        self._logs(plan, unchecked, pool, bar)
         found = [d for s in self.streams for d in s.digests if not d.error]
         if found:
             starts = [d.start for d in found if d.start]
@@ -210,7 +227,7 @@ class _Checker:
                          f"no digest file between {display_time(start)} and "
                          f"{display_time(self.result.end)}", count=False)
 
-    def _stream(self, stream: _Stream, plan) -> None:
+    def _stream(self, stream: _Stream, plan, unchecked) -> None:
         chained = [d for d in stream.digests if not d.key.backfill]
         successors = {}
         for digest in chained:
@@ -221,7 +238,9 @@ class _Checker:
         if newest is not None:
             region = (newest.key.account, newest.key.region)
             self.newest[region] = max(self.newest.get(region, newest.end), newest.end)
-            self._tail(newest)
+        present = next((d for d in reversed(chained) if d.error != "not found"), None)
+        if present is not None:  # an invalid digest is there: its hour is not missing
+            self._tail(present, present.key.end if present.error else present.end)
         for index in range(len(stream.digests) - 1, -1, -1):
             digest = stream.digests[index]
             own_line = len(self.result.lines)  # the digest's line; its log files follow it
@@ -231,18 +250,35 @@ class _Checker:
             if not digest.key.backfill and not digest.error:
                 ok = self._link(digest, chained) and ok
             self.result.digests["valid" if ok else "invalid"] += 1
-            if ok or self._vouched(digest):
+            if self._vouched(digest) or (ok and self._reads_unsigned):
                 plan.append((own_line, digest.log_files))
+            elif ok:  # valid, but nothing vouches for the log files it names
+                unchecked.append((own_line, digest.log_files))
 
-    def _tail(self, newest: Digest) -> None:
-        """Hours after the newest digest with no digest at all, up to the range's end."""
-        silent = self.limit - newest.end
-        if silent > DELIVERY_SLACK:
-            hours = math.ceil(silent / HOUR)
+    @property
+    def _reads_unsigned(self) -> bool:
+        """Whether the log files of a digest whose signature was not checked are read.
+
+        They are without keys (hashes and chain only) or with unsigned digests accepted.
+        """
+        return self.keys is None or self.result.allow_unsigned
+
+    def _tail(self, newest: Digest, ended: dt.datetime) -> None:
+        """Hours after the newest digest (``ended``) with no digest, up to the range's end.
+
+        An hour is counted when it began before the range's end and its digest is due:
+        the hour ended at least :data:`DELIVERY_DELAY` before now. The hour in progress,
+        or one just ended, has no digest yet and is not missing.
+        """
+        begun = -((ended - self.result.end) // HOUR)  # hours begun before the range's end
+        due = (self.now - DELIVERY_DELAY - ended) // HOUR  # hours whose digest is due
+        hours = max(0, min(begun, due))
+        if hours:
+            last = ended + hours * HOUR
             self.finding("digest_missing", None,
-                         f"no digest after {display_time(newest.end)} "
+                         f"no digest after {display_time(ended)} "
                          f"({self.uri(newest.key.key)}): {hours} hourly digest file(s) "
-                         f"missing up to {display_time(self.limit)}", count=hours)
+                         f"missing, the last due at {display_time(last)}", count=hours)
 
     def _vouched(self, digest: Digest) -> bool:
         """An invalid digest whose log files are still checked: its signature held."""
@@ -321,7 +357,7 @@ class _Checker:
             return True
         bucket, obj = previous
         if bucket != self.bucket:
-            self.note(f"Digest file\t{uri}\tprevious digest in bucket {bucket}: not checked")
+            self.line("Digest file", uri, f"previous digest in bucket {bucket}: not checked")
             return True
         key = self.relative(obj)
         named = parse_digest_key(key)
@@ -352,7 +388,7 @@ class _Checker:
         return not problems
 
     # --- log files ---------------------------------------------------------------------
-    def _logs(self, plan, pool: ThreadPoolExecutor, bar) -> None:
+    def _logs(self, plan, unchecked, pool: ThreadPoolExecutor, bar) -> None:
         """Hash every vouched-for log file in parallel; lines go after their digest's line."""
         tasks = []
         for line_index, entries in plan:
@@ -366,7 +402,7 @@ class _Checker:
             _, bucket, key, _entry = task
             try:
                 value = _hash_log(self.location, key)
-            except ValueError as exc:
+            except _Refused as exc:
                 value = exc
             bar.update(1)
             return value
@@ -376,6 +412,16 @@ class _Checker:
         for (line_index, bucket, key, entry), outcome in zip(tasks, outcomes):
             inserts.setdefault(line_index, []).append(
                 self._log_line(bucket, key, entry, outcome, elsewhere))
+        for line_index, entries in unchecked:
+            for entry in entries:
+                obj, bucket = entry.get("s3Object"), entry.get("s3Bucket")
+                if isinstance(obj, str):
+                    self.result.log_files["not_checked"] += 1
+                    uri = self.uri(self.relative(obj)) if bucket == self.bucket else \
+                        f"s3://{bucket}/{obj}"
+                    inserts.setdefault(line_index, []).append(
+                        Line("Log file", uri, "not checked: its digest's signature was not "
+                                              "checked"))
         lines = self.result.lines
         self.result.lines = []
         for index, line in enumerate(lines):
@@ -386,6 +432,10 @@ class _Checker:
     def _log_line(self, bucket, key, entry, outcome, elsewhere) -> Line:
         uri = self.uri(key) if bucket == self.bucket else f"s3://{bucket}/{entry['s3Object']}"
         counts = self.result.log_files
+        if isinstance(outcome, _Refused):
+            counts["invalid"] += 1
+            self._pending.append(Finding("log_file_hash_mismatch", uri, str(outcome)))
+            return Line("Log file", uri, f"INVALID: {outcome.status}")
         if bucket != self.bucket:  # the digest names another bucket than this location
             if outcome is None:
                 counts["missing"] += 1
@@ -399,10 +449,6 @@ class _Checker:
                                          f"original location: found at {self.uri(key)}, "
                                          f"{same}"))
             return Line("Log file", uri, "INVALID: has been moved from its original location")
-        if isinstance(outcome, ValueError):
-            counts["invalid"] += 1
-            self._pending.append(Finding("log_file_hash_mismatch", uri, str(outcome)))
-            return Line("Log file", uri, "INVALID: invalid format")
         if outcome is None:
             other = elsewhere.get(key.rsplit("/", 1)[-1])
             if bucket == self.bucket and other and other != key:
