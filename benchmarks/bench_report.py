@@ -54,6 +54,7 @@ def measure(kind: str, path: str, period: str, out: str, formats: str) -> None:
     detail: dict = {}
     with aa.open(path, journal=False) as log:
         if kind == "checks":
+            from audit_analytics._caps import LISTED
             from audit_analytics.checks import run_checks
 
             result = run_checks(log, None, since=span.start, until=span.end)
@@ -63,7 +64,7 @@ def measure(kind: str, path: str, period: str, out: str, formats: str) -> None:
                        "cpu_s": usage.ru_utime + usage.ru_stime,
                        "peak_rss_mb": usage.ru_maxrss / 1024}
             t1 = time.perf_counter()
-            text = json.dumps(result.to_dict(), default=str)
+            text = json.dumps(result.to_dict(LISTED), default=str)
             print(json.dumps({**figures, **detail, "json_kb": len(text.encode()) / 1024,
                               "json_s": time.perf_counter() - t1}))
             return
