@@ -184,3 +184,40 @@ def test_a_cloudtrail_validations_notebook_display_shows_its_first_findings():
     assert html.count("<tr>") == SHOWN
     assert f"the first {SHOWN} of 500 shown" in html
 
+
+# --- timelines ----------------------------------------------------------------------------------
+def test_a_timeline_over_years_is_drawn_in_wider_buckets_with_every_event(tmp_path):
+    """A retention finding spans the years before ``logging_started``: its timeline would
+    hold one bucket per hour of them (35,000 here); it holds at most MAX_BUCKETS, each of
+    several hours, and the flagged ones count every event of the window."""
+    from datetime import date
+
+    import pandas as pd
+
+    import audit_analytics as aa
+    from audit_analytics.policy import Policy
+    from audit_analytics.report import build_report
+    from audit_analytics.report.timeline import MAX_BUCKETS
+
+    table = crowd_month(20_000, start=date(2019, 1, 1), days=5 * 365)
+    path = tmp_path / "years.parquet"
+    pq.write_table(table, path)
+    policy = Policy.from_dict({
+        "name": "years", "retention": {"regime": "hipaa", "logging_started": date(2023, 1, 1)},
+        "thresholds": {"retention_coverage": {"max_gap_minutes": 10_000}}})
+    with aa.open(path, journal=False) as log:
+        report = build_report(log, "2023-12", policy=policy)
+    (late,) = [a for a in report.anomalies
+               if a.get("kind") == "logging_started_after_oldest_event"]
+    line = late["timeline"]
+    assert len(line["buckets"]) <= MAX_BUCKETS
+    assert line["bucket_seconds"] > 3600 and line["unit"].endswith(" hours")
+    stamps = pd.Series(table.column("timestamp").to_pandas())
+    flagged = sum(b["value"] for b in line["buckets"] if b["flagged"])
+    first = min(b["start"] for b in line["buckets"] if b["flagged"])
+    last = max(b["start"] for b in line["buckets"] if b["flagged"])
+    width = pd.Timedelta(seconds=line["bucket_seconds"])
+    assert flagged == int(((stamps >= first) & (stamps < last + width)).sum())
+    assert pd.Timestamp(late["window_start"]) >= first
+    assert pd.Timestamp(late["window_end"]) < last + width
+    assert len(late["timeline_svg"]) < 200_000
