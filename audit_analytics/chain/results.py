@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from .._caps import cut_note
 from .._text import shown
 from .profiles import HashProfile
 
@@ -257,8 +258,10 @@ class VerifyResult:
             parts.append("<div>not covered by the hash: "
                          f"{', '.join(esc(f) for f in self.unprotected_fields)}</div>")
         if self.records:
-            parts.append(_safe_frame(self.findings.head(20)).to_html(escape=True, index=False))
+            parts.append(_safe_frame(self.findings.head(20)).to_html(escape=True, index=False)
+                         + cut_note(min(20, len(self.records)), len(self.records)))
         if len(self.segment_records) > 1:
             parts.append("<div>segments</div>" + _safe_frame(self.segments.head(20)).to_html(
-                escape=True, index=False))
+                escape=True, index=False)
+                + cut_note(min(20, len(self.segment_records)), len(self.segment_records)))
         return "\n".join(parts)

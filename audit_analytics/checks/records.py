@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from .._caps import LISTED, cap, named
 from ..errors import LedgerError
 from ..trail.journal import Journal, mask_source
 
@@ -32,6 +33,8 @@ log = logging.getLogger("audit_analytics")
 
 #: Journal entries listed in ``log_access``'s metrics (all are counted and reviewed).
 JOURNAL_LISTED = 50
+#: Authorized readers listed in ``log_access``'s metrics (all are counted).
+READERS_LISTED = LISTED
 _LISTED_COLUMNS = ["timestamp", "actor_id", "action", "result", "command"]
 
 
@@ -52,10 +55,10 @@ def journal_reads(ctx: _Context) -> tuple[pd.DataFrame, dict]:
     rows = rows.dropna(subset=["timestamp"])  # a damaged entry: journal verify names it
     facts["reads"] = len(rows)
     listed = rows.head(JOURNAL_LISTED)
-    facts["entries"] = [
+    cap(facts, "entries", [
         {**{c: listed[c].iloc[i] for c in _LISTED_COLUMNS if c != "timestamp"},
          "timestamp": listed["timestamp"].iloc[i].isoformat()}
-        for i in range(len(listed))]
+        for i in range(len(listed))], len(rows))
     return rows, facts
 
 
@@ -70,28 +73,34 @@ def post_log_access(ctx: _Context, findings: pd.DataFrame, params: dict):
         findings = pd.concat([findings, *[_read_rows(f, ctx) for f in extra]],
                              ignore_index=True)
 
-    def authorized(actor_id, actor_type) -> bool:
-        if isinstance(actor_type, str) and actor_type in t["allowed_actor_types"]:
-            return True
+    def allowed_id(actor_id) -> bool:
         return isinstance(actor_id, str) and any(
             fnmatch.fnmatchcase(actor_id, pat) for pat in t["allowed_actors"])
 
-    ok = pd.Series([authorized(a, b) for a, b in zip(findings["actor_id"],
-                                                      findings["actor_type"])],
-                   index=findings.index, dtype=bool)
+    ok = findings["actor_type"].isin(t["allowed_actor_types"]).astype(bool)
+    if t["allowed_actors"] and not ok.all():  # patterns only for the rows types do not allow
+        ok[~ok] = [allowed_id(a) for a in findings.loc[~ok, "actor_id"]]
     allowed = findings[ok]
     flagged = findings[~ok].reset_index(drop=True)
+    readers = allowed.groupby("actor_id", dropna=False)["value"].sum()
+    # the readers with the most reads first, then by actor id
+    readers = readers.reset_index().sort_values(["value", "actor_id"],
+                                                ascending=[False, True], na_position="last")
+    listed = readers.head(READERS_LISTED)
     metrics = {
         "accesses": int(findings["value"].sum()) if len(findings) else 0,
         "authorized_by_actor": {str(k): int(v) for k, v in
-                                allowed.groupby("actor_id", dropna=False)["value"].sum().items()},
+                                zip(listed["actor_id"], listed["value"])},
+        "authorized_by_actor_total": len(readers),
         "allowed_actors": t["allowed_actors"],
         "allowed_actor_types": t["allowed_actor_types"],
         "journal": facts,
     }
+    if len(readers) > len(listed):
+        metrics["authorized_by_actor_truncated"] = True
     status = None
     if len(flagged):
-        who = ", ".join(sorted({str(a) for a in flagged["actor_id"]}))
+        who = named(sorted({str(a) for a in flagged["actor_id"]}))
         summary = (f"{int(flagged['value'].sum())} read(s) of the audit log by actors not "
                    f"allowed by the policy: {who}")
     elif metrics["accesses"]:

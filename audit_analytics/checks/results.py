@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._caps import SHOWN, cap, cut_note
 from .._text import shown
 from ..status import STATUS_COLOURS, STATUSES, worst_status
 
@@ -91,17 +92,26 @@ class CheckResult:
     findings: pd.DataFrame = field(default_factory=pd.DataFrame)
     metrics: dict = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        """The check as it appears in the JSON document."""
-        return {
+    def to_dict(self, limit: int | None = None) -> dict:
+        """The check as it appears in the JSON document.
+
+        ``findings`` holds the first ``limit`` findings (``None``, the default: all of
+        them), in the check's order; ``findings_total`` counts them all, and
+        ``findings_truncated`` is set when some were left out (see
+        :func:`audit_analytics._caps.cap`; ``check --json`` keeps
+        :data:`~audit_analytics._caps.LISTED`).
+        """
+        found = self.findings
+        total = 0 if found is None else len(found)
+        kept = found if found is None or limit is None else found.head(limit)
+        return cap({
             "name": self.name,
             "title": self.title,
             "status": self.status,
             "controls": list(self.controls),
             "summary": self.summary,
             "metrics": _plain(self.metrics),
-            "findings": frame_records(self.findings),
-        }
+        }, "findings", frame_records(kept), total, total if limit is None else limit)
 
     def __repr__(self) -> str:
         return (f"<CheckResult {self.name} {self.status.upper()} "
@@ -154,8 +164,15 @@ class ChecklistResult:
             out[check.status] += 1
         return out
 
-    def to_dict(self) -> dict:
-        """The JSON document ``audit-analytics check --json`` prints."""
+    def to_dict(self, limit: int | None = None) -> dict:
+        """The JSON document ``audit-analytics check --json`` prints.
+
+        Each check keeps its first ``limit`` findings (``None``, the default: all; the
+        command keeps :data:`~audit_analytics._caps.LISTED`), with their count (see
+        :meth:`CheckResult.to_dict`). Every list in a check's metrics that grows with the
+        input (actors without a baseline, authorized readers of the log) holds its first
+        entries and their count whatever ``limit`` is.
+        """
         return {
             "status": self.worst,
             "source": self.source,
@@ -164,7 +181,7 @@ class ChecklistResult:
             "events": self.events,
             "counts": self.counts,
             "seconds": round(self.elapsed, 3),
-            "checks": [c.to_dict() for c in self.checks],
+            "checks": [c.to_dict(limit) for c in self.checks],
         }
 
     def summary(self, limit: int = 5) -> str:
@@ -180,10 +197,12 @@ class ChecklistResult:
             lines.append(f"  {c.name:<22} {c.status.upper():<6} {len(c.findings):>8}  "
                          f"{shown(c.summary, SUMMARY_LIMIT)}")
         for c in self.checks:
-            short = (c.metrics.get("insufficient_baseline") or {}).get("by_actor") or []
-            if short:
-                notes = ", ".join(f"{shown(s['actor_id'])} {s['note']}" for s in short[:limit])
-                more = f" and {len(short) - limit} more" if len(short) > limit else ""
+            short = c.metrics.get("insufficient_baseline") or {}
+            listed = short.get("by_actor") or []
+            if listed:
+                total = short.get("by_actor_total", len(listed))
+                notes = ", ".join(f"{shown(s['actor_id'])} {s['note']}" for s in listed[:limit])
+                more = f" and {total - limit:,} more" if total > limit else ""
                 lines.append(f"  {c.name}: {notes}{more}")
         for c in self.checks:
             if c.findings.empty:
@@ -215,7 +234,8 @@ class ChecklistResult:
                 f"<b style='color:{colour[self.worst]}'>{self.worst.upper()}</b></p>")
         details = "".join(
             f"<details><summary>{html.escape(c.name)}: {len(c.findings)} finding(s)</summary>"
-            f"{_safe_frame(c.findings.head(50)).to_html(index=False)}</details>"
+            f"{_safe_frame(c.findings.head(SHOWN)).to_html(index=False)}"
+            f"{cut_note(min(SHOWN, len(c.findings)), len(c.findings))}</details>"
             for c in self.checks if not c.findings.empty
         )
         return (head + "<table><tr><th>check</th><th>status</th><th>findings</th>"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .._caps import LISTED, cap, named
 from ..chain.schema import require_columns
 from ..errors import PolicyError
 from ..periods import parse_when, parse_window
@@ -47,6 +48,7 @@ class _Context:
     events: int | None = None
     notes: dict = field(default_factory=dict)
     engine: Engine | None = None  # where the check SQL runs: the log's, or its cached events
+    short: dict = field(default_factory=dict)  # insufficient baselines, by days needed
 
     def run(self, sql: str, params: dict) -> pd.DataFrame:
         return self.engine.df(sql, _used(sql, params))
@@ -205,15 +207,26 @@ def _run_one(spec: CheckSpec, ctx: _Context, base: dict) -> CheckResult:
 
 
 def _insufficient_baseline(ctx: _Context, params: dict) -> dict:
-    """Actors active in the window with too little history to learn their habits."""
-    sql = load_sql("insufficient_baseline")
-    rows = ctx.run(sql, params)
+    """Actors active in the window with too little history to learn their habits.
+
+    ``actors`` counts them all; ``by_actor`` lists the first :data:`~.._caps.LISTED`
+    (fewest days first, then by actor id), with ``by_actor_total`` and
+    ``by_actor_truncated`` (see :func:`~.._caps.cap`). Checks that need the same number
+    of days share one query.
+    """
     needed = int(params["min_history_days"])
-    by_actor = [{"actor_id": a, "days": int(d),
-                 "note": f"insufficient baseline ({int(d)} day{'' if d == 1 else 's'} of the "
-                         f"{needed} needed)"}
-                for a, d in zip(rows["actor_id"], rows["days"])]
-    return {"needed": needed, "actors": len(by_actor), "by_actor": by_actor}
+    if needed not in ctx.short:
+        sql = load_sql("insufficient_baseline")
+        rows = ctx.run(sql, {**params, "listed": LISTED})
+        total = int(rows["total"].iloc[0]) if len(rows) else 0
+        by_actor = [{"actor_id": a, "days": int(d),
+                     "note": f"insufficient baseline ({int(d)} day{'' if d == 1 else 's'} of "
+                             f"the {needed} needed)"}
+                    for a, d in zip(rows["actor_id"], rows["days"])]
+        ctx.short[needed] = cap({"needed": needed, "actors": total}, "by_actor", by_actor,
+                                total)
+    found = ctx.short[needed]
+    return {**found, "by_actor": [dict(entry) for entry in found["by_actor"]]}
 
 
 def _summary(spec: CheckSpec, findings: pd.DataFrame) -> str:
@@ -265,7 +278,7 @@ def _post_failed_access_burst(ctx: _Context, findings: pd.DataFrame, params: dic
                      f"{params['window_minutes']} min ({actors} actor{'' if actors == 1 else 's'})")
     streams = findings[findings["kind"] == "persistent_failures"]
     if len(streams):
-        who = ", ".join(sorted({str(a) for a in streams["actor_id"]}))
+        who = named(sorted({str(a) for a in streams["actor_id"]}))
         parts.append(f"{len(streams)} persistent failure stream{'' if len(streams) == 1 else 's'}"
                      f" (the same operation failing day after day: {who})")
     return findings, metrics, None, "; ".join(parts)

@@ -4,6 +4,8 @@ Exit codes (a contract): 0 whatever was found, unless ``--fail-on`` is given and
 worst status reaches it (then 1); 2 on bad input (unreadable source, invalid policy,
 unknown check, unparsable ``--since``/``--until``). A window without events is reported
 explicitly: every check gets ``warn`` and the summary "no events in the window".
+``--json`` keeps each check's first 1,000 findings with their count (``findings_total``),
+like every other list it holds (:mod:`audit_analytics._caps`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from .options import (
 def check(ctx, source, policy, since, until, only, json_target, fail_on, profile, anchor,
           table, public_keys, start_time, end_time, public_key, expect_head) -> int:
     """Run the compliance checklist over SOURCE."""
+    from .._caps import LISTED
     from ..chain.anchors import load_anchors
     from ..checks import CHECKS, STATUSES, run_checks
     from ..checks.runner import parse_when
@@ -73,8 +76,8 @@ def check(ctx, source, policy, since, until, only, json_target, fail_on, profile
             loaded = Policy.load(audit.source.default_policy)  # the source's own preset
         result = run_checks(audit, loaded, since=since, until=until, only=list(only) or None,
                             profile=profile, anchors=anchors)
-    if json_target:
-        emit_json(result.to_dict(), json_target)
+    if json_target:  # each check's first findings, with their count
+        emit_json(result.to_dict(LISTED), json_target)
     if json_target != "-":
         echo(result.summary())
     if fail_on and STATUSES.index(result.worst) >= STATUSES.index(fail_on):

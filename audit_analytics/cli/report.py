@@ -47,8 +47,8 @@ def report(ctx, source, period, policy, out_dir, formats, framework, profile, an
            expect_head) -> int:
     """Write SOURCE's review report for PERIOD into --out and record it in the ledger.
 
-    Files are named by period (audit-report_2024-01.html and .json; .csv holds every
-    finding, .pdf the printable report). A second run for a
+    Files are named by period (audit-report_2024-01.html and .json; .csv holds the
+    first 10,000 findings of each check, .pdf the printable report). A second run for a
     period never replaces the first: it writes audit-report_2024-01_v2.html and says so
     (--replace overwrites instead). Prints the written paths. Exit 0 on success, 1 only
     with --fail-on when a check reached that status, 2 on bad input or unwritable output.

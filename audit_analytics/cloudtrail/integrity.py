@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._caps import cap
 from .results import ValidationResult
 
 __all__ = ["digest_check", "integrity_section"]
@@ -48,8 +49,7 @@ def integrity_section(result: ValidationResult) -> dict:
         "log_files": data["log_files"],
         "signatures": data["signatures"],
         "counts": data["counts"],
-        "findings": data["findings"][:1000],
-        "findings_total": len(data["findings"]),
+        **cap({}, "findings", data["findings"]),
         "segments": [], "segments_total": 0, "main_chain_rows": 0, "head": None,
         "unprotected_fields": [], "anchors": [],
     }

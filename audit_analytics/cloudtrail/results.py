@@ -6,6 +6,7 @@ import datetime as dt
 import html
 from dataclasses import dataclass, field
 
+from .._caps import SHOWN, cut_note
 from .._text import shown
 
 __all__ = ["FINDING_KINDS", "Finding", "Line", "ValidationResult", "display_time"]
@@ -191,11 +192,13 @@ class ValidationResult:
                 f"log_files={self.log_files}>")
 
     def _repr_html_(self) -> str:
+        listed = self.findings[:SHOWN]
         rows = "".join(f"<tr><td>{html.escape(f.kind)}</td><td>{html.escape(f.file or '')}"
-                       f"</td><td>{html.escape(f.detail)}</td></tr>" for f in self.findings)
+                       f"</td><td>{html.escape(f.detail)}</td></tr>" for f in listed)
         return (f"<div><b>CloudTrail digests</b>: {html.escape(self.location)}, "
                 f"{'valid' if self.ok else 'INVALID'}; digests {self.digests}, log files "
-                f"{self.log_files}</div><table>{rows}</table>")
+                f"{self.log_files}</div><table>{rows}</table>"
+                + cut_note(len(listed), len(self.findings)))
 
 
 def _ratio(valid: int, invalid: int, name: str) -> str:

@@ -82,8 +82,10 @@ def build_report(log, period: str | Period, policy=None,
                                      source_label, tz, verify)
                 facts.framework = framework
                 sections = {section.name: section.gather(facts) for section in SECTIONS}
+                totals = {section.name: section.total(facts) for section in SECTIONS
+                          if section.total is not None}
         report = Report(period=period, generated_at=now,
-                        generated_by=journal.current_actor(actor), **sections)
+                        generated_by=journal.current_actor(actor), totals=totals, **sections)
         ok = True
         return report
     finally:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from .._caps import cap
 from .._version import __version__
 from ..periods import Period
 from ..status import worst_status
@@ -39,6 +40,9 @@ class Report:
     controls
         The control matrix (:func:`~audit_analytics.report.controls.control_matrix`) of one
         framework (``soc2``, ``hipaa``, ``pci_dss``) or ``all``.
+    totals
+        ``{section: count}`` for a section that lists the first entries of a longer list
+        (``anomalies``): how many there are in all.
 
     Every section is gathered by its entry in
     :data:`~audit_analytics.report.sections.SECTIONS`.
@@ -60,6 +64,7 @@ class Report:
     policy: dict
     signoff: dict = field(default_factory=dict)
     version: int | None = None
+    totals: dict = field(default_factory=dict)
 
     # --- views ----------------------------------------------------------------------
     @property
@@ -93,6 +98,10 @@ class Report:
         for section in SECTIONS:
             value = getattr(self, section.name)
             body[section.json_key] = section.to_json(value) if section.to_json else value
+            if section.name in self.totals:  # a list's first entries: say how many in all
+                listed = body[section.json_key]
+                cap(body, section.json_key, listed, max(self.totals[section.name], len(listed)),
+                    limit=len(listed))
         return jsonable({"report": header, **body})
 
     def to_html(self) -> str:

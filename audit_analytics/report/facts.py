@@ -18,7 +18,7 @@ from ..periods import Period
 
 __all__ = ["TOP_N", "Facts", "find_check", "gather_facts"]
 
-TOP_N = 15  # actors and resources shown in the charts
+TOP_N = 15  # actors and resources shown in the charts (of how many is counted)
 
 
 @dataclass
@@ -41,7 +41,11 @@ class Facts:
         ``rows_total``, ``rows_in_period``, ``first_in_period``, ``last_in_period``,
         ``actors_in_period``, ``first_event``, ``last_event`` (the whole log's).
     aggregates
-        What the charts and the coverage need (``None`` when the period has no events).
+        What the charts and the coverage need (``None`` when the period has no events):
+        events per quarter hour and result, the :data:`TOP_N` actors with the most
+        failures and the :data:`TOP_N` most accessed resources, with how many actors
+        failed (``failing_actors``) and how many resources were accessed
+        (``resources_total``).
     framework
         The control matrix's framework (``all``, ``soc2``, ``hipaa``, ``pci_dss``).
     """
@@ -136,17 +140,28 @@ def find_check(checks, name: str):
 
 # --- the aggregates behind the charts and the coverage ---------------------------------------
 _AGGREGATES_SQL = """
-SELECT GROUPING(slot, result, actor_id) AS g, slot, result, actor_id, count(*) AS n
-FROM (
-    SELECT epoch_us("timestamp") // 900000000 AS slot, result, actor_id
-    FROM events WHERE "timestamp" >= $start AND "timestamp" < $end
-)
-GROUP BY GROUPING SETS ((slot, result), (actor_id, result))
+SELECT epoch_us("timestamp") // 900000000 AS slot, coalesce(result, 'unknown') AS result,
+       count(*) AS n
+FROM events WHERE "timestamp" >= $start AND "timestamp" < $end
+GROUP BY ALL
+"""
+#: The actors with the most failures and denials, ranked in SQL (a month may hold as many
+#: actors as events, of which the chart shows ``TOP_N``); ``total`` counts them all.
+_FAILURES_SQL = """
+SELECT coalesce(actor_id, '(none)') AS actor_id,
+       count(*) FILTER (WHERE result = 'failure') AS failure,
+       count(*) FILTER (WHERE result = 'denied') AS denied,
+       count(*) OVER () AS total
+FROM events
+WHERE "timestamp" >= $start AND "timestamp" < $end AND result IN ('failure', 'denied')
+GROUP BY 1
+ORDER BY count(*) DESC, 1 ASC
+LIMIT $top
 """
 #: The most accessed resources, ranked in SQL: a month holds hundreds of thousands of
-#: resources, of which the chart shows ``TOP_N``.
+#: resources, of which the chart shows ``TOP_N``; ``total`` counts them all.
 _RESOURCES_SQL = """
-SELECT resource, CAST(sum(n) AS BIGINT) AS n
+SELECT resource, CAST(sum(n) AS BIGINT) AS n, count(*) OVER () AS total
 FROM (
     SELECT coalesce(resource_type, '?') || ':' || coalesce(resource_id, '?') AS resource, n
     FROM (SELECT resource_type, resource_id, count(*) AS n FROM events
@@ -159,24 +174,17 @@ _SLOT_SECONDS = 900  # every UTC offset in use is a whole number of quarter hour
 
 def _period_aggregates(engine: Engine, period: Period, tz: str,
                        bounds: dict) -> dict[str, pd.DataFrame]:
-    """Everything the charts and the coverage need, from one pass over the period's events.
+    """Everything the charts and the coverage need, each list ranked and cut in SQL.
 
-    One ``GROUPING SETS`` query replaces a scan per chart (the resources, of which only
-    the top few are shown, are ranked by a query of their own), and it groups by quarter hours
-    of UTC (integer arithmetic) rather than converting every event to local time: the
-    few thousand quarter hours are then placed in the policy's time zone here.
+    The activity and the coverage come from one query grouped by quarter hours of UTC
+    (integer arithmetic) rather than converting every event to local time: the few
+    thousand quarter hours are then placed in the policy's time zone here. The actors with
+    the most failures and the most accessed resources are ranked by queries of their own,
+    which return the first :data:`TOP_N` and count the rest: however many actors or
+    resources the period holds, only those rows leave DuckDB.
     """
     unit = "hour" if period.kind == "day" else "day"
-    frame = engine.df(_AGGREGATES_SQL, bounds)
-
-    def kept(*names):  # GROUPING() sets one bit per column left out of the set
-        order = ["slot", "result", "actor_id"]
-        bits = sum(1 << (len(order) - 1 - order.index(c)) for c in order if c not in names)
-        return frame[frame["g"] == bits]
-
-    frame["result"] = frame["result"].fillna("unknown")
-    frame["actor_id"] = frame["actor_id"].fillna("(none)")
-    slots = kept("slot", "result")[["slot", "result", "n"]].copy()
+    slots = engine.df(_AGGREGATES_SQL, bounds)
     local = pd.to_datetime(slots["slot"].astype("int64") * _SLOT_SECONDS, unit="s", utc=True)
     local = local.dt.tz_convert(tz)
     slots["bucket"] = local.dt.floor("h" if unit == "hour" else "D", ambiguous=True,
@@ -188,16 +196,16 @@ def _period_aggregates(engine: Engine, period: Period, tz: str,
                 .sort_values("bucket"))
     heat = slots.groupby(["dow", "hour"], as_index=False)["n"].sum()
     days = pd.DataFrame({"day": sorted(set(slots["day"]))})
-    by_actor = kept("actor_id", "result").pivot_table(
-        index="actor_id", columns="result", values="n", aggfunc="sum", fill_value=0)
-    for name in ("failure", "denied"):
-        if name not in by_actor:
-            by_actor[name] = 0
-    failures = by_actor[(by_actor["failure"] + by_actor["denied"]) > 0].reset_index()
-    failures = failures.assign(total=failures["failure"] + failures["denied"]).sort_values(
-        ["total", "actor_id"], ascending=[False, True]).head(TOP_N)
+    failures = engine.df(_FAILURES_SQL, {**bounds, "top": TOP_N})
     resources = engine.df(_RESOURCES_SQL, {**bounds, "top": TOP_N})
+
+    def total(frame: pd.DataFrame) -> int:
+        return int(frame["total"].iloc[0]) if len(frame) else 0
+
     return {"unit": unit, "activity": activity.reset_index(drop=True),
             "heat": heat.reset_index(drop=True),
-            "failures": failures[["actor_id", "failure", "denied"]].reset_index(drop=True),
-            "resources": resources.reset_index(drop=True), "days": days}
+            "failures": failures[["actor_id", "failure", "denied"]].astype(
+                {"failure": "int64", "denied": "int64"}).reset_index(drop=True),
+            "failing_actors": total(failures),
+            "resources": resources[["resource", "n"]].reset_index(drop=True),
+            "resources_total": total(resources), "days": days}

@@ -20,6 +20,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup, escape
 
+from .._caps import LISTED, SPREADSHEET
 from .._text import LIMIT, shown
 from .._version import __version__
 from .controls import NOT_ASSESSED
@@ -30,7 +31,7 @@ from .values import plain as _plain
 __all__ = ["render_html", "table"]
 
 STATUS_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", NOT_ASSESSED: "NOT ASSESSED"}
-#: Rows of a long table shown before the rest is collapsed (every row is in the CSV).
+#: Rows of a long table shown before the rest is collapsed (the first 50 are in the page).
 VISIBLE_ROWS = 10
 #: Characters of a sentence (a check's summary, a finding's details) shown before clipping.
 PROSE_LIMIT = 2000
@@ -107,22 +108,25 @@ def _kind(key, values: list) -> str:
 
 
 def table(records, columns: list[str] | None = None, limit: int = MAX_FINDINGS_HTML,
-          prose: tuple[str, ...] = (), tz: str = "UTC", visible: int = VISIBLE_ROWS) -> dict:
+          prose: tuple[str, ...] = (), tz: str = "UTC", visible: int = VISIBLE_ROWS,
+          total: int | None = None) -> dict:
     """``{"columns", "kinds", "rows", "more", "total", "shown"}`` for the table macro.
 
     ``records`` is a list of dicts or a DataFrame. The first ``visible`` rows are
     ``rows``; up to ``limit`` in all, the others are ``more`` (collapsed on screen, left
-    out in print); ``total`` counts every record. Each cell is safe HTML text, clipped at
+    out in print); ``total`` counts every record (pass it when ``records`` holds only the
+    first ones of a longer list). Each cell is safe HTML text, clipped at
     :data:`~audit_analytics._text.LIMIT` characters (the columns named in ``prose`` at
     :data:`PROSE_LIMIT`), instants shown in ``tz``.
     """
     if hasattr(records, "to_dict"):
-        total = len(records)
+        count = len(records)
         records = records.head(limit).to_dict("records")
     else:
         records = list(records or [])
-        total = len(records)
+        count = len(records)
         records = records[:limit]
+    total = count if total is None else max(int(total), count)
     if columns is None:  # every field some record has a value for, in their order
         columns = []
         for rec in records:
@@ -240,21 +244,28 @@ def render_html(report) -> str:
         "matrix": [(prefix, [c for c in controls.get("controls", []) if c["framework"] == prefix])
                    for prefix in controls.get("frameworks", [])],
         "matrix_counts": controls.get("counts", {}),
-        "integrity_findings": table(finding_rows(integrity["findings"], tz),
+        "integrity_findings": table(finding_rows(integrity["findings"][:MAX_FINDINGS_HTML], tz),
                                     ["kind", "event id", "where", "details"],
-                                    prose=("details",), tz=tz),
+                                    prose=("details",), tz=tz,
+                                    total=integrity.get("findings_total")),
         "segments": table(integrity["segments"],
                           ["main", "rows", "starts_with", "first_id", "last_id",
-                           "first_timestamp", "last_timestamp", "forks_from"], tz=tz),
+                           "first_timestamp", "last_timestamp", "forks_from"], tz=tz,
+                          total=integrity.get("segments_total")),
         "anchors": table(integrity["anchors"], tz=tz),
         "anomalies": anomalies,
         "anomaly_table": table(report.anomalies, _present(report.anomalies, ANOMALY_COLUMNS),
-                               limit=MAX_ANOMALIES, tz=tz),
+                               limit=MAX_ANOMALIES, tz=tz,
+                               total=report.totals.get("anomalies")),
         "charts": {k: {**v, "svg": Markup(v["svg"])} for k, v in report.charts.items()},
-        "in_log_access": table(report.access["in_log"], tz=tz),
+        "in_log_access": table(report.access["in_log"], tz=tz,
+                               total=report.access.get("in_log_total")),
         "toolkit_access": table(report.access["toolkit_journal"],
-                                ["timestamp", "actor_id", "action", "result", "command"], tz=tz),
-        "cadence_findings": table((report.cadence or {}).get("findings") or [], tz=tz),
+                                ["timestamp", "actor_id", "action", "result", "command"], tz=tz,
+                                total=report.access.get("toolkit_journal_total")),
+        "cadence_findings": table((report.cadence or {}).get("findings") or [], tz=tz,
+                                  total=(report.cadence or {}).get("findings_total")),
+        "listed": LISTED, "spreadsheet": SPREADSHEET,
     }
     return _environment().get_template("report.html.j2").render(**context)
 

@@ -8,28 +8,29 @@ built, and its JSON summary written, from that list alone.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from .._caps import LISTED, SHOWN, cap
 from ..checks.results import ChecklistResult
 from . import charts as svg
 from .controls import control_matrix
-from .facts import TOP_N, Facts, find_check
+from .facts import Facts, find_check
 from .timeline import timelines
 from .values import iso, jsonable, plain
 
 __all__ = ["ANOMALY_COLUMNS", "MAX_ANOMALIES", "MAX_FINDINGS_HTML", "SECTIONS", "Section",
-           "anomalies_of", "check_row", "checks_dict"]
+           "anomalies_of", "anomalies_total", "check_row", "checks_dict"]
 
 ANOMALY_COLUMNS = ("actor_id", "window_start", "window_end")
-MAX_FINDINGS_HTML = 50     # rows of one check's findings shown in the HTML
+MAX_FINDINGS_HTML = SHOWN  # rows of one check's findings shown in the HTML
 MAX_ANOMALIES = 200        # anomalies listed (with evidence for the first MAX_EVIDENCE)
 MAX_EVIDENCE = 50
 EVIDENCE_ROWS = 10
-MAX_INTEGRITY_FINDINGS = 1000
-MAX_JSON_FINDINGS = 1000   # per check in the JSON summary (`audit-analytics check` has all)
+MAX_INTEGRITY_FINDINGS = LISTED
+MAX_JSON_FINDINGS = LISTED  # per check in the JSON summary, as in `check --json`
 SIGNOFF_STATEMENT = ("I have reviewed this report, the findings above and their follow-up "
                      "actions.")
 
@@ -48,12 +49,17 @@ class Section:
         Its key in the JSON summary (default: ``name``).
     to_json
         Turns the content into what the JSON summary holds (default: the content).
+    total
+        For a section that is a list of the first entries of a longer one: counts them
+        all. The JSON summary then says ``<key>_total`` and, when entries were left out,
+        ``<key>_truncated`` (see :func:`audit_analytics._caps.cap`).
     """
 
     name: str
     gather: Callable[[Facts], Any]
     key: str | None = None
     to_json: Callable[[Any], Any] | None = None
+    total: Callable[[Facts], int] | None = None
 
     @property
     def json_key(self) -> str:
@@ -109,10 +115,8 @@ def _integrity(facts: Facts) -> dict:
         "profile": data["profile"],
         "profile_detection": data.get("profile_detection"),
         "counts": {k: v for k, v in data["counts"].items() if v},
-        "findings": data["findings"][:MAX_INTEGRITY_FINDINGS],
-        "findings_total": len(data["findings"]),
-        "segments": data["segments"][:MAX_INTEGRITY_FINDINGS],
-        "segments_total": len(data["segments"]),
+        **cap({}, "findings", data["findings"], limit=MAX_INTEGRITY_FINDINGS),
+        **cap({}, "segments", data["segments"], limit=MAX_INTEGRITY_FINDINGS),
         "main_chain_rows": sum(s["rows"] for s in main),
         "head": data["head"],
         "unprotected_fields": data["unprotected_fields"],
@@ -135,33 +139,23 @@ def check_row(check) -> dict:
 
 
 def checks_dict(checks) -> list[dict]:
-    """Each check as in ``run_checks(...).to_dict()``, findings capped per check."""
+    """Each check as in ``run_checks(...).to_dict()``: findings capped per check."""
     if checks is None:
         return []
     if not hasattr(checks, "to_dict"):
         return [check_row(c) for c in _check_list(checks)]
     if isinstance(checks, ChecklistResult):  # only the rows kept are converted
-        out = []
-        for check in checks.checks:
-            found = check.findings
-            if found is None:
-                out.append(_capped(check.to_dict(), 0))
-                continue
-            kept = replace(check, findings=found.head(MAX_JSON_FINDINGS)).to_dict()
-            out.append(_capped(kept, len(found)))
-        return out
+        return [check.to_dict(MAX_JSON_FINDINGS) for check in checks.checks]
     data = checks.to_dict()
     out = data.get("checks", data) if isinstance(data, dict) else data
-    return [_capped(check, len(check.get("findings") or [])) for check in out]
+    return [_capped(check) for check in out]
 
 
-def _capped(check: dict, total: int) -> dict:
-    """One check's JSON with its findings capped at :data:`MAX_JSON_FINDINGS` of ``total``."""
-    check["findings_total"] = total
-    if total > MAX_JSON_FINDINGS:
-        check["findings"] = (check.get("findings") or [])[:MAX_JSON_FINDINGS]
-        check["findings_truncated"] = True
-    return check
+def _capped(check: dict) -> dict:
+    """One check's JSON with its findings capped at :data:`MAX_JSON_FINDINGS`."""
+    if "findings_total" in check:  # already capped, its count kept
+        return check
+    return cap(check, "findings", check.get("findings") or [], limit=MAX_JSON_FINDINGS)
 
 
 def _check_brief(check) -> dict | None:
@@ -208,6 +202,19 @@ def anomalies_of(checks, engine, policy=None, tz: str = "UTC", first_event=None,
 def _anomalies(facts: Facts) -> list[dict]:
     return anomalies_of(facts.checks, facts.engine, facts.policy, facts.tz,
                         facts.counts.get("first_event"), facts.counts.get("last_event"))
+
+
+def anomalies_total(checks) -> int:
+    """How many findings are anomalies (an actor and a window).
+
+    The report lists the first :data:`MAX_ANOMALIES` of them.
+    """
+    total = 0
+    for check in _check_list(checks):
+        frame = getattr(check, "findings", None)
+        if frame is not None and not frame.empty and set(ANOMALY_COLUMNS) <= set(frame.columns):
+            total += len(frame)
+    return total
 
 
 def _anomalies_json(anomalies: list[dict]) -> list[dict]:
@@ -264,13 +271,20 @@ def _charts(facts: Facts) -> dict:
     }
     if not failures.empty:
         out["failures"] = {"title": "Failures and denials by actor",
-                           "caption": f"The {TOP_N} actors with the most failed or denied "
-                                      "events.",
+                           "caption": "The actors with the most failed or denied events: "
+                                      + _of(len(failures), aggregates["failing_actors"]),
                            "svg": svg.failures_chart(failures)}
+    resources = aggregates["resources"]
     out["resources"] = {"title": "Most accessed resources",
-                        "caption": f"The {TOP_N} resources with the most events.",
-                        "svg": svg.resources_chart(aggregates["resources"])}
+                        "caption": "The resources with the most events: "
+                                   + _of(len(resources), aggregates["resources_total"]),
+                        "svg": svg.resources_chart(resources)}
     return out
+
+
+def _of(shown: int, total: int) -> str:
+    """``"all 3 shown."`` or ``"15 of 312,000 shown."``."""
+    return f"all {total:,} shown." if shown >= total else f"{shown:,} of {total:,} shown."
 
 
 def _retention(facts: Facts) -> dict:
@@ -293,16 +307,19 @@ def _retention(facts: Facts) -> dict:
 def _access(facts: Facts) -> dict:
     """Who read the log: ``log_access``'s own result (the log's events and the journal)."""
     check = find_check(facts.checks, "log_access")
-    in_log, toolkit, total = [], [], 0
+    in_log, toolkit, in_log_total, total = [], [], 0, 0
     if check is not None:
-        if getattr(check, "findings", None) is not None:
+        found = getattr(check, "findings", None)
+        if found is not None:
             in_log = [{k: plain(v) for k, v in r.items()}
-                      for r in check.findings.head(MAX_FINDINGS_HTML).to_dict("records")]
+                      for r in found.head(MAX_FINDINGS_HTML).to_dict("records")]
+            in_log_total = len(found)
         journal_facts = (getattr(check, "metrics", None) or {}).get("journal") or {}
         toolkit = list(journal_facts.get("entries") or [])[:MAX_FINDINGS_HTML]
         total = int(journal_facts.get("reads") or 0)
-    return {"check": _check_brief(check), "in_log": in_log,
-            "toolkit_journal": toolkit, "toolkit_journal_total": total}
+    out = {"check": _check_brief(check)}
+    cap(out, "in_log", in_log, in_log_total)
+    return cap(out, "toolkit_journal", toolkit, total)
 
 
 def _cadence(facts: Facts) -> dict | None:
@@ -310,7 +327,7 @@ def _cadence(facts: Facts) -> dict | None:
     check = facts.cadence_check
     if check is None or (getattr(check, "metrics", None) or {}).get("expected") is None:
         return None
-    return jsonable(check.to_dict())
+    return jsonable(check.to_dict(MAX_JSON_FINDINGS))
 
 
 def _policy(facts: Facts) -> dict:
@@ -334,9 +351,11 @@ SECTIONS: tuple[Section, ...] = (
     Section("integrity", _integrity),
     Section("checklist", lambda facts: [check_row(c) for c in _check_list(facts.checks)]),
     Section("checks", lambda facts: facts.checks, to_json=checks_dict),
-    Section("anomalies", _anomalies, to_json=_anomalies_json),
+    Section("anomalies", _anomalies, to_json=_anomalies_json,
+            total=lambda facts: anomalies_total(facts.checks)),
     Section("charts", _charts,
-            to_json=lambda charts: [{"name": k, "title": v["title"]} for k, v in charts.items()]),
+            to_json=lambda charts: [{"name": k, "title": v["title"], "caption": v["caption"]}
+                                    for k, v in charts.items()]),
     Section("retention", _retention),
     Section("access", _access),
     Section("cadence", _cadence, key="review_cadence"),

@@ -9,6 +9,8 @@ failures against the same baseline and threshold. Other findings (off-hours acce
 of the log, a logging gap) show the actor's (or, without an actor, everyone's) events per
 hour around the window, the window in red; their baselines are in other units and not
 drawn. Failures without an actor are the ``ip:ADDRESS`` actor of ``failed_access_burst``.
+A timeline has at most :data:`MAX_BUCKETS` buckets: a window of years (a retention
+finding) is drawn in buckets of several hours (or days), every event still counted.
 Every timeline of a report comes from one query over the cached events.
 """
 
@@ -23,6 +25,10 @@ from ..checks.declarations import prelude_params
 __all__ = ["timelines"]
 
 _HOUR_US = 3_600_000_000
+_DAY_US = 24 * _HOUR_US
+#: Buckets of one timeline at most: a window longer than that many hours (or days) is
+#: drawn in buckets of several hours (or days), so its timeline stays one small chart.
+MAX_BUCKETS = 1_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: check -> (metric column, buckets before, buckets after, baseline comparable)
 _DAILY = {"volume_spike": "events", "broad_access": "resources", "bulk_export": "exports"}
@@ -90,14 +96,28 @@ def _plan(anomaly: dict, burst_minutes: int) -> dict | None:
         return {"metric": "failures", "width": width, "before": 16, "after": 8,
                 "origin": origin, "compare": True, "unit": f"{burst_minutes} min"}
     if check == "failed_access_burst":  # a stream of failures over weeks: per day
-        day = 24 * _HOUR_US
-        return {"metric": "failures", "width": day, "before": 2,
-                "after": span_us // day + 2, "origin": origin, "compare": False,
-                "unit": "day", "window_buckets": span_us // day + 1}
-    hours = span_us // _HOUR_US + 1
-    return {"metric": "events", "width": _HOUR_US, "before": 36, "after": hours + 36,
-            "origin": origin - origin % _HOUR_US, "compare": False, "unit": "hour",
-            "window_buckets": (origin % _HOUR_US + span_us) // _HOUR_US + 1}
+        step = _step(span_us // _DAY_US + 5)
+        width = step * _DAY_US
+        before = -(-2 // step)
+        return {"metric": "failures", "width": width, "before": before,
+                "after": span_us // width + before, "origin": origin, "compare": False,
+                "unit": _unit("day", step), "window_buckets": span_us // width + 1}
+    step = _step(span_us // _HOUR_US + 74)
+    width = step * _HOUR_US
+    before = -(-36 // step)
+    return {"metric": "events", "width": width, "before": before,
+            "after": span_us // width + 1 + before, "origin": origin - origin % width,
+            "compare": False, "unit": _unit("hour", step),
+            "window_buckets": (origin % width + span_us) // width + 1}
+
+
+def _step(buckets: int) -> int:
+    """Units per bucket so that ``buckets`` units make at most :data:`MAX_BUCKETS` buckets."""
+    return max(1, -(-buckets // (MAX_BUCKETS - 4)))
+
+
+def _unit(name: str, step: int) -> str:
+    return name if step == 1 else f"{step} {name}s"
 
 
 def timelines(engine, anomalies: list[dict], policy, first_event=None,

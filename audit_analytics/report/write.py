@@ -1,9 +1,10 @@
 """Write a report's files: atomic, versioned per period, recorded in the review ledger.
 
-Files are named by period: ``audit-report_2024-01.html`` and ``.json``, ``.csv`` (every
-finding, one per row) and ``.pdf`` (with the ``pdf`` extra, rendered by weasyprint from the
-HTML and its print styles). A re-run for a period already reported in that folder never replaces the
-earlier files: it writes the next version (``audit-report_2024-01_v2.html``) and says so.
+Files are named by period: ``audit-report_2024-01.html`` and ``.json``, ``.csv`` (one
+finding per row, the first 10,000 of each check) and ``.pdf`` (with the ``pdf`` extra,
+rendered by weasyprint from the HTML and its print styles). A re-run for a period already
+reported in that folder never replaces the earlier files: it writes the next version
+(``audit-report_2024-01_v2.html``) and says so.
 ``replace=True`` (``--replace``) rewrites the latest version in place instead, and the
 ledger records that it did. Writers in one folder take turns (an advisory lock on the
 folder itself), so two runs for one period at once write two versions and
