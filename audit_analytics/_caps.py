@@ -11,7 +11,9 @@ kept to its first entries, its true length beside it, and the document says when
 - a report's CSV holds the first :data:`SPREADSHEET` findings of each check, and a note
   row for each check it cut;
 - a sentence names the first :data:`NAMED` values and counts the others
-  (:func:`named`).
+  (:func:`named`);
+- findings of many kinds at once (an archive check, a damaged manifest) are kept in a
+  :class:`FindingList`: the first :data:`LISTED` of each kind, every kind counted.
 
 Counts are always exact: they are computed over the whole list (in SQL where the list
 comes from SQL), never from what is kept.
@@ -19,9 +21,11 @@ comes from SQL), never from what is kept.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 
-__all__ = ["LISTED", "NAMED", "SHOWN", "SPREADSHEET", "cap", "cut_note", "named", "of_total"]
+__all__ = ["LISTED", "NAMED", "SHOWN", "SPREADSHEET", "FindingList", "cap", "cut_note", "named",
+           "of_total"]
 
 #: Entries of one list kept in a JSON document (findings of a check, actors of a note...).
 LISTED = 1_000
@@ -75,3 +79,44 @@ def cut_note(shown: int, total: int) -> str:
 def of_total(shown: int, total: int, noun: str) -> str:
     """``"15 actors"`` when all are shown, else ``"15 of 312,000 actors"``."""
     return f"{shown:,} {noun}" if shown >= total else f"{shown:,} of {total:,} {noun}"
+
+
+class FindingList:
+    """Findings (dicts with a ``kind``), at most ``per_kind`` of each kind kept."""
+
+    def __init__(self, items: Iterable[dict] = (), per_kind: int = LISTED) -> None:
+        self.per_kind = per_kind
+        self.items: list[dict] = []
+        self.totals: Counter = Counter()
+        self.extend(items)
+
+    def append(self, finding: dict) -> None:
+        """Count ``finding``; keep it when fewer than ``per_kind`` of its kind are kept."""
+        kind = finding["kind"]
+        self.totals[kind] += 1
+        if self.totals[kind] <= self.per_kind:
+            self.items.append(finding)
+
+    def extend(self, findings: Iterable[dict]) -> None:
+        """Append each of ``findings``."""
+        for finding in findings:
+            self.append(finding)
+
+    @property
+    def total(self) -> int:
+        """Every finding counted, listed or not."""
+        return sum(self.totals.values())
+
+    @property
+    def truncated(self) -> bool:
+        """True when some findings are counted but not listed."""
+        return self.total > len(self.items)
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __bool__(self) -> bool:
+        return self.total > 0

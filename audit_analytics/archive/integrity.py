@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+from .._caps import LISTED, cap
 from .spotcheck import ArchiveCheck
 
 __all__ = ["archive_check", "integrity_section"]
-
-#: Findings the report's integrity section lists (all are counted).
-SECTION_FINDINGS = 1000
 
 
 def _state(result: ArchiveCheck) -> str:
@@ -31,13 +29,12 @@ def archive_check(result: ArchiveCheck):
     doc = result.to_dict()
     metrics = {"integrity": "archive", "rows": doc.get("rows"), "profile": doc.get("profile"),
                "partitions": result.partitions, "checked": len(result.sampled),
-               "counts": result.counts, "manifest": doc["manifest"],
-               "counts_total": doc.get("counts_total", result.counts)}
+               "counts": result.counts, "manifest": doc["manifest"]}
     m = result.manifest
     checked = (f"{len(result.sampled)} of {result.partitions} part files, "
                f"{doc.get('rows') or 0:,} rows")
     if not result.ok:
-        kinds = ", ".join(f"{k} {v}" for k, v in doc.get("counts_total", result.counts).items())
+        kinds = ", ".join(f"{k} {v}" for k, v in result.counts.items())
         return frame, metrics, "fail", f"archive: tampering evident: {kinds}"
     if not m.signatures_checked:
         return frame, metrics, "warn", (f"archive: {checked} intact, manifest signatures not "
@@ -59,11 +56,9 @@ def integrity_section(result: ArchiveCheck) -> dict:
         "profile_detection": None,
         "partitions": result.partitions,
         "manifest": doc["manifest"],
-        "counts": doc.get("counts_total", result.counts),
-        "findings": doc["findings"][:SECTION_FINDINGS],
-        "findings_total": sum(doc.get("counts_total", result.counts).values()),
-        "segments": (doc.get("segments") or [])[:SECTION_FINDINGS],
-        "segments_total": len(doc.get("segments") or []),
+        "counts": result.counts,
+        **cap({}, "findings", doc["findings"], total=result.findings.total, limit=LISTED),
+        **cap({}, "segments", doc.get("segments") or [], limit=LISTED),
         "main_chain_rows": sum(s["rows"] for s in main),
         "head": doc.get("head"),
         "unprotected_fields": doc.get("unprotected_fields") or [],

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .._findings import FindingList
+from .._caps import FindingList
 from .keys import key_id
 from .links import valid_link
 
@@ -98,7 +98,7 @@ class Manifest:
         SHA-256 of the last line (``None`` for an empty manifest).
     findings
         ``manifest_broken``, ``bad_signature`` and ``truncated`` findings (a
-        :class:`~audit_analytics._findings.FindingList`: the first of each kind listed,
+        :class:`~audit_analytics._caps.FindingList`: the first of each kind listed,
         all counted).
     signatures
         Signatures checked and found valid (0 when no public key was given).

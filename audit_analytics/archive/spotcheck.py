@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from .._findings import FindingList
+from .._caps import FindingList
 from .._text import shown
 from ..chain.anchors import Anchor
 from ..errors import ArchiveError, AuditAnalyticsError, SchemaError, first_line
@@ -64,7 +64,7 @@ class ArchiveFiles(ParquetSource):
 class ArchiveCheck:
     """The outcome of a spot check (or of ``verify DIR``).
 
-    ``findings`` lists the first :data:`~audit_analytics._findings.PER_KIND` findings of
+    ``findings`` lists the first :data:`~audit_analytics._caps.LISTED` findings of
     each kind; ``counts`` has the number of every kind found. ``all`` is True when every
     entry of the manifest was checked (``--all``, or a sample as large as the archive).
     """
@@ -113,9 +113,10 @@ class ArchiveCheck:
             "counts": self.counts,
             "findings": list(self.findings),
             "findings_total": self.findings.total,
-            "findings_listed": len(self.findings),
             "links_outside_sample": self.outside_sample,
         }
+        if self.findings.truncated:
+            doc["findings_truncated"] = True
         if self.verification is not None:
             v = self.verification
             doc.update(rows=v.rows, profile=v.profile.name, segments=v.segment_records,
