@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from ._caps import LISTED
 from ._engine import Engine, EngineError, quote_ident
 from ._secrets import mask_secrets
 from .chain.anchors import Anchor, load_anchors
@@ -146,7 +147,8 @@ class AuditLog:
     def verify(self, profile: str | HashProfile = "auto",
                anchors: str | Path | list[Anchor] | None = None,
                progress: bool | None = None, workers: int | None = 1,
-               runner: Runner | None = None, scheduler: str | None = None) -> VerifyResult:
+               runner: Runner | None = None, scheduler: str | None = None,
+               listed: int | None = LISTED) -> VerifyResult:
         """Re-verify every row's hash and every link; see :mod:`audit_analytics.chain.verify`.
 
         Where the map over the source's parts (its files) runs, the findings being the
@@ -184,7 +186,7 @@ class AuditLog:
         try:
             result = verify_source(self.engine, self.source, profile, anchors,
                                    self.progress if progress is None else progress,
-                                   runner=cluster or runner, workers=workers)
+                                   runner=cluster or runner, workers=workers, listed=listed)
         except EngineError as exc:
             self._record("verify", self.source.label, "failure", error=first_line(exc))
             raise SourceError(f"cannot read {self.source.label}: {first_line(exc)}",

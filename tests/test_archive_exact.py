@@ -203,3 +203,18 @@ def test_an_archive_begun_mid_chain_records_where_it_begins(cli, tmp_path, keys)
     assert json.loads(manifest_lines(tmp_path / "b")[0])["first_prev_at"] == "missing"
     assert cli("verify", tmp_path / "b", "--public-key", keys[1]).returncode == 1
     shutil.rmtree(tmp_path / "b")
+
+
+def test_a_log_hashed_by_another_profile_is_counted_not_listed_row_by_row(cli, tmp_path):
+    src = write(chain_table(events(30_000, 3)), tmp_path / "src.parquet")
+    out = tmp_path / "out.json"
+    done = cli("verify", src, "--profile", "node-seed", "--json", out)
+    assert done.returncode == 1
+    doc = json.loads(out.read_text())
+    assert doc["counts"]["hash_mismatch"] == 30_000 and doc["findings_total"] == 30_000
+    assert len(doc["findings"]) == 1000 and doc["findings_truncated"] is True
+    assert "29,990 more" in done.stdout
+    with aa.open(src) as log:
+        result = log.verify(profile="node-seed")
+        assert result.counts["hash_mismatch"] == 30_000 and len(result.findings) == 1000
+        assert not result.ok

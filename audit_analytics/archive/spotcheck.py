@@ -265,10 +265,11 @@ def check_archive(location, public_key=None, *, sample: int | None = None,
     findings.extend(_boundaries(entries))
     readable = _verifiable(store, entries, readable, profile, findings)
     if readable:
-        rows_found, outside = _verify_rows(store, entries, readable, set(chosen), intact,
+        rows_found, outside, unlisted = _verify_rows(store, entries, readable, set(chosen), intact,
                                            len(chosen) == n, profile, progress,
                                            verify_options, result)
         findings.extend(rows_found)
+        findings.totals.update(unlisted)  # found in the files, beyond those listed
         result.outside_sample = outside
     result.findings = findings
     return result
@@ -355,7 +356,7 @@ def _boundaries(entries: list[dict]) -> list[dict]:
 
 
 def _verify_rows(store, entries, readable, in_sample, intact, complete, profile, progress,
-                 verify_options, result) -> tuple[list[dict], int]:
+                 verify_options, result) -> tuple[list[dict], int, dict[str, int]]:
     """Row-level findings of the chosen files, verified together.
 
     A complete check (every entry chosen) keeps every finding of the verifier, except a
@@ -373,7 +374,7 @@ def _verify_rows(store, entries, readable, in_sample, intact, complete, profile,
                       line=entries[i]["line"]) for i in positions
                if entries[i]["last_hash"] and entries[i]["last_id"] is not None]
     with AuditLog(source, progress=progress) as audit:
-        verification = audit.verify(profile=chosen_profile, anchors=anchors,
+        verification = audit.verify(profile=chosen_profile, anchors=anchors, listed=None,
                                     **verify_options)
     result.verification = verification
     by_uri = {locate(store.uri(entries[i]["path"])).url: i for i in positions}
@@ -420,7 +421,9 @@ def _verify_rows(store, entries, readable, in_sample, intact, complete, profile,
         out.append(rec)
     if not complete and recorded:
         out += _extra_genesis(graph, entries, positions, intact)
-    return out, outside
+    listed = Counter(rec["kind"] for rec in verification.records)
+    unlisted = {k: n - listed[k] for k, n in verification.counts.items() if n > listed[k]}
+    return out, outside, unlisted
 
 
 def _extra_genesis(graph: dict, entries: list[dict], positions: list[int],

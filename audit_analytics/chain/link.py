@@ -125,9 +125,11 @@ class RowNames:
 class Joined:
     """The outcome of the join: findings with global positions, segments, the head."""
 
-    def __init__(self, findings, segments, primary_root, head, names) -> None:
+    def __init__(self, findings, segments, primary_root, head, names, unlisted=None) -> None:
         self.findings, self.segments = findings, segments
         self.primary_root, self.head, self.names = primary_root, head, names
+        #: findings of each kind the parts counted but did not keep
+        self.unlisted: dict[str, int] = unlisted or {}
 
 
 def join_parts(results: list[PartResult], source, read_duplicates, sets: PartSets) -> Joined:
@@ -199,7 +201,11 @@ def join_parts(results: list[PartResult], source, read_duplicates, sets: PartSet
     for seg in segments:
         if seg["start_kind"] == "genesis" and seg["start"] != primary_root:
             add("extra_genesis", seg["start"])
-    return Joined(findings, segments, primary_root, head, names)
+    unlisted: dict[str, int] = {}
+    for r in results:
+        for kind, n in r.unlisted.items():
+            unlisted[kind] = unlisted.get(kind, 0) + n
+    return Joined(findings, segments, primary_root, head, names, unlisted)
 
 
 def _part_findings(results: list[PartResult], offsets: np.ndarray) -> list[dict]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .._caps import cut_note
+from .._caps import LISTED, cap, cut_note
 from .._text import shown
 from .profiles import HashProfile
 
@@ -65,8 +65,9 @@ class VerifyResult:
     profile
         The hash profile used (detected, when ``auto`` was asked for).
     findings
-        A DataFrame, one row per finding: ``kind``, ``id``, ``row`` (where it is) and the
-        details of that kind.
+        A DataFrame, one row per finding listed: ``kind``, ``id``, ``row`` (where it is)
+        and the details of that kind. The first :data:`~audit_analytics._caps.LISTED`
+        findings of each kind are listed; ``counts`` has them all.
     segments
         A DataFrame of the chain's unbranched runs: first and last event, rows, how the
         run starts (``genesis``, ``missing_predecessor``, ``fork``...).
@@ -86,15 +87,20 @@ class VerifyResult:
     anchors: list[dict] = field(default_factory=list)
     profile_note: str | None = None
     elapsed: float = 0.0
+    #: Findings of each kind, listed or not (``None``: every finding is in ``records``).
+    totals: dict[str, int] | None = None
 
     # --- construction ---------------------------------------------------------------
     @classmethod
     def build(cls, *, source, profile, profile_note, rows, findings, segments, head,
-              names, unprotected, anchors, elapsed) -> VerifyResult:
+              names, unprotected, anchors, elapsed, unlisted=None,
+              listed: int | None = LISTED) -> VerifyResult:
         """Resolve row positions into event ids and locations.
 
         ``names`` gives the id, row key and timestamp of every position the findings,
         segments and head name (a :class:`~audit_analytics.chain.link.RowNames`).
+        ``unlisted`` counts findings of each kind found but not passed on; ``listed``
+        keeps the first findings of each kind (``None``: all of them).
         """
 
         def ident(at: int):
@@ -107,8 +113,17 @@ class VerifyResult:
             return _iso(names.timestamp(at))
 
         order = {k: i for i, k in enumerate(FINDING_KINDS)}
-        records = []
+        totals = dict.fromkeys(FINDING_KINDS, 0)
+        for kind, n in (unlisted or {}).items():
+            totals[kind] += n
+        kept = []
         for f in sorted(findings, key=lambda f: (order[f["kind"]], f["position"])):
+            totals[f["kind"]] += 1
+            if listed is None or totals[f["kind"]] - (unlisted or {}).get(f["kind"], 0) \
+                    <= listed:
+                kept.append(f)
+        records = []
+        for f in kept:
             at = f.pop("position")
             rec = {"kind": f.pop("kind"), "id": f.pop("id_override", None) or ident(at)}
             if at >= 0:
@@ -145,21 +160,29 @@ class VerifyResult:
             head_rec = {"id": ident(head), "row": where(head), "timestamp": stamp(head)}
         return cls(source=source.label, profile=profile, rows=rows, records=records,
                    segment_records=segs, head=head_rec, unprotected_fields=unprotected,
-                   anchors=anchors, profile_note=profile_note, elapsed=elapsed)
+                   anchors=anchors, profile_note=profile_note, elapsed=elapsed,
+                   totals=totals)
 
     # --- views ----------------------------------------------------------------------
     @property
     def ok(self) -> bool:
         """True when the chain is intact: no finding of any kind."""
-        return not self.records
+        return not any(self.counts.values())
 
     @property
     def counts(self) -> dict[str, int]:
-        """Number of findings of each kind (every kind listed, zeros included)."""
+        """Number of findings of each kind, listed or not (every kind, zeros included)."""
+        if self.totals is not None:
+            return {k: self.totals.get(k, 0) for k in FINDING_KINDS}
         counts = dict.fromkeys(FINDING_KINDS, 0)
         for rec in self.records:
             counts[rec["kind"]] += 1
         return counts
+
+    @property
+    def findings_total(self) -> int:
+        """Every finding, listed or not."""
+        return sum(self.counts.values())
 
     @property
     def findings(self) -> pd.DataFrame:
@@ -183,16 +206,22 @@ class VerifyResult:
         )
 
     def to_dict(self) -> dict:
-        """The JSON document ``audit-analytics verify --json`` prints."""
+        """The JSON document ``audit-analytics verify --json`` prints.
+
+        ``findings`` holds the first :data:`~audit_analytics._caps.LISTED` findings of
+        each kind (``findings_total``, and ``findings_truncated`` when some are not
+        listed), ``segments`` the first ``LISTED`` segments (``segments_total``).
+        """
         return {
             "ok": self.ok,
             "rows": self.rows,
             "profile": self.profile.name,
             "counts": self.counts,
-            "findings": self.records,
+            **cap({}, "findings", self.records, total=self.findings_total,
+                  limit=len(self.records)),
             "unprotected_fields": self.unprotected_fields,
             "source": self.source,
-            "segments": self.segment_records,
+            **cap({}, "segments", self.segment_records),
             "head": self.head,
             "anchors": self.anchors,
             "profile_detection": self.profile_note,
@@ -222,8 +251,9 @@ class VerifyResult:
         for rec in self.records[:limit]:
             extra = shown(rec.get("row") or "")
             lines.append(f"  - {rec['kind']}: id {shown(rec['id'])} {extra}".rstrip())
-        if len(self.records) > limit:
-            lines.append(f"  ... and {len(self.records) - limit} more (use --json for all)")
+        if self.findings_total > limit:
+            lines.append(f"  ... and {self.findings_total - min(limit, len(self.records)):,} "
+                         f"more (--json lists the first {LISTED:,} of each kind)")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -25,6 +25,7 @@ from functools import cache
 import numpy as np
 import pyarrow as pa
 
+from .._caps import LISTED
 from .._engine import Engine
 from ..sources import ScanPart
 from . import kernel
@@ -93,6 +94,9 @@ class PartResult:
     hash_text: dict[int, str | None]
     rk_first: int | None
     rks: np.ndarray | None
+    #: Findings of each kind found but not kept (a part keeps the first
+    #: :data:`~audit_analytics._caps.LISTED` of each row-level kind).
+    unlisted: dict[str, int] = field(default_factory=dict)
 
     def positions(self, rks: np.ndarray) -> np.ndarray:
         """The positions of the rows with the row keys ``rks``."""
@@ -358,10 +362,13 @@ def _condense(engine: Engine, scan: Scan, task: PartTask) -> PartResult:
         exposed = (hf == 0) & np.isin(keys(), task.expose)
     has_ts = ("timestamp" in task.profile.fields if task.profile.text == "json"
               else "timestamp" in task.profile.column_map)
-    findings = _row_findings(scan, a, has_ts)
+    findings, unlisted = _row_findings(scan, a, has_ts)
     in_order = rep_of is None and not len(loose) and bool(a["seq"][1:].all())
     g = part_graph(parent, copy, exposed, in_order)
-    for i in _regressions(ts, parent, g).tolist():
+    late = _regressions(ts, parent, g)
+    if len(late) > LISTED:
+        unlisted["timestamp_regression"] = len(late) - LISTED
+    for i in late[:LISTED].tolist():
         findings.append({"kind": "timestamp_regression", "position": i,
                          "predecessor": int(parent[i]), "timestamp_us": int(ts[i]),
                          "predecessor_timestamp_us": int(ts[parent[i]])})
@@ -398,7 +405,7 @@ def _condense(engine: Engine, scan: Scan, task: PartTask) -> PartResult:
         anchor_hash_rows=by_hash, anchor_id_rows=by_id, named=named,
         hash_text=scan.hash_text,
         rk_first=int(rk[0]) if contiguous and n else (0 if n == 0 else None),
-        rks=None if contiguous else rk.copy(),
+        rks=None if contiguous else rk.copy(), unlisted=unlisted,
     )
 
 
@@ -438,21 +445,31 @@ def _anchor_candidates(task: PartTask, a: dict, keys):
     return by_hash, by_id
 
 
-def _row_findings(scan: Scan, a: dict, has_ts: bool) -> list[dict]:
-    """hash_mismatch and malformed, row by row (positions local to the part)."""
+def _row_findings(scan: Scan, a: dict, has_ts: bool) -> tuple[list[dict], dict[str, int]]:
+    """hash_mismatch and malformed, row by row (positions local to the part).
+
+    The first :data:`~audit_analytics._caps.LISTED` of each kind are kept; the number of
+    the others is returned beside them (a log hashed by another profile mismatches on
+    every row: a count, not millions of findings).
+    """
     hf, pf, id_null, ts = a["hf"], a["pf"], a["idnull"], a["ts"]
-    findings = []
-    for i in np.nonzero((hf == 0) & ~a["ok"])[0].tolist():
+    findings, unlisted = [], {}
+    altered = np.nonzero((hf == 0) & ~a["ok"])[0]
+    for i in altered[:LISTED].tolist():
         stored_hex, computed_hex = scan.details.get(i, (None, None))
         findings.append({"kind": "hash_mismatch", "position": i, "stored_hash": stored_hex,
                          "computed_hash": computed_hex})
     malformed = (hf != 0) | (pf == 1) | (pf == 2) | id_null
     if has_ts:
         malformed |= ts == NO_TS
-    for i in np.nonzero(malformed)[0].tolist():
+    bad = np.nonzero(malformed)[0]
+    for i in bad[:LISTED].tolist():
         findings.append({"kind": "malformed", "position": i,
                          "reason": _malformed_reason(hf[i], pf[i], id_null[i], ts[i], has_ts)})
-    return findings
+    for kind, rows in (("hash_mismatch", altered), ("malformed", bad)):
+        if len(rows) > LISTED:
+            unlisted[kind] = len(rows) - LISTED
+    return findings, unlisted
 
 
 def _malformed_reason(hf, pf, id_null, ts, has_ts) -> str:

@@ -31,6 +31,7 @@ from dataclasses import replace
 import numpy as np
 import pyarrow as pa
 
+from .._caps import LISTED
 from .._engine import Engine
 from ..errors import SourceError
 from ..progress import progress_bar
@@ -111,6 +112,7 @@ def verify_source(
     *,
     runner: Runner | None = None,
     workers: int | None = None,
+    listed: int | None = LISTED,
 ) -> VerifyResult:
     """Verify every row and link of ``source`` and collect every finding.
 
@@ -133,6 +135,10 @@ def verify_source(
         Without a ``runner``: more than 1 runs the map on that many local processes;
         ``None``, on one per core when the source has several standalone parts (its
         files) holding at least :data:`POOL_MIN_ROWS` rows.
+    listed
+        Findings of each kind kept in the result (every one is counted); ``None`` keeps
+        every finding of the reduce (row-level kinds are still kept to the first
+        :data:`~audit_analytics._caps.LISTED` of each part).
     """
     started = time.perf_counter()
     if source.rows == 0:
@@ -192,6 +198,8 @@ def verify_source(
                                        _covered(chosen)),
         anchors=anchor_rows,
         elapsed=time.perf_counter() - started,
+        unlisted=joined.unlisted,
+        listed=listed,
     )
     clock.lap("report")
     return result
