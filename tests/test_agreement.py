@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tamper_corpus import build
 
 import audit_analytics as aa
@@ -238,3 +240,66 @@ def test_the_cli_gives_the_same_verdicts(corpus, cli, name):
     assert status == ("pass" if truth.ok else "fail"), checked.stderr
     reconciled = cli("reconcile", case.source, case.archive, "--json", "-")
     assert json.loads(reconciled.stdout)["same"] == verdicts["reconcile"]
+
+
+# --- property: random damage, random samples ------------------------------------------------
+def _damage(rows: list[dict], ops: list[tuple[str, int]], rng_seed: int) -> list[dict]:
+    """Apply ``ops`` (kind, position) to a python-seed chain; returns the stored rows."""
+    import random
+    from datetime import timedelta
+
+    from audit_analytics.samples.python_seed import compute_hash
+
+    rng = random.Random(rng_seed)
+    rows = [dict(r) for r in rows]
+    for kind, at in ops:
+        at %= len(rows)
+        if kind == "delete" and len(rows) > 2:
+            del rows[at]
+        elif kind == "alter":
+            rows[at]["resource_id"] = f"r-{rng.randint(0, 10**6)}"
+        elif kind == "fork":
+            forged = dict(rows[at], id=f"forged-{rng.randint(0, 10**9)}",
+                          prev_hash=rows[at]["hash"],
+                          timestamp=rows[at]["timestamp"] + timedelta(hours=rng.randint(0, 30)))
+            forged["hash"] = compute_hash(forged)
+            rows.append(forged)
+        elif kind == "null_hash":
+            rows[at]["hash"] = None
+    return rows
+
+
+@given(n=st.integers(20, 70), days=st.integers(1, 5),
+       ops=st.lists(st.tuples(st.sampled_from(["delete", "alter", "fork", "null_hash"]),
+                              st.integers(0, 10**6)), max_size=3),
+       k=st.integers(1, 6), seed=st.integers(0, 10**6))
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_a_sample_never_contradicts_a_full_check(tmp_path_factory, n, days, ops, k, seed):
+    import pyarrow.parquet as pq
+    from tamper_corpus import to_table
+    from test_archive import events
+
+    from audit_analytics.archive.keys import generate_keys
+    from audit_analytics.archive.writer import archive_source
+    from audit_analytics.samples.activity import chain_table
+
+    folder = tmp_path_factory.mktemp("prop")
+    key, pub, _ = generate_keys(folder / "k")
+    rows = _damage(chain_table(events(n, days)).to_pylist(), ops, seed)
+    pq.write_table(to_table(rows), folder / "src.parquet")
+    head = archive_source(folder / "src.parquet", str(folder / "a"), str(key),
+                          progress=False).manifest_head
+    with aa.open(folder / "src.parquet") as log:
+        source = {_key(f) for f in log.verify().records}
+    full = check_archive(folder / "a", pub, everything=True, expect_head=head)
+    assert {f for f in map(_key, full.findings) if f[0] in ROW_KINDS} == source
+    sample = check_archive(folder / "a", pub, sample=k, seed=seed, expect_head=head)
+    claimed = {_key(f) for f in sample.findings}
+    assert claimed <= {_key(f) for f in full.findings}
+    gaps = _recorded_gaps(folder / "a")
+    must = {_key(f) for f in full.findings
+            if f.get("path") in sample.sampled and (
+                f["kind"] in FILE_LOCAL or (f["kind"] == "missing_predecessor"
+                                            and (f["path"], f.get("id")) in gaps))}
+    assert must <= claimed
