@@ -218,3 +218,23 @@ def test_a_log_hashed_by_another_profile_is_counted_not_listed_row_by_row(cli, t
         result = log.verify(profile="node-seed")
         assert result.counts["hash_mismatch"] == 30_000 and len(result.findings) == 1000
         assert not result.ok
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder"])
+def test_a_listed_part_that_is_not_a_regular_file_is_unreadable_never_waited_on(
+        cli, tmp_path, keys, kind):
+    src = write(chain_table(events(300, 3)), tmp_path / "src.parquet")
+    _archive(cli, src, tmp_path / "a", keys[0])
+    victim = tmp_path / "a" / "date=2026-01-02/part-000000.parquet"
+    victim.unlink()
+    if kind == "fifo":
+        os.mkfifo(victim)
+    elif kind == "device":
+        victim.symlink_to("/dev/zero")
+    else:
+        victim.mkdir()
+    for args in (("verify", tmp_path / "a"), ("spot-check", tmp_path / "a", "--all")):
+        done = cli(*args, "--public-key", keys[1], "--json", "-")
+        assert done.returncode == 1, done.stderr
+        unreadable = [f for f in _doc(done)["findings"] if f["kind"] == "unreadable_file"]
+        assert [f["path"] for f in unreadable] == ["date=2026-01-02/part-000000.parquet"]

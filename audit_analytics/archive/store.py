@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import posixpath
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from .._files import file_kind
 from .._io import exclusive_lock, write_atomic
 from ..errors import ArchiveError, AuditAnalyticsError, OutputError, SourceError, first_line
 from ..storage import locate, write_new
@@ -112,6 +114,7 @@ class ArchiveStore:
     def read(self, rel: str, limit: int | None = None) -> bytes:
         """The bytes of ``rel`` (at most ``limit``: more is an ``ArchiveError``)."""
         path = self.path(rel)
+        self._regular(path)
         try:
             with self.fs.open_input_stream(path) as stream:
                 data = stream.read() if limit is None else stream.read(limit + 1)
@@ -124,9 +127,24 @@ class ArchiveStore:
         self.bytes_read += len(data)
         return data
 
+    def _regular(self, path: str) -> None:
+        """Refuse a local path that is not a regular file (a FIFO would wait forever)."""
+        if not self.local:
+            return
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            raise ArchiveError(f"{path} not found", path=path) from None
+        except OSError as exc:
+            raise ArchiveError(f"cannot read {path}: {first_line(exc)}", path=path) from None
+        if not stat.S_ISREG(mode):
+            raise ArchiveError(f"cannot read {path}: {file_kind(mode)}, not a regular file",
+                               path=path)
+
     def digest(self, rel: str) -> tuple[str, int]:
         """The SHA-256 (hex) of ``rel``'s bytes and its size, read in a streaming pass."""
         path = self.path(rel)
+        self._regular(path)
         sha, size = hashlib.sha256(), 0
         try:
             with self.fs.open_input_stream(path) as stream:
