@@ -21,6 +21,16 @@ whose digest is ``sha256``) are all covered by the hash; only the tool's version
 detail beside them. :meth:`Ledger.verify` re-verifies the chain with the toolkit's own
 verifier, checks every entry's fields and re-hashes every report file still present.
 
+A report written with ``replace=True`` (``--replace``) rewrites files an earlier entry
+recorded, and its own entry records the same paths with their new digests. Such a file
+of the earlier entry is **superseded**, not altered: verification lists it (with the line
+of the entry that rewrote it) and checks the file against the later entry instead. Only a
+later entry that vouches for itself excuses an earlier one: it must be a well-formed
+report record whose files are in its hashed key, its own hash intact, and reached from
+the chain's start through unbroken, unforked links after the earlier entry (chain order,
+never file order). A superseding entry that was deleted, edited or inserted without
+rebuilding the chain excuses nothing: the earlier file is then ``report_altered``.
+
 Entries written before the files were part of the hashed key (``resource_id`` without
 ``files``) are still read and verified by their old rule (the primary file against the
 hashed ``sha256``, the others against the unhashed ``files`` detail), and each is named in
@@ -36,6 +46,7 @@ import hashlib
 import json
 import os
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,8 +54,9 @@ from pathlib import Path
 import pandas as pd
 
 from .._version import __version__
+from ..chain.canonical import row_digest
 from ..periods import Period
-from ._chainfile import ChainFile, default_home
+from ._chainfile import GENESIS, PROFILE, ChainFile, default_home
 from .journal import RECORDER, Recorder, mask_source
 
 __all__ = ["Ledger", "LedgerVerification", "sha256_file"]
@@ -54,6 +66,7 @@ ACTION = "review_report"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _KEY_TEXT = ("period", "kind", "start", "end", "source")
 _SHADOWED = {"files", "status", "replaced"}  # details of entries written before they were hashed
+_LISTED = 20  # superseded files named in the summary (all are in the JSON)
 
 def sha256_file(path: str | os.PathLike) -> str:
     """The SHA-256 of a file's bytes, lowercase hex."""
@@ -81,6 +94,10 @@ class LedgerVerification:
         file that no longer matches its recorded SHA-256).
     missing
         Report files recorded but no longer present (moved or deleted; not a failure).
+    superseded
+        Report files an entry recorded that a later entry of the chain recorded again
+        (``--replace`` rewrote them): ``line``, ``path``, ``format`` and ``by_line``, the
+        entry whose digest the file is checked against instead (not a failure).
     warnings
         What verification could not vouch for (not a failure): ``legacy_entry`` (written
         before the per-file details were hashed) and ``file_unreadable``.
@@ -91,6 +108,7 @@ class LedgerVerification:
     problems: list[dict] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     warnings: list[dict] = field(default_factory=list)
+    superseded: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -102,7 +120,7 @@ class LedgerVerification:
         return {"ok": self.ok, "entries": self.entries,
                 "chain": self.chain.to_dict() if self.chain is not None else None,
                 "problems": self.problems, "missing_files": self.missing,
-                "warnings": self.warnings}
+                "superseded_files": self.superseded, "warnings": self.warnings}
 
     def summary(self) -> str:
         """A short human summary."""
@@ -116,6 +134,14 @@ class LedgerVerification:
         lines += [f"  warning: {w['kind']}: {w['detail']}" for w in self.warnings]
         if self.missing:
             lines.append(f"  {len(self.missing)} recorded report file(s) no longer present")
+        if self.superseded:
+            lines.append(f"  {len(self.superseded)} recorded report file(s) superseded by a "
+                         "later report (--replace): checked against the later entry")
+            lines += [f"  superseded: {s['path']} ({s['format']}) recorded at line {s['line']}, "
+                      f"rewritten by the report recorded at line {s['by_line']}"
+                      for s in self.superseded[:_LISTED]]
+            if len(self.superseded) > _LISTED:
+                lines.append(f"  ... and {len(self.superseded) - _LISTED} more (--json for all)")
         return "\n".join(lines)
 
 
@@ -196,6 +222,7 @@ class Ledger:
         entries = self._file.read()
         chain = self._file.verify()
         out = LedgerVerification(chain=chain, entries=len(entries))
+        rewrites = _Rewrites(entries) if check_files else None
         for entry in entries:
             if "__line_error" in entry:
                 continue  # the verifier reports it as malformed
@@ -205,7 +232,7 @@ class Ledger:
                 out.problems.append({"kind": "bad_entry", "line": entry["__line"],
                                      "detail": f"{where}: {problem}"})
                 if check_files and _hashed_files_ok(key):  # its hashed files still count
-                    self._check_files(entry, {"files": key["files"]}, where, out)
+                    self._check_files(entry, {"files": key["files"]}, where, out, rewrites)
                 continue
             if "files" not in key:
                 out.warnings.append({
@@ -213,13 +240,19 @@ class Ledger:
                     "detail": f"{where}: written before the per-file details were hashed; "
                               "only the primary file's SHA-256 is protected by the chain"})
             if check_files:
-                self._check_files(entry, key, where, out)
+                self._check_files(entry, key, where, out, rewrites)
         return out
 
-    def _check_files(self, entry: dict, key: dict, where: str, out: LedgerVerification) -> None:
-        """Re-hash the entry's report files still present."""
+    def _check_files(self, entry: dict, key: dict, where: str, out: LedgerVerification,
+                     rewrites: _Rewrites) -> None:
+        """Re-hash the entry's report files still present (a superseded one is listed)."""
         for fmt, info in _recorded(entry, key)["files"].items():
             path = Path(info["path"])
+            by_line = rewrites.superseding(entry, info["path"])
+            if by_line is not None:
+                out.superseded.append({"line": entry["__line"], "path": str(path),
+                                       "format": fmt, "by_line": by_line})
+                continue
             if not path.is_file():
                 out.missing.append(str(path))
                 continue
@@ -237,6 +270,78 @@ class Ledger:
 
     def __len__(self) -> int:
         return len(self._file.read())
+
+
+class _Rewrites:
+    """Which later entries of the chain recorded a file again (``--replace``).
+
+    An entry can excuse an earlier one's file only if it vouches for itself: a well-formed
+    report record with its files in the hashed key, its own hash intact, placed on the
+    chain (see :func:`_chain_places`) after the earlier entry.
+    """
+
+    def __init__(self, entries: list[dict]) -> None:
+        self.places = _chain_places(entries)
+        self.by_path: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for entry in entries:
+            place = self.places.get(entry.get("__line"))
+            if place is None or "__line_error" in entry or not _intact(entry):
+                continue
+            key, problem = _parse_key(entry)
+            if problem is not None or not _hashed_files_ok(key):
+                continue
+            for info in key["files"].values():
+                self.by_path[os.path.normpath(info["path"])].append((place, entry["__line"]))
+        for rewrites in self.by_path.values():
+            rewrites.sort()
+
+    def superseding(self, entry: dict, path: str) -> int | None:
+        """The line of the first valid entry after ``entry`` that recorded ``path`` again."""
+        place = self.places.get(entry.get("__line"))
+        if place is None:
+            return None  # an entry off the chain: nothing provably came after it
+        for later, line in self.by_path.get(os.path.normpath(path), ()):
+            if later > place:
+                return line
+        return None
+
+
+def _intact(entry: dict) -> bool:
+    """Whether the entry's stored hash is the digest of its hashed fields."""
+    try:
+        return row_digest(PROFILE, entry) == entry.get("hash")
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
+def _chain_places(entries: list[dict]) -> dict[int, int]:
+    """Line -> place in the chain, for entries reached from the genesis without a doubt.
+
+    The walk starts at the one entry chained to the genesis and follows each entry's one
+    successor (the entry whose ``prev_hash`` is its ``hash``). It stops at a missing
+    successor (a deleted entry leaves the rest unplaced), at two successors (a fork: which
+    came first is unknown) and at a second chain start: entries it does not reach have no
+    place. Damaged lines are skipped, as appends chain past them. An entry whose content
+    was edited keeps its place (later entries still link to its stored hash) but never
+    vouches for anything (:func:`_intact`).
+    """
+    successors: dict[str, list[dict]] = defaultdict(list)
+    for entry in entries:
+        prev, digest = entry.get("prev_hash"), entry.get("hash")
+        if "__line_error" not in entry and isinstance(prev, str) and _is_digest(digest):
+            successors[prev].append(entry)
+    places: dict[int, int] = {}
+    if len(successors.get(GENESIS, ())) != 1:
+        return places
+    current, seen = GENESIS, set()
+    while len(successors.get(current, ())) == 1:
+        entry = successors[current][0]
+        if entry["hash"] in seen:
+            break  # a cycle of forged links
+        seen.add(entry["hash"])
+        places[entry["__line"]] = len(places)
+        current = entry["hash"]
+    return places
 
 
 def _parse_key(entry: dict) -> tuple[dict | None, str | None]:
