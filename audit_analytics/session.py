@@ -81,7 +81,7 @@ class AuditLog:
                 self.engine.close()
             self._record("open", getattr(exc, "source", None) or source, "failure", error=str(exc))
             raise
-        self._record("open", self.source.label, "success", rows=self.source.rows)
+        self._record("open", self.source, "success", rows=self.source.rows)
 
     def _open(self, source, table, engine, progress, source_options) -> None:
         self.source: Source = open_source(source, table=table, **source_options)
@@ -159,7 +159,7 @@ class AuditLog:
         """
         if self.source.supports(DIGESTS):
             result = self.source.validate_digests()
-            self._record("verify", self.source.label, "success", digests=True,
+            self._record("verify", self.source, "success", digests=True,
                          intact=result.ok)
             return result
         if anchors is not None and not isinstance(anchors, list):
@@ -176,13 +176,13 @@ class AuditLog:
                                    self.progress if progress is None else progress,
                                    runner=cluster or runner, workers=workers)
         except EngineError as exc:
-            self._record("verify", self.source.label, "failure", error=first_line(exc))
+            self._record("verify", self.source, "failure", error=first_line(exc))
             raise SourceError(f"cannot read {self.source.label}: {first_line(exc)}",
                               source=self.source.label) from None
         finally:
             if cluster is not None:
                 cluster.close()
-        self._record("verify", self.source.label, "success", profile=name,
+        self._record("verify", self.source, "success", profile=name,
                      anchors=len(anchors or []), intact=result.ok)
         return result
 
@@ -198,9 +198,9 @@ class AuditLog:
         try:
             probe = probe_profile(self.engine, self.source, profile, rows=rows)
         except AuditAnalyticsError as exc:
-            self._record("profile_test", self.source.label, "failure", error=first_line(exc))
+            self._record("profile_test", self.source, "failure", error=first_line(exc))
             raise
-        self._record("profile_test", self.source.label, "success", profile=name,
+        self._record("profile_test", self.source, "success", profile=name,
                      matched=probe.matched, sampled=probe.sampled)
         return probe
 
@@ -268,10 +268,10 @@ class AuditLog:
         try:
             out = run(query, params)
         except Exception as exc:
-            self._record("sql", self.source.label, "failure", error=first_line(exc),
+            self._record("sql", self.source, "failure", error=first_line(exc),
                          query=mask_secrets(query)[:2000])
             raise
-        self._record("sql", self.source.label, "success", query=mask_secrets(query)[:2000])
+        self._record("sql", self.source, "success", query=mask_secrets(query)[:2000])
         return out
 
     def named_query(self, name: str, query: str, params: dict) -> pd.DataFrame:
@@ -290,7 +290,7 @@ class AuditLog:
         if self.journal:
             from .trail import journal
 
-            journal.record(action, self.source.label, result=result, parameters=parameters,
+            journal.record(action, self.source, result=result, parameters=parameters,
                            error=error)
 
     def _record(self, action: str, source, result: str, error: str | None = None,

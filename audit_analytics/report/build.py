@@ -83,11 +83,12 @@ def build_report(log, period: str | Period, policy=None,
                 facts.framework = framework
                 sections = {section.name: section.gather(facts) for section in SECTIONS}
         report = Report(period=period, generated_at=now,
-                        generated_by=journal.current_actor(actor), **sections)
+                        generated_by=journal.current_actor(actor),
+                        source_id=log.source.identity.key, **sections)
         ok = True
         return report
     finally:
         if getattr(log, "journal", True):
-            journal.record("report", log.source.label, result="success" if ok else "failure",
+            journal.record("report", log.source, result="success" if ok else "failure",
                            parameters={"period": period.label, "profile": str(profile),
                                        "policy": getattr(policy, "name", None)})

@@ -39,6 +39,10 @@ class Report:
     controls
         The control matrix (:func:`~audit_analytics.report.controls.control_matrix`) of one
         framework (``soc2``, ``hipaa``, ``pci_dss``) or ``all``.
+    source_id
+        The canonical identity key of the reviewed source
+        (:func:`~audit_analytics.sources.identity.source_identity`), recorded in the ledger
+        entry beside the masked label of ``scope``; ``None``: computed from that label.
 
     Every section is gathered by its entry in
     :data:`~audit_analytics.report.sections.SECTIONS`.
@@ -60,6 +64,7 @@ class Report:
     policy: dict
     signoff: dict = field(default_factory=dict)
     version: int | None = None
+    source_id: str | None = None
 
     # --- views ----------------------------------------------------------------------
     @property

@@ -249,7 +249,7 @@ def _write_locked(report, folder: Path, formats: tuple[str, ...], replace: bool,
             result.ledger_entry = Ledger(home).record(
                 period=report.period, source=report.scope["source"], sha256=digests[primary],
                 version=version, files=files, status=report.status, actor=report.generated_by,
-                replaced=result.replaced)
+                replaced=result.replaced, source_id=getattr(report, "source_id", None))
         except Exception:
             if not result.replaced:
                 for path in paths.values():

@@ -12,14 +12,18 @@ hash-chained with the ``python-seed`` profile, the ledger fields mapped onto the
     resource_type "review_report"
     resource_id   compact JSON of what was reviewed and what came out:
                   {"end", "files", "kind", "period", "primary", "replaced", "sha256",
-                   "source", "start", "status", "version"}
+                   "source", "source_id", "start", "status", "version"}
     result        "success"
 
-so the period, the (masked) source, the version, the status and every written file (its
-path and its own SHA-256: HTML, JSON, PDF or any other format; ``primary`` names the one
-whose digest is ``sha256``) are all covered by the hash; only the tool's version is a
-detail beside them. :meth:`Ledger.verify` re-verifies the chain with the toolkit's own
-verifier, checks every entry's fields and re-hashes every report file still present.
+so the period, the source (``source``: masked, as it was named; ``source_id``: its canonical
+identity, :func:`~audit_analytics.sources.identity.source_identity`), the version, the
+status and every written file (its path and its own SHA-256: HTML, JSON, PDF or any other
+format; ``primary`` names the one whose digest is ``sha256``) are all covered by the hash;
+only the tool's version is a detail beside them. Entries written before ``source_id``
+existed are matched by the identity of their ``source``, computed when read (best effort:
+a relative path resolves against the reader's working directory). :meth:`Ledger.verify`
+re-verifies the chain with the toolkit's own verifier, checks every entry's fields and
+re-hashes every report file still present.
 
 A report written with ``replace=True`` (``--replace``) rewrites files an earlier entry
 recorded, and its own entry records the same paths with their new digests. Such a file
@@ -57,7 +61,7 @@ from .._version import __version__
 from ..chain.canonical import row_digest
 from ..periods import Period
 from ._chainfile import GENESIS, PROFILE, ChainFile, default_home
-from .journal import RECORDER, Recorder, mask_source
+from .journal import RECORDER, Recorder, source_key, source_label
 
 __all__ = ["Ledger", "LedgerVerification", "sha256_file"]
 
@@ -65,7 +69,8 @@ FILENAME = "ledger.jsonl"
 ACTION = "review_report"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _KEY_TEXT = ("period", "kind", "start", "end", "source")
-_SHADOWED = {"files", "status", "replaced"}  # details of entries written before they were hashed
+# details of entries written before they were hashed (and the identity, never a detail)
+_SHADOWED = {"files", "status", "replaced", "source_id"}
 _LISTED = 20  # superseded files named in the summary (all are in the JSON)
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -166,11 +171,15 @@ class Ledger:
 
     def record(self, *, period: Period, source: object, sha256: str, version: int,
                files: dict[str, dict] | None = None, status: str | None = None,
-               actor: str | None = None, replaced: bool = False) -> dict:
+               actor: str | None = None, replaced: bool = False,
+               source_id: str | None = None) -> dict:
         """Append one report to the ledger and return the entry.
 
-        ``files`` maps each format to ``{"path", "sha256"}`` (and ``"primary": True`` for
-        the one whose digest is ``sha256``); all of it goes into the hashed key.
+        ``source`` is the reviewed :class:`~audit_analytics.sources.base.Source` or its
+        label; ``source_id`` its canonical identity key (default: computed from
+        ``source``). ``files`` maps each format to ``{"path", "sha256"}`` (and
+        ``"primary": True`` for the one whose digest is ``sha256``); all of it goes into the
+        hashed key.
         """
         recorded = {str(fmt): {"path": str(info["path"]), "sha256": str(info["sha256"])}
                     for fmt, info in (files or {}).items()}
@@ -180,7 +189,8 @@ class Ledger:
             primary = next((fmt for fmt, info in recorded.items() if info["sha256"] == sha256),
                            None)
         key = {"period": period.label, "kind": period.kind, "start": period.start.isoformat(),
-               "end": period.end.isoformat(), "source": mask_source(source),
+               "end": period.end.isoformat(), "source": source_label(source),
+               "source_id": source_id or source_key(source),
                "version": int(version), "sha256": sha256, "files": recorded,
                "primary": primary, "status": status, "replaced": bool(replaced)}
         return self._file.append(
@@ -205,9 +215,10 @@ class Ledger:
             rows.append({"id": entry.get("id"), "timestamp": entry.get("timestamp"),
                          "actor_id": entry.get("actor_id"),
                          **{k: key[k] for k in (*_KEY_TEXT, "version", "sha256")},
+                         "source_id": key.get("source_id"),
                          **_recorded(entry, key), "line": entry["__line"]})
         columns = ["id", "timestamp", "actor_id", "period", "kind", "start", "end", "source",
-                   "version", "sha256", "status", "replaced", "files", "line"]
+                   "source_id", "version", "sha256", "status", "replaced", "files", "line"]
         frame = pd.DataFrame.from_records(rows, columns=columns)
         for name in ("timestamp", "start", "end"):
             frame[name] = pd.to_datetime(frame[name], utc=True, errors="coerce",
@@ -365,6 +376,8 @@ def _parse_key(entry: dict) -> tuple[dict | None, str | None]:
             datetime.fromisoformat(key[name])
         except ValueError:
             return key, f"the report key's {name} is not an ISO date and time"
+    if "source_id" in key and not (isinstance(key["source_id"], str) and key["source_id"]):
+        return key, "the report key's source_id is not text"
     if isinstance(key["version"], bool) or not isinstance(key["version"], int):
         return key, "the report key's version is not an integer"
     if not _is_digest(key["sha256"]):
