@@ -430,3 +430,27 @@ def test_cli_only_a_valid_later_entry_of_the_chain_excuses_a_rewritten_file(cli,
     else:
         assert doc["superseded_files"] == []
         assert not doc["chain"]["ok"] or attack == "superseding entry deleted"
+
+
+@pytest.mark.parametrize("formats", ["html,json", "html"])
+def test_cli_a_replace_the_ledger_cannot_record_puts_the_files_back(cli, tmp_path, formats):
+    """No report file changes without a ledger entry saying so (else: report_altered)."""
+    import os
+    from pathlib import Path
+
+    home = Path(os.environ["AUDIT_ANALYTICS_HOME"])
+    out = tmp_path / "reports"
+    first = cli("report", CLEAN, "--period", "2024-01", "--out", out, "--format", formats)
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    ledger = home / "ledger.jsonl"
+    kept = ledger.read_bytes()
+    ledger.write_text("not a ledger\n")  # readable, but never appended to
+    again = cli("--actor", "second-run", "report", CLEAN, "--period", "2024-01", "--out", out,
+                "--format", "html,json,csv", "--replace")
+    assert again.returncode == 2, again.stderr
+    assert "cannot append to the ledger" in again.stderr and "Traceback" not in again.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old bytes, no new file
+    ledger.write_bytes(kept)
+    code, doc = _verified(cli)
+    assert code == 0 and doc["problems"] == [], doc
