@@ -20,7 +20,7 @@ from .chain.runners import DaskRunner, Runner
 from .chain.schema import check_event_columns, events_view_sql
 from .chain.verify import verify_source
 from .errors import AuditAnalyticsError, SchemaError, SourceError, first_line
-from .sources import DIGESTS, PROGRESS, PROTECTIONS, Source, open_source
+from .sources import DIGESTS, PROGRESS, PROTECTIONS, Source, open_source, source_identity
 
 if TYPE_CHECKING:  # pandas loads lazily: the CLI starts faster without it
     import pandas as pd
@@ -79,7 +79,9 @@ class AuditLog:
         except AuditAnalyticsError as exc:
             if getattr(self, "_owns_engine", False) and hasattr(self, "engine"):
                 self.engine.close()
-            self._record("open", getattr(exc, "source", None) or source, "failure", error=str(exc))
+            # the source as it was named (a message's own may name one file of a folder)
+            self._record("open", source, "failure", error=str(exc),
+                         source_id=source_identity(source, table=table).key)
             raise
         self._record("open", self.source, "success", rows=self.source.rows)
 
@@ -294,12 +296,13 @@ class AuditLog:
                            error=error)
 
     def _record(self, action: str, source, result: str, error: str | None = None,
-                **parameters) -> None:
+                source_id: str | None = None, **parameters) -> None:
         """Append to the access journal (a no-op with ``journal=False``)."""
         if self.journal:
             from .trail import journal
 
-            journal.record(action, source, result=result, parameters=parameters, error=error)
+            journal.record(action, source, result=result, parameters=parameters, error=error,
+                           source_id=source_id)
 
     # --- investigation and the checklist (thin delegations) ---------------------------
     def actor_history(self, actor_id: str, since=None, until=None) -> pd.DataFrame:

@@ -205,6 +205,9 @@ def test_a_postgresql_table_is_one_source_under_every_url(cli, tmp_path, samples
         from_env = (f"postgres://{server.user}@{host}/aa_identity?sslmode=disable", "--table",
                     "PYTHON_SEED.AUDIT_LOGS")
         env = {"PGPASSWORD": server.password}
+        wrong = server.url("aa_identity", password="not-the-password-42")
+        refused = cli("--actor", "mallory", "verify", wrong, "--table", "python_seed.audit_logs")
+        assert refused.returncode == 2 and "login rejected" in refused.stderr, refused.stderr
         done = cli("--actor", "mallory", "verify", *with_password)
         assert done.returncode == 0, done.stderr
         written = cli("report", *from_env, "--period", "2024-01", "--out", tmp_path / "out",
@@ -212,16 +215,32 @@ def test_a_postgresql_table_is_one_source_under_every_url(cli, tmp_path, samples
         assert written.returncode == 0, written.stderr
         access, journaled = _journal_findings(cli(
             "check", *from_env, "--only", "log_access", "--json", "-", env=env))
-        assert journaled["mallory"] == 2, access["metrics"]["journal"]
+        # the refused login (to the same table) and the read: open, verify
+        assert journaled["mallory"] == 3, access["metrics"]["journal"]
         label = f"postgresql://{host}/aa_identity table python_seed.audit_logs"
         cadence = json.loads(cli("ledger", "cadence", "--source", label, "--json").stdout)
         assert "no review" not in cadence["summary"] and cadence["metrics"]["late"] >= 1
         home = Path(os.environ["AUDIT_ANALYTICS_HOME"])
         recorded = (home / "journal.jsonl").read_text() + (home / "ledger.jsonl").read_text()
-        assert server.password not in recorded
+        assert server.password not in recorded and "not-the-password-42" not in recorded
         expected = f"postgresql://{host}/aa_identity table python_seed.audit_logs"
         assert {json.loads(x)["source_id"] for x in
                 (home / "journal.jsonl").read_text().splitlines()} == {expected}
         assert f"{server.user}@" not in expected
     finally:
         server.stop()
+
+
+def test_a_failed_read_counts_for_the_source_as_it_was_named(cli, tmp_path):
+    """A read that fails on one file of a folder is a read of the folder."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    (folder / "part-0.parquet").write_bytes((SAMPLE_DIR / "clean.parquet").read_bytes())
+    (folder / "part-1.parquet").write_bytes(b"PAR1 not really")
+    failed = cli("--actor", "mallory", "verify", "archive/", cwd=tmp_path)
+    assert failed.returncode == 2 and "part-1.parquet" in failed.stderr, failed.stderr
+    (folder / "part-1.parquet").unlink()
+    access, journaled = _journal_findings(cli("check", folder, "--only", "log_access",
+                                              "--json", "-"))
+    assert journaled == {"mallory": 1}, access["metrics"]["journal"]
+    assert access["metrics"]["journal"]["entries"][0]["result"] == "failure"

@@ -164,12 +164,13 @@ class Journal:
 
     def append(self, action: str, source: object, *, result: str = "success",
                parameters: Mapping | None = None, actor: str | None = None,
-               error: str | None = None) -> dict:
+               error: str | None = None, source_id: str | None = None) -> dict:
         """Append one access entry and return it.
 
         ``source`` is a :class:`~audit_analytics.sources.base.Source` or the text a source
         was named by: its masked label is the ``resource_id``, its canonical identity the
-        ``source_id``.
+        ``source_id`` (unless given: a source that could not be opened has no object that
+        knows its table).
         """
         details = {
             "parameters": {k: mask_source(v) if isinstance(v, str) else v
@@ -185,7 +186,7 @@ class Journal:
             {"actor_id": self.recorder.current_actor(actor), "action": action,
              "resource_type": RESOURCE_TYPE, "resource_id": source_label(source),
              "result": result},
-            details, bind={"source_id": source_key(source)},
+            details, bind={"source_id": source_id or source_key(source)},
         )
 
     def entries(self) -> pd.DataFrame:
@@ -290,7 +291,8 @@ class Recorder:
             return f"uid:{os.getuid()}"
 
     def record(self, action: str, source: object, *, result: str = "success",
-               parameters: Mapping | None = None, error: str | None = None) -> dict | None:
+               parameters: Mapping | None = None, error: str | None = None,
+               source_id: str | None = None) -> dict | None:
         """Append an entry unless journaling is off or suspended; never raises.
 
         A journal that cannot be written logs one warning per recorder and returns ``None``.
@@ -299,7 +301,8 @@ class Recorder:
             return None
         try:
             return Journal(recorder=self).append(action, source, result=result,
-                                                 parameters=parameters, error=error)
+                                                 parameters=parameters, error=error,
+                                                 source_id=source_id)
         except (LedgerError, OSError) as exc:
             if not self.warned:
                 self.warned = True
