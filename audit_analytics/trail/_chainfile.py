@@ -196,12 +196,13 @@ class ChainFile:
 def bound_id(prev_hash: str, timestamp: str, values: Mapping[str, str]) -> str:
     """The ``id`` of an entry that commits to ``values`` (a version 8 UUID, RFC 9562).
 
-    Its 122 free bits are the first of the SHA-256 of the compact JSON array ``[prev_hash,
-    timestamp, [[name, value]...]]`` (names sorted). ``prev_hash`` differs for every
+    Its 122 free bits are the first of the SHA-256 of ``prev_hash``, ``timestamp`` and each
+    name and value (names sorted), each written as its length in characters, ``:`` and the
+    text (so no two lists of texts give the same bytes). ``prev_hash`` differs for every
     entry of a chain, so two entries never share an id.
     """
-    text = json.dumps([prev_hash, timestamp, sorted((str(k), str(v)) for k, v in values.items())],
-                      ensure_ascii=False, separators=(",", ":"))
+    parts = [prev_hash, timestamp, *(t for k in sorted(values) for t in (k, values[k]))]
+    text = "".join(f"{len(str(t))}:{t}" for t in parts)
     raw = bytearray(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:16])
     raw[6] = (raw[6] & 0x0F) | 0x80  # version 8: custom
     raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 9562 variant
