@@ -454,3 +454,21 @@ def test_cli_a_replace_the_ledger_cannot_record_puts_the_files_back(cli, tmp_pat
     ledger.write_bytes(kept)
     code, doc = _verified(cli)
     assert code == 0 and doc["problems"] == [], doc
+
+
+def test_cli_ledger_verify_shows_a_hostile_report_folder_on_one_line(cli, tmp_path):
+    out = tmp_path / "re\nports\x1b[31m"
+    for extra in ((), ("--replace",)):
+        done = cli("report", CLEAN, "--period", "2024-01", "--out", out, "--format", "json",
+                   *extra)
+        assert done.returncode == 0, done.stderr
+    (out / "audit-report_2024-01.json").write_text("{}")
+    done = cli("ledger", "verify")
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    superseded = [x for x in lines if x.startswith("  superseded: ")]
+    altered = [x for x in lines if x.startswith("  - report_altered: ")]
+    assert len(superseded) == 1 and len(altered) == 1, done.stdout
+    for line in superseded + altered:
+        assert "re\\nports\\x1b[31m" in line and "\x1b" not in line
+    assert not any(x.startswith("ports") for x in lines)

@@ -57,6 +57,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._text import shown
 from .._version import __version__
 from ..chain.canonical import row_digest
 from ..periods import Period
@@ -72,6 +73,7 @@ _KEY_TEXT = ("period", "kind", "start", "end", "source")
 # details of entries written before they were hashed (and the identity, never a detail)
 _SHADOWED = {"files", "status", "replaced", "source_id"}
 _LISTED = 20  # superseded files named in the summary (all are in the JSON)
+_SENTENCE = 2000  # characters of a path or detail shown in the summary
 
 def sha256_file(path: str | os.PathLike) -> str:
     """The SHA-256 of a file's bytes, lowercase hex."""
@@ -128,23 +130,24 @@ class LedgerVerification:
                 "superseded_files": self.superseded, "warnings": self.warnings}
 
     def summary(self) -> str:
-        """A short human summary."""
+        """A short human summary; paths and values from the ledger shown escaped, one line each."""
         if self.chain is None:
             return "ledger: empty (no report recorded yet)"
         lines = [self.chain.summary()]
         if self.problems:
             lines.append(f"ledger: TAMPERING EVIDENT: {len(self.problems)} problem(s) in its "
                          "entries or the recorded report files")
-        lines += [f"  - {p['kind']}: {p['detail']}" for p in self.problems]
-        lines += [f"  warning: {w['kind']}: {w['detail']}" for w in self.warnings]
+        lines += [f"  - {p['kind']}: {shown(p['detail'], _SENTENCE)}" for p in self.problems]
+        lines += [f"  warning: {w['kind']}: {shown(w['detail'], _SENTENCE)}"
+                  for w in self.warnings]
         if self.missing:
             lines.append(f"  {len(self.missing)} recorded report file(s) no longer present")
         if self.superseded:
             lines.append(f"  {len(self.superseded)} recorded report file(s) superseded by a "
                          "later report (--replace): checked against the later entry")
-            lines += [f"  superseded: {s['path']} ({s['format']}) recorded at line {s['line']}, "
-                      f"rewritten by the report recorded at line {s['by_line']}"
-                      for s in self.superseded[:_LISTED]]
+            lines += [f"  superseded: {shown(s['path'], _SENTENCE)} ({shown(s['format'])}) "
+                      f"recorded at line {s['line']}, rewritten by the report recorded at line "
+                      f"{s['by_line']}" for s in self.superseded[:_LISTED]]
             if len(self.superseded) > _LISTED:
                 lines.append(f"  ... and {len(self.superseded) - _LISTED} more (--json for all)")
         return "\n".join(lines)
