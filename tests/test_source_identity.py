@@ -73,6 +73,8 @@ def test_s3_locations_are_normalised_without_credentials():
     assert len({found, key("s3://audit/2024/02"), key("s3://audit/2024/01/x.parquet"),
                 key("s3://other/2024/01"), key("s3://audit/2024/01/*.parquet")}) == 5
     assert key("s3://audit/Logs") != key("s3://audit/logs")  # keys are case-sensitive
+    # " table " is part of an object key, never a table of a location
+    assert key("s3://audit/a table b") == "s3://audit/a table b"
 
 
 def test_postgresql_urls_are_host_port_database_schema_table():

@@ -172,7 +172,8 @@ def _of_text(text: str, table: str | None) -> SourceIdentity:
     where = text
     if table is None and _TABLE_SUFFIX in text:
         head, _, tail = text.rpartition(_TABLE_SUFFIX)
-        if tail and (_URL.match(head) or head.endswith(".duckdb")):
+        database = _URL.match(head) and not head.lower().startswith(("s3://", "file://"))
+        if tail and (database or head.endswith(".duckdb")):
             where, table = head, tail
     lowered = where.lower()
     if lowered.startswith("s3://"):
