@@ -244,3 +244,18 @@ def test_a_failed_read_counts_for_the_source_as_it_was_named(cli, tmp_path):
                                               "--json", "-"))
     assert journaled == {"mallory": 1}, access["metrics"]["journal"]
     assert access["metrics"]["journal"]["entries"][0]["result"] == "failure"
+
+
+def test_an_s3_prefix_is_one_source_under_every_spelling(cli, s3, samples):
+    bucket = s3.bucket()
+    s3.client().put_object(Bucket=bucket, Key="audit/python/clean.parquet",
+                           Body=(samples / "python_seed" / "clean.parquet").read_bytes())
+    for spelled in (f"s3://{bucket}/audit/python/", f"S3://{bucket}//audit/python"):
+        done = cli("--actor", "mallory", "verify", spelled)
+        assert done.returncode == 0, (spelled, done.stderr)
+    access, journaled = _journal_findings(cli("check", f"s3://{bucket}/audit//python//",
+                                              "--only", "log_access", "--json", "-"))
+    assert journaled == {"mallory": 4}, access["metrics"]["journal"]
+    home = Path(os.environ["AUDIT_ANALYTICS_HOME"])
+    ids = {json.loads(x)["source_id"] for x in (home / "journal.jsonl").read_text().splitlines()}
+    assert ids == {f"s3://{bucket}/audit/python"}
