@@ -127,11 +127,17 @@ def _mask_keywords(text: str) -> str:
     return "".join(out)
 
 
-def mask_secrets(text: object) -> str:
-    """``text`` with every password replaced by ``***`` (see the module docstring)."""
+def mask_secrets(text: object, *, echoes: bool = True) -> str:
+    """``text`` with every password replaced by ``***`` (see the module docstring).
+
+    ``echoes=False`` applies the structural rules alone (user-info, ``password=``...), not
+    the remembered and environment passwords: the answer then depends on the text only,
+    never on the process (what a canonical identity needs).
+    """
     masked = str(text)
-    for form in _echoes():
-        masked = masked.replace(form, MASK)
+    if echoes:
+        for form in _echoes():
+            masked = masked.replace(form, MASK)
     return _mask_keywords(_mask_userinfo(masked))
 
 

@@ -21,7 +21,15 @@ from .chain.runners import DaskRunner, Runner
 from .chain.schema import check_event_columns, events_view_sql
 from .chain.verify import verify_source
 from .errors import ArchiveError, AuditAnalyticsError, SchemaError, SourceError, first_line
-from .sources import ARCHIVE, DIGESTS, PROGRESS, PROTECTIONS, Source, open_source
+from .sources import (
+    ARCHIVE,
+    DIGESTS,
+    PROGRESS,
+    PROTECTIONS,
+    Source,
+    open_source,
+    source_identity,
+)
 
 if TYPE_CHECKING:  # pandas loads lazily: the CLI starts faster without it
     import pandas as pd
@@ -80,9 +88,11 @@ class AuditLog:
         except AuditAnalyticsError as exc:
             if getattr(self, "_owns_engine", False) and hasattr(self, "engine"):
                 self.engine.close()
-            self._record("open", getattr(exc, "source", None) or source, "failure", error=str(exc))
+            # the source as it was named (a message's own may name one file of a folder)
+            self._record("open", source, "failure", error=str(exc),
+                         source_id=source_identity(source, table=table).key)
             raise
-        self._record("open", self.source.label, "success", rows=self.source.rows)
+        self._record("open", self.source, "success", rows=self.source.rows)
 
     def _open(self, source, table, engine, progress, source_options) -> None:
         self.source: Source = open_source(source, table=table, **source_options)
@@ -161,7 +171,7 @@ class AuditLog:
         """
         if self.source.supports(DIGESTS):
             result = self.source.validate_digests()
-            self._record("verify", self.source.label, "success", digests=True,
+            self._record("verify", self.source, "success", digests=True,
                          intact=result.ok)
             return result
         if self.source.supports(ARCHIVE):
@@ -188,13 +198,13 @@ class AuditLog:
                                    self.progress if progress is None else progress,
                                    runner=cluster or runner, workers=workers, listed=listed)
         except EngineError as exc:
-            self._record("verify", self.source.label, "failure", error=first_line(exc))
+            self._record("verify", self.source, "failure", error=first_line(exc))
             raise SourceError(f"cannot read {self.source.label}: {first_line(exc)}",
                               source=self.source.label) from None
         finally:
             if cluster is not None:
                 cluster.close()
-        self._record("verify", self.source.label, "success", profile=name,
+        self._record("verify", self.source, "success", profile=name,
                      anchors=len(anchors or []), intact=result.ok)
         return result
 
@@ -210,9 +220,9 @@ class AuditLog:
         try:
             probe = probe_profile(self.engine, self.source, profile, rows=rows)
         except AuditAnalyticsError as exc:
-            self._record("profile_test", self.source.label, "failure", error=first_line(exc))
+            self._record("profile_test", self.source, "failure", error=first_line(exc))
             raise
-        self._record("profile_test", self.source.label, "success", profile=name,
+        self._record("profile_test", self.source, "success", profile=name,
                      matched=probe.matched, sampled=probe.sampled)
         return probe
 
@@ -280,10 +290,10 @@ class AuditLog:
         try:
             out = run(query, params)
         except Exception as exc:
-            self._record("sql", self.source.label, "failure", error=first_line(exc),
+            self._record("sql", self.source, "failure", error=first_line(exc),
                          query=mask_secrets(query)[:2000])
             raise
-        self._record("sql", self.source.label, "success", query=mask_secrets(query)[:2000])
+        self._record("sql", self.source, "success", query=mask_secrets(query)[:2000])
         return out
 
     def named_query(self, name: str, query: str, params: dict) -> pd.DataFrame:
@@ -302,16 +312,17 @@ class AuditLog:
         if self.journal:
             from .trail import journal
 
-            journal.record(action, self.source.label, result=result, parameters=parameters,
+            journal.record(action, self.source, result=result, parameters=parameters,
                            error=error)
 
     def _record(self, action: str, source, result: str, error: str | None = None,
-                **parameters) -> None:
+                source_id: str | None = None, **parameters) -> None:
         """Append to the access journal (a no-op with ``journal=False``)."""
         if self.journal:
             from .trail import journal
 
-            journal.record(action, source, result=result, parameters=parameters, error=error)
+            journal.record(action, source, result=result, parameters=parameters, error=error,
+                           source_id=source_id)
 
     # --- investigation and the checklist (thin delegations) ---------------------------
     def actor_history(self, actor_id: str, since=None, until=None) -> pd.DataFrame:

@@ -248,3 +248,44 @@ def test_an_explicit_recorder_carries_who_and_where_to_journal_and_ledger(tmp_pa
                           version=1)
     assert written["actor_id"] == "svc-review"
     assert journal.RECORDER.actor != "svc-review"  # the process's recorder is untouched
+
+
+# --- the source's identity is bound to the entry ---------------------------------------------
+ABSOLUTE = str(Path(__file__).resolve().parent.parent / CLEAN)
+
+
+@pytest.mark.parametrize("edit", ["changed", "removed", "added to an entry without one"])
+def test_cli_an_edited_source_id_is_tampering_and_never_hides_a_read(cli, edit):
+    from audit_analytics.trail._chainfile import ChainFile
+
+    path = Path(os.environ["AUDIT_ANALYTICS_HOME"]) / "journal.jsonl"
+    if edit.startswith("added"):  # as written before identities were recorded
+        for action in ("open", "verify"):
+            ChainFile(path, "journal").append(
+                {"actor_id": "mallory", "action": action, "resource_type": "audit_log",
+                 "resource_id": CLEAN, "result": "success"}, {"command": "verify"})
+    else:
+        assert cli("--actor", "mallory", "verify", CLEAN).returncode == 0
+        assert {e["source_id"] for e in _lines(path)} == {ABSOLUTE}
+    intact = cli("journal", "verify", "--json", "-")
+    assert intact.returncode == 0, intact.stdout
+    assert "source_id" not in json.loads(intact.stdout)["unprotected_fields"]
+    lines = _lines(path)
+    if edit == "removed":
+        del lines[1]["source_id"]
+    else:  # pointed elsewhere, so that the read would not count for this source
+        lines[1]["source_id"] = "/elsewhere/clean.parquet"
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines))
+
+    done = cli("journal", "verify", "--json", "-")
+    assert done.returncode == 1, done.stdout
+    doc = json.loads(done.stdout)
+    assert {k: v for k, v in doc["counts"].items() if v} == {"hash_mismatch": 1}
+    assert f"{path} line 2 (source_id " in doc["findings"][0]["row"]
+    assert "hash_mismatch" in cli("journal", "verify").stdout
+    # the read still counts for its source: the hashed resource_id names it
+    checked = cli("check", ABSOLUTE, "--only", "log_access", "--json", "-")
+    (access,) = json.loads(checked.stdout)["checks"]
+    assert access["metrics"]["journal"]["reads"] == 2
+    shown = [json.loads(x) for x in cli("journal", "show", "--json").stdout.splitlines()]
+    assert shown[1]["source_id"] is None and shown[1]["resource_id"] == CLEAN

@@ -327,3 +327,148 @@ def test_cadence_of_an_ancient_review_is_evaluated_quickly_over_a_bounded_lookba
     assert result.metrics["expected"] <= LOOKBACK.days + 1
     assert datetime.fromisoformat(result.metrics["schedule_start"]) >= until - LOOKBACK
     assert "lookback" in result.summary
+
+
+# --- a report rewritten with --replace: its earlier entry's files are superseded ----------
+def _replaced(cli, tmp_path):
+    """2024-01 written then rewritten with --replace: the ledger, its lines, the files."""
+    import os
+    from pathlib import Path
+
+    out = tmp_path / "reports"
+    files = {"html": out / "audit-report_2024-01.html", "json": out / "audit-report_2024-01.json"}
+    first = cli("report", CLEAN, "--period", "2024-01", "--out", out)
+    assert first.returncode == 0, first.stderr
+    originals = {fmt: path.read_bytes() for fmt, path in files.items()}
+    again = cli("--actor", "second-run", "report", CLEAN, "--period", "2024-01", "--out", out,
+                "--replace")
+    assert again.returncode == 0, again.stderr
+    assert {fmt: path.read_bytes() for fmt, path in files.items()} != originals
+    ledger = Path(os.environ["AUDIT_ANALYTICS_HOME"]) / "ledger.jsonl"
+    return ledger, ledger.read_text().splitlines(), files, originals
+
+
+def _verified(cli):
+    done = cli("ledger", "verify", "--json", "-")
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_cli_replaced_report_is_superseded_not_altered(cli, tmp_path):
+    ledger, lines, files, _originals = _replaced(cli, tmp_path)
+    assert json.loads(json.loads(lines[1])["resource_id"])["replaced"] is True
+    code, doc = _verified(cli)
+    assert code == 0, doc
+    assert doc["ok"] and doc["problems"] == [] and doc["missing_files"] == []
+    assert sorted((s["line"], s["format"], s["by_line"], s["path"])
+                  for s in doc["superseded_files"]) == [
+        (1, "html", 2, str(files["html"].resolve())),
+        (1, "json", 2, str(files["json"].resolve()))]
+    human = cli("ledger", "verify")
+    assert human.returncode == 0, human.stdout
+    assert "2 recorded report file(s) superseded by a later report" in human.stdout
+    assert (f"superseded: {files['html'].resolve()} (html) recorded at line 1, rewritten by "
+            "the report recorded at line 2") in human.stdout
+
+    # the replacement is checked against its own entry: an edit of it is still found
+    files["html"].write_bytes(files["html"].read_bytes() + b"<!-- doctored -->")
+    code, doc = _verified(cli)
+    assert code == 1
+    assert [(p["kind"], p["line"]) for p in doc["problems"]] == [("report_altered", 2)]
+    assert len(doc["superseded_files"]) == 2
+
+
+def test_cli_a_deleted_report_file_of_an_entry_not_superseded_stays_a_finding(cli, tmp_path):
+    _ledger, _lines, files, _originals = _replaced(cli, tmp_path)
+    out = tmp_path / "reports"
+    other = cli("report", CLEAN, "--period", "2024-02", "--out", out, "--format", "json")
+    assert other.returncode == 0, other.stderr
+    (out / "audit-report_2024-02.json").unlink()  # recorded at line 3, never rewritten
+    files["json"].unlink()                          # the replacement, recorded at line 2
+    code, doc = _verified(cli)
+    assert code == 0, doc  # moved or deleted files are listed, not failed
+    assert sorted(doc["missing_files"]) == sorted([
+        str((out / "audit-report_2024-02.json").resolve()), str(files["json"].resolve())])
+    assert sorted((s["line"], s["format"]) for s in doc["superseded_files"]) == [
+        (1, "html"), (1, "json")]
+
+
+@pytest.mark.parametrize("attack", ["superseding entry deleted", "superseding entry edited",
+                                    "superseding entry inserted off the chain",
+                                    "entries swapped in the file, old report restored"])
+def test_cli_only_a_valid_later_entry_of_the_chain_excuses_a_rewritten_file(cli, tmp_path,
+                                                                             attack):
+    from audit_analytics.chain.canonical import row_digest
+    from audit_analytics.trail._chainfile import PROFILE
+
+    ledger, lines, files, originals = _replaced(cli, tmp_path)
+    second = json.loads(lines[1])
+    if attack == "superseding entry deleted":
+        kept, expected_lines = [lines[0]], [1, 1]
+    elif attack == "superseding entry edited":
+        kept, expected_lines = [lines[0], json.dumps({**second, "actor_id": "someone"})], [1, 1]
+    elif attack == "superseding entry inserted off the chain":
+        # recomputed hash, but chained to nothing: forged after the fact
+        forged = {**second, "prev_hash": "e" * 64}
+        forged["hash"] = row_digest(PROFILE, forged)
+        kept, expected_lines = [lines[0], json.dumps(forged)], [1, 1]
+    else:
+        # the replacement's entry first in the file, the first report's bytes put back: in
+        # the chain the replacement still comes after, so the restored files are altered
+        for fmt, data in originals.items():
+            files[fmt].write_bytes(data)
+        kept, expected_lines = [lines[1], lines[0]], [1, 1]
+    ledger.write_text("\n".join(kept) + "\n")
+    code, doc = _verified(cli)
+    assert code == 1, (attack, doc)
+    altered = sorted(p["line"] for p in doc["problems"] if p["kind"] == "report_altered")
+    assert altered == expected_lines, (attack, doc["problems"])
+    if attack.startswith("entries swapped"):
+        # the first report's entry (now line 2) is superseded by the replacement's (line 1)
+        assert {(s["line"], s["by_line"]) for s in doc["superseded_files"]} == {(2, 1)}
+        assert doc["chain"]["ok"]
+    else:
+        assert doc["superseded_files"] == []
+        assert not doc["chain"]["ok"] or attack == "superseding entry deleted"
+
+
+@pytest.mark.parametrize("formats", ["html,json", "html"])
+def test_cli_a_replace_the_ledger_cannot_record_puts_the_files_back(cli, tmp_path, formats):
+    """No report file changes without a ledger entry saying so (else: report_altered)."""
+    import os
+    from pathlib import Path
+
+    home = Path(os.environ["AUDIT_ANALYTICS_HOME"])
+    out = tmp_path / "reports"
+    first = cli("report", CLEAN, "--period", "2024-01", "--out", out, "--format", formats)
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    ledger = home / "ledger.jsonl"
+    kept = ledger.read_bytes()
+    ledger.write_text("not a ledger\n")  # readable, but never appended to
+    again = cli("--actor", "second-run", "report", CLEAN, "--period", "2024-01", "--out", out,
+                "--format", "html,json,csv", "--replace")
+    assert again.returncode == 2, again.stderr
+    assert "cannot append to the ledger" in again.stderr and "Traceback" not in again.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old bytes, no new file
+    ledger.write_bytes(kept)
+    code, doc = _verified(cli)
+    assert code == 0 and doc["problems"] == [], doc
+
+
+def test_cli_ledger_verify_shows_a_hostile_report_folder_on_one_line(cli, tmp_path):
+    out = tmp_path / "re\nports\x1b[31m"
+    for extra in ((), ("--replace",)):
+        done = cli("report", CLEAN, "--period", "2024-01", "--out", out, "--format", "json",
+                   *extra)
+        assert done.returncode == 0, done.stderr
+    (out / "audit-report_2024-01.json").write_text("{}")
+    done = cli("ledger", "verify")
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    superseded = [x for x in lines if x.startswith("  superseded: ")]
+    altered = [x for x in lines if x.startswith("  - report_altered: ")]
+    assert len(superseded) == 1 and len(altered) == 1, done.stdout
+    for line in superseded + altered:
+        assert "re\\nports\\x1b[31m" in line and "\x1b" not in line
+    assert not any(x.startswith("ports") for x in lines)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import posixpath
+import stat
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 

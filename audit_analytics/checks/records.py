@@ -2,10 +2,11 @@
 
 ``log_access`` reviews every read of the audit log: the log's own events about itself
 (``view_audit_log``, exports of the audit log...) and this toolkit's access journal for
-the same source (masked label) and the same window. ``review_cadence`` evaluates the
-review ledger for that source. Each is one implementation: ``check``, ``report`` and the
-Python API all run these steps, so they give the same answer for the same source, policy
-and window (the report takes its access and cadence sections from them).
+the same source (its canonical identity, however it was named) and the same window.
+``review_cadence`` evaluates the review ledger for that source. Each is one
+implementation: ``check``, ``report`` and the Python API all run these steps, so they give
+the same answer for the same source, policy and window (the report takes its access and
+cadence sections from them).
 
 A review does not judge the reads it makes itself: the journal entries written by the
 running process (its ``open``, ``verify``, ``check``...) are left to the next review.
@@ -22,7 +23,7 @@ import pandas as pd
 
 from .._caps import LISTED, cap, named
 from ..errors import LedgerError
-from ..trail.journal import Journal, mask_source
+from ..trail.journal import Journal
 
 if TYPE_CHECKING:
     from .runner import _Context
@@ -46,8 +47,7 @@ def journal_reads(ctx: _Context) -> tuple[pd.DataFrame, dict]:
     """
     facts: dict = {}
     try:
-        rows = Journal().access_rows(mask_source(ctx.log.source.label), ctx.since, ctx.until,
-                                others_only=True)
+        rows = Journal().access_rows(ctx.log.source, ctx.since, ctx.until, others_only=True)
     except LedgerError as exc:
         log.warning("log_access: the access journal cannot be read: %s", exc)
         facts["error"] = str(exc)
@@ -151,5 +151,5 @@ def post_review_cadence(ctx: _Context, findings: pd.DataFrame, params: dict):
     now = dt.datetime.now(dt.UTC)
     until = min(ctx.until, now) if ctx.until is not None else now
     cadence = review_cadence(policy=ctx.policy, until=until,
-                             source=mask_source(ctx.log.source.label))
+                             source=ctx.log.source)
     return cadence.findings, cadence.metrics, cadence.status, cadence.summary

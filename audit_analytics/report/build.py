@@ -85,11 +85,12 @@ def build_report(log, period: str | Period, policy=None,
                 totals = {section.name: section.total(facts) for section in SECTIONS
                           if section.total is not None}
         report = Report(period=period, generated_at=now,
-                        generated_by=journal.current_actor(actor), totals=totals, **sections)
+                        generated_by=journal.current_actor(actor), totals=totals,
+                        source_id=log.source.identity.key, **sections)
         ok = True
         return report
     finally:
         if getattr(log, "journal", True):
-            journal.record("report", log.source.label, result="success" if ok else "failure",
+            journal.record("report", log.source, result="success" if ok else "failure",
                            parameters={"period": period.label, "profile": str(profile),
                                        "policy": getattr(policy, "name", None)})

@@ -43,6 +43,10 @@ class Report:
     totals
         ``{section: count}`` for a section that lists the first entries of a longer list
         (``anomalies``): how many there are in all.
+    source_id
+        The canonical identity key of the reviewed source
+        (:func:`~audit_analytics.sources.identity.source_identity`), recorded in the ledger
+        entry beside the masked label of ``scope``; ``None``: computed from that label.
 
     Every section is gathered by its entry in
     :data:`~audit_analytics.report.sections.SECTIONS`.
@@ -65,6 +69,7 @@ class Report:
     signoff: dict = field(default_factory=dict)
     version: int | None = None
     totals: dict = field(default_factory=dict)
+    source_id: str | None = None
 
     # --- views ----------------------------------------------------------------------
     @property

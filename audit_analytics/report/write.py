@@ -6,7 +6,9 @@ rendered by weasyprint from the HTML and its print styles). A re-run for a perio
 reported in that folder never replaces the earlier files: it writes the next version
 (``audit-report_2024-01_v2.html``) and says so.
 ``replace=True`` (``--replace``) rewrites the latest version in place instead, and the
-ledger records that it did. Writers in one folder take turns (an advisory lock on the
+ledger records that it did; if the new files cannot all be written, or the ledger cannot
+record them, the files it rewrote are put back as they were (no report file ever changes
+without a ledger entry that says so). Writers in one folder take turns (an advisory lock on the
 folder itself), so two runs for one period at once write two versions and
 never the same one. Each file is written to a temporary name and renamed into place (a
 symbolic link is written through, a device or FIFO written directly, see
@@ -22,6 +24,7 @@ import json
 import logging
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +153,45 @@ def _render(report, formats) -> dict[str, bytes]:
     return out
 
 
+def _replaced_bytes(staged: list[PendingWrite]) -> dict[Path, bytes | None]:
+    """The bytes each staged write will replace (``None``: nothing is there yet).
+
+    A device or FIFO written in place has nothing to put back and is left out.
+    """
+    out: dict[Path, bytes | None] = {}
+    for pending in staged:
+        try:
+            mode = os.lstat(pending.path).st_mode
+        except FileNotFoundError:
+            out[pending.path] = None
+            continue
+        except OSError as exc:
+            raise OutputError(f"cannot examine {pending.path}: {exc.strerror or exc}",
+                              path=str(pending.path)) from None
+        if stat.S_ISREG(mode):
+            try:
+                out[pending.path] = pending.path.read_bytes()
+            except OSError as exc:
+                raise OutputError(f"cannot read {pending.path} before replacing it: "
+                                  f"{exc.strerror or exc}", path=str(pending.path)) from None
+    return out
+
+
+def _put_back(rewritten: dict[Path, bytes | None]) -> None:
+    """Restore what a failed replace rewrote: old bytes back, new files removed."""
+    for path, data in rewritten.items():
+        try:
+            if data is not None:
+                write_atomic(path, data)
+            elif stat.S_ISREG(os.lstat(path).st_mode):
+                path.unlink()
+        except FileNotFoundError:
+            continue
+        except (OutputError, OSError) as exc:
+            log.warning("could not put %s back as it was before the failed replace: %s",
+                        path, exc)
+
+
 def render_pdf(html_text: str) -> bytes:
     """The PDF of the report's HTML (weasyprint, print styles; nothing fetched)."""
     import weasyprint
@@ -180,7 +222,8 @@ def write_report(report, out_dir: str | Path = "reports", formats=("html", "json
         Unknown format, PDF without weasyprint, or a folder that cannot be written (nothing
         of this run is left behind).
     LedgerError
-        The ledger cannot be appended (the files just written are removed again).
+        The ledger cannot be appended (the files just written are removed again; with
+        ``replace``, the files they replaced are put back).
     """
     formats = check_formats(formats)
     folder = probe_out_dir(out_dir)
@@ -196,6 +239,7 @@ def _write_locked(report, folder: Path, formats: tuple[str, ...], replace: bool,
     versions = existing_versions(folder, base)
     version = (versions[-1] if versions else 1) if replace else (versions[-1] + 1 if versions
                                                                  else 1)
+    rewritten: dict[Path, bytes | None] | None = None  # what a replace rewrote, to put back
     for _ in range(_RETRIES):
         report.version = version
         blobs = _render(report, formats)
@@ -209,8 +253,13 @@ def _write_locked(report, folder: Path, formats: tuple[str, ...], replace: bool,
                     pending.discard()
                 raise
             try:
+                rewritten = _replaced_bytes(staged)
                 for pending in staged:
                     pending.commit()
+            except BaseException:
+                if rewritten is not None:
+                    _put_back(rewritten)
+                raise
             finally:
                 for pending in staged:
                     pending.discard()
@@ -250,9 +299,11 @@ def _write_locked(report, folder: Path, formats: tuple[str, ...], replace: bool,
             result.ledger_entry = Ledger(home).record(
                 period=report.period, source=report.scope["source"], sha256=digests[primary],
                 version=version, files=files, status=report.status, actor=report.generated_by,
-                replaced=result.replaced)
+                replaced=result.replaced, source_id=getattr(report, "source_id", None))
         except Exception:
-            if not result.replaced:
+            if rewritten is not None:
+                _put_back(rewritten)
+            else:
                 for path in paths.values():
                     with contextlib.suppress(OSError):
                         path.unlink()

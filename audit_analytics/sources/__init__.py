@@ -4,7 +4,8 @@ Each kind of source is one class (:mod:`.parquet`, :mod:`.postgres`, :mod:`.data
 :mod:`.duckdb_file`, :mod:`.jsonlines`) implementing the protocol of :mod:`.base`.
 :data:`registry` maps a URL scheme or a file kind to the class's dotted path and, for a
 source that needs an optional package, the install hint shown when it is missing; a class
-is imported only when its kind is first used.
+is imported only when its kind is first used. :func:`source_identity` (:mod:`.identity`)
+gives a source, or any spelling of one, its canonical identity.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from .base import (
     ScanPart,
     Source,
 )
+from .identity import SourceIdentity, source_identity
 
 __all__ = ["ARCHIVE", "CAPABILITIES", "DIGESTS", "PROGRESS", "PROTECTIONS", "STREAM", "TABLE",
-           "WINDOW", "ScanPart", "Source", "SourceKind", "open_source", "registry",
-           "source_class"]
+           "WINDOW", "ScanPart", "Source", "SourceIdentity", "SourceKind", "open_source",
+           "registry", "source_class", "source_identity"]
 
 
 class SourceKind(NamedTuple):

@@ -120,6 +120,17 @@ class Source(ABC):
         several sources can share one engine.
         """
 
+    @property
+    def identity(self):
+        """The source's canonical :class:`~audit_analytics.sources.identity.SourceIdentity`.
+
+        The same for every spelling of the same source (see :mod:`.identity`); the access
+        journal and the review ledger record it and match on it.
+        """
+        from .identity import source_identity
+
+        return source_identity(self)
+
     def supports(self, capability: str) -> bool:
         """Whether the source declares ``capability`` (one of :data:`CAPABILITIES`)."""
         return capability in self.capabilities

@@ -90,7 +90,8 @@ def locate(text: str | os.PathLike | Location, *,
     """The :class:`Location` that ``text`` names: a local path, ``file://`` or ``s3://`` URL.
 
     Nothing is read: a location may not exist yet (an output). ``settings`` default to
-    :func:`~audit_analytics.storage.s3.s3_settings`.
+    :func:`~audit_analytics.storage.s3.s3_settings`. An S3 key loses its empty segments
+    (``s3://b/a//c/`` is ``s3://b/a/c``): pyarrow's S3 filesystem addresses no other.
 
     Raises
     ------
@@ -110,7 +111,8 @@ def locate(text: str | os.PathLike | Location, *,
             raise SourceError(f"not an S3 location: {raw} (expected s3://BUCKET/PREFIX)",
                               source=raw)
         settings = settings or s3_settings()
-        path = f"{bucket}/{key}".rstrip("/") if key.strip("/") else bucket
+        # pyarrow addresses no key with an empty segment: ``a//b/`` is read as ``a/b``
+        path = "/".join([bucket, *(part for part in key.split("/") if part)])
         return Location(s3_filesystem(settings), path, f"s3://{path}", "s3", settings)
     if raw.lower().startswith("file://"):
         parts = urlsplit(raw)

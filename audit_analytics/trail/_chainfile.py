@@ -23,12 +23,20 @@ written is ever rewritten.
 Verification reuses the toolkit's own verifier: the lines become an Arrow table exposed
 as a :class:`~audit_analytics.sources.jsonlines.JsonLinesSource`, and findings point at
 ``file line N``.
+
+A detail the seed's fields cannot hold can still be protected by the chain: appended with
+``bind``, it is stored beside the entry and the entry's ``id`` commits to it
+(:func:`bound_id`: a version 8 UUID made of the SHA-256 of the previous hash, the
+timestamp and the bound values). The ``id`` is hashed, so editing a bound value breaks the
+entry's ``id`` (:func:`binding_problem` says so), and editing the ``id`` to match breaks its
+hash.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -47,7 +55,7 @@ from ..chain.profiles import BUILTIN_PROFILES, SEED_FIELDS
 from ..errors import LedgerError
 from ..sources.jsonlines import JsonLinesSource
 
-__all__ = ["ChainFile", "default_home"]
+__all__ = ["ChainFile", "binding_problem", "bound_id", "default_home"]
 
 log = logging.getLogger("audit_analytics")
 
@@ -76,12 +84,15 @@ class ChainFile:
     path: Path
     what: str = "chain file"
 
-    def append(self, fields: Mapping[str, object], details: Mapping[str, object]) -> dict:
+    def append(self, fields: Mapping[str, object], details: Mapping[str, object], *,
+               bind: Mapping[str, str] | None = None) -> dict:
         """Append one entry; returns it with its ``id``, ``timestamp``, ``prev_hash``, ``hash``.
 
         ``fields`` supplies the hashed seed fields (``actor_id``, ``action``,
         ``resource_type``, ``resource_id``, ``result``; ``id`` and ``timestamp`` default to a
         fresh UUID and the current time); ``details`` are stored beside them, unhashed.
+        ``bind`` are text details the ``id`` commits to (:func:`bound_id`; it replaces any
+        ``id`` given).
         """
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,8 +120,11 @@ class ChainFile:
                 value = fields.get(name)
                 entry[name] = None if value is None else str(value)
             entry["prev_hash"] = tail.hash or GENESIS
+            if bind:
+                entry["id"] = bound_id(entry["prev_hash"], entry["timestamp"], bind)
             entry["hash"] = row_digest(PROFILE, entry)
-            line = {**entry, **{k: v for k, v in details.items() if k not in entry}}
+            extra = {**details, **(bind or {})}
+            line = {**entry, **{k: v for k, v in extra.items() if k not in entry}}
             data = (json.dumps(line, ensure_ascii=False, default=str, sort_keys=False)
                     + "\n").encode("utf-8")
             # a line cut short by an earlier crash must not swallow this one
@@ -177,6 +191,47 @@ class ChainFile:
         finally:
             if own:
                 engine.close()
+
+
+def bound_id(prev_hash: str, timestamp: str, values: Mapping[str, str]) -> str:
+    """The ``id`` of an entry that commits to ``values`` (a version 8 UUID, RFC 9562).
+
+    Its 122 free bits are the first of the SHA-256 of ``prev_hash``, ``timestamp`` and each
+    name and value (names sorted), each written as its length in characters, ``:`` and the
+    text (so no two lists of texts give the same bytes). ``prev_hash`` differs for every
+    entry of a chain, so two entries never share an id.
+    """
+    parts = [prev_hash, timestamp, *(t for k in sorted(values) for t in (k, values[k]))]
+    text = "".join(f"{len(str(t))}:{t}" for t in parts)
+    raw = bytearray(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x80  # version 8: custom
+    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 9562 variant
+    return str(uuid.UUID(bytes=bytes(raw)))
+
+
+def binding_problem(entry: Mapping, names: tuple[str, ...]) -> str | None:
+    """What is wrong with an entry's ``names`` bound to its ``id`` (``None``: nothing).
+
+    An entry whose ``id`` is not a version 8 UUID was written without a binding (by an
+    earlier version): it must then hold none of ``names``. One whose ``id`` is must hold
+    every one of them as text, with the very values its ``id`` commits to.
+    """
+    try:
+        version = uuid.UUID(str(entry.get("id"))).version
+    except ValueError:
+        version = None
+    present = [name for name in names if name in entry]
+    if version != 8:
+        return (f"{', '.join(present)} beside an id that does not commit to it"
+                if present else None)
+    values = {name: entry.get(name) for name in names}
+    if not all(isinstance(v, str) for v in values.values()):
+        return f"{', '.join(names)} missing beside an id that commits to it"
+    prev, stamp = entry.get("prev_hash"), entry.get("timestamp")
+    if not (isinstance(prev, str) and isinstance(stamp, str)) \
+            or bound_id(prev, stamp, values) != entry.get("id"):
+        return f"{', '.join(names)} no longer what the entry's id commits to"
+    return None
 
 
 def _open_chain(path: Path, what: str, flags: int) -> int:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from ..periods import Period, periods_between, resolve_tz
-from .journal import mask_source
+from .journal import same_source, source_label
 from .ledger import Ledger
 
 __all__ = ["CADENCE_RULES", "CadenceResult", "review_cadence"]
@@ -102,7 +102,8 @@ def review_cadence(ledger: Ledger | None = None, policy=None, until: datetime | 
         The first period to expect (default: the period of the first recorded review at
         this cadence or finer, else of the first review at all).
     source
-        Only reviews of this source (masked label); default: every source.
+        Only reviews of this source (a :class:`~audit_analytics.sources.base.Source` or
+        any spelling of one, matched on its canonical identity); default: every source.
     cadence, grace_days
         Override the policy's cadence (``daily``, ``weekly``, ``monthly``) and the days
         after a period's end by which its review is due.
@@ -132,14 +133,14 @@ def review_cadence(ledger: Ledger | None = None, policy=None, until: datetime | 
     unreadable = int((~readable).sum())
     frame = frame[readable]
     if source is not None:
-        frame = frame[frame["source"] == mask_source(source)]
+        frame = frame[same_source(frame, source, "source")]
     columns = ["period", "start", "end", "due", "state", "reviewed_at"]
     title = f"Reviews performed {cadence}"
     controls = list(_CONTROLS[cadence])
     if frame.empty and since is None:
         return CadenceResult(
             "review_cadence", title, "fail", controls,
-            f"no review{'' if source is None else ' of ' + mask_source(source)} recorded in "
+            f"no review{'' if source is None else ' of ' + source_label(source)} recorded in "
             f"the ledger {ledger.path}; {citation}",
             pd.DataFrame(columns=columns),
             {"cadence": cadence, "expected": None, "reviewed": 0, "missed": None, "late": 0})

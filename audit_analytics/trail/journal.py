@@ -14,8 +14,22 @@ The lines are hash-chained with the ``python-seed`` profile (the hash covers ``i
 ``timestamp``, ``actor_id``, ``action``, ``resource_type``, ``resource_id``, ``result``
 and ``prev_hash``; ``parameters``, ``command``, ``host``, ``pid``, ``session`` (one id per
 process) and ``error`` are details the hash does not cover, and :func:`verify` names them
-as unprotected). A damaged line (cut short by a crash, or edited) never stops journaling:
-later entries chain from the last intact one and ``journal verify`` reports the damage.
+as unprotected).
+
+``resource_id`` is the source as it was named (masked), kept for people; ``source_id`` is
+its canonical identity (:func:`~audit_analytics.sources.identity.source_identity`: one key
+for ``./clean.parquet``, ``clean.parquet`` and ``/srv/audit/clean.parquet``, never a
+credential). It is stored beside the hashed fields and the entry's ``id`` commits to it
+(:func:`~audit_analytics.trail._chainfile.bound_id`), so an edited ``source_id`` is
+evidence of tampering like an edited hashed field: :meth:`Journal.verify` reports it as a
+``hash_mismatch`` of that line, and readers ignore it. Readers (:meth:`Journal.access_rows`,
+the ``log_access`` check, ``journal show --source``) match on the identity. An entry
+without a valid ``source_id`` (written before it existed, or edited) counts by the identity
+of its ``resource_id``, computed when it is read: best effort, as a relative path there
+resolves against the reader's working directory.
+
+A damaged line (cut short by a crash, or edited) never stops journaling: later entries
+chain from the last intact one and ``journal verify`` reports the damage.
 Appends hold an exclusive ``flock``; ``audit-analytics journal verify`` checks the chain.
 
 What a process records goes through one :class:`Recorder` (:data:`RECORDER`, which the
@@ -43,7 +57,8 @@ from typing import TYPE_CHECKING
 
 from .._secrets import mask_secrets
 from ..errors import LedgerError
-from ._chainfile import ChainFile, default_home
+from ..sources.identity import source_identity
+from ._chainfile import ChainFile, binding_problem, default_home
 
 if TYPE_CHECKING:  # pandas loads lazily: opening a log stays cheap
     import pandas as pd
@@ -57,7 +72,10 @@ __all__ = [
     "enabled",
     "mask_source",
     "record",
+    "same_source",
     "set_context",
+    "source_key",
+    "source_label",
     "suspended",
 ]
 
@@ -65,6 +83,8 @@ log = logging.getLogger("audit_analytics")
 
 FILENAME = "journal.jsonl"
 RESOURCE_TYPE = "audit_log"
+#: The details an entry's ``id`` commits to.
+BOUND = ("source_id",)
 _HOST = socket.gethostname()
 #: This process's id in the journal's ``session`` detail (a review leaves its own reads out).
 SESSION = uuid.uuid4().hex
@@ -76,6 +96,45 @@ def mask_source(label: object) -> str:
     Passwords in a URL's user-info and ``password=...`` parameters are replaced by ``***``.
     """
     return mask_secrets(label)
+
+
+def source_label(source: object) -> str:
+    """The masked text a source is shown by: a source's label, or the text given."""
+    from ..sources.base import Source
+
+    return mask_source(source.label if isinstance(source, Source) else source)
+
+
+def source_key(source: object) -> str:
+    """The canonical identity key of a source or of its text (see :mod:`..sources.identity`)."""
+    return source_identity(source).key
+
+
+def same_source(frame: pd.DataFrame, source: object, spelling: str,
+                stored: str = "source_id") -> pd.Series:
+    """Which rows of ``frame`` (journal or ledger entries) are about ``source``.
+
+    A row's identity is its ``stored`` key when it has one (a non-empty text), else the
+    identity of its ``spelling`` column (an entry written before identities were stored;
+    computed once per distinct spelling). A row with neither matches nothing.
+    """
+    import pandas as pd
+
+    wanted = source_key(source)
+    spellings: dict[str, str] = {}
+
+    def key_of(stored_key, spelled) -> str | None:
+        if isinstance(stored_key, str) and stored_key:
+            return stored_key
+        if not isinstance(spelled, str):
+            return None
+        if spelled not in spellings:
+            spellings[spelled] = source_key(spelled)
+        return spellings[spelled]
+
+    ids = frame[stored] if stored in frame else [None] * len(frame)
+    return pd.Series([key_of(i, s) == wanted for i, s in zip(ids, frame[spelling])],
+                     index=frame.index, dtype=bool)
 
 
 def enabled() -> bool:
@@ -105,8 +164,14 @@ class Journal:
 
     def append(self, action: str, source: object, *, result: str = "success",
                parameters: Mapping | None = None, actor: str | None = None,
-               error: str | None = None) -> dict:
-        """Append one access entry and return it."""
+               error: str | None = None, source_id: str | None = None) -> dict:
+        """Append one access entry and return it.
+
+        ``source`` is a :class:`~audit_analytics.sources.base.Source` or the text a source
+        was named by: its masked label is the ``resource_id``, its canonical identity the
+        ``source_id`` (unless given: a source that could not be opened has no object that
+        knows its table).
+        """
         details = {
             "parameters": {k: mask_source(v) if isinstance(v, str) else v
                            for k, v in (parameters or {}).items()},
@@ -119,19 +184,25 @@ class Journal:
             details["error"] = mask_source(error)
         return self._file.append(
             {"actor_id": self.recorder.current_actor(actor), "action": action,
-             "resource_type": RESOURCE_TYPE, "resource_id": mask_source(source),
+             "resource_type": RESOURCE_TYPE, "resource_id": source_label(source),
              "result": result},
-            details,
+            details, bind={"source_id": source_id or source_key(source)},
         )
 
     def entries(self) -> pd.DataFrame:
-        """Every entry as a DataFrame in the event schema (timestamp typed, UTC)."""
+        """Every entry as a DataFrame in the event schema (timestamp typed, UTC).
+
+        ``source_id`` is the identity the entry's ``id`` commits to; ``None`` for an entry
+        written before identities were recorded, or whose ``source_id`` was edited
+        (:meth:`verify` names it).
+        """
         import pandas as pd
 
-        rows = [e for e in self._file.read() if "__line_error" not in e]
+        rows = [e if binding_problem(e, BOUND) is None else {**e, "source_id": None}
+                for e in self._file.read() if "__line_error" not in e]
         columns = ["id", "timestamp", "actor_id", "action", "resource_type", "resource_id",
-                   "result", "parameters", "command", "host", "pid", "session", "error",
-                   "prev_hash", "hash"]
+                   "source_id", "result", "parameters", "command", "host", "pid", "session",
+                   "error", "prev_hash", "hash"]
         frame = pd.DataFrame.from_records(rows, columns=columns)
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce",
                                             format="ISO8601")
@@ -140,15 +211,17 @@ class Journal:
 
     def access_rows(self, source: object | None = None, since=None, until=None, *,
                     others_only: bool = False) -> pd.DataFrame:
-        """Entries about ``source`` (masked label) within ``[since, until)``, for checks.
+        """Entries about ``source`` within ``[since, until)``, for checks.
 
-        With ``others_only``, the entries this process wrote are left out.
+        ``source`` (a :class:`~audit_analytics.sources.base.Source` or any spelling of one)
+        is matched on its canonical identity (see :func:`same_source`). With
+        ``others_only``, the entries this process wrote are left out.
         """
         import pandas as pd
 
         frame = self.entries()
         if source is not None:
-            frame = frame[frame["resource_id"] == mask_source(source)]
+            frame = frame[same_source(frame, source, "resource_id")]
         if since is not None:
             frame = frame[frame["timestamp"] >= _utc(pd.Timestamp(since))]
         if until is not None:
@@ -158,8 +231,21 @@ class Journal:
         return frame.reset_index(drop=True)
 
     def verify(self):
-        """Verify the journal's chain (a ``VerifyResult``; ``None`` if the journal is empty)."""
-        return self._file.verify()
+        """Verify the journal (a ``VerifyResult``; ``None`` if the journal is empty).
+
+        The chain is verified by the toolkit's verifier; an entry whose ``source_id`` is not
+        what its ``id`` commits to is a ``hash_mismatch`` of its line as well.
+        """
+        result = self._file.verify()
+        if result is None:
+            return None
+        for entry in self._file.read():
+            problem = None if "__line_error" in entry else binding_problem(entry, BOUND)
+            if problem is not None:
+                result.records.append({"kind": "hash_mismatch", "id": str(entry.get("id")),
+                                       "row": f"{self.path} line {entry['__line']} ({problem})"})
+        result.unprotected_fields = [f for f in result.unprotected_fields if f not in BOUND]
+        return result
 
     def __len__(self) -> int:
         return len(self._file.read())
@@ -205,7 +291,8 @@ class Recorder:
             return f"uid:{os.getuid()}"
 
     def record(self, action: str, source: object, *, result: str = "success",
-               parameters: Mapping | None = None, error: str | None = None) -> dict | None:
+               parameters: Mapping | None = None, error: str | None = None,
+               source_id: str | None = None) -> dict | None:
         """Append an entry unless journaling is off or suspended; never raises.
 
         A journal that cannot be written logs one warning per recorder and returns ``None``.
@@ -214,7 +301,8 @@ class Recorder:
             return None
         try:
             return Journal(recorder=self).append(action, source, result=result,
-                                                 parameters=parameters, error=error)
+                                                 parameters=parameters, error=error,
+                                                 source_id=source_id)
         except (LedgerError, OSError) as exc:
             if not self.warned:
                 self.warned = True

@@ -12,14 +12,28 @@ hash-chained with the ``python-seed`` profile, the ledger fields mapped onto the
     resource_type "review_report"
     resource_id   compact JSON of what was reviewed and what came out:
                   {"end", "files", "kind", "period", "primary", "replaced", "sha256",
-                   "source", "start", "status", "version"}
+                   "source", "source_id", "start", "status", "version"}
     result        "success"
 
-so the period, the (masked) source, the version, the status and every written file (its
-path and its own SHA-256: HTML, JSON, PDF or any other format; ``primary`` names the one
-whose digest is ``sha256``) are all covered by the hash; only the tool's version is a
-detail beside them. :meth:`Ledger.verify` re-verifies the chain with the toolkit's own
-verifier, checks every entry's fields and re-hashes every report file still present.
+so the period, the source (``source``: masked, as it was named; ``source_id``: its canonical
+identity, :func:`~audit_analytics.sources.identity.source_identity`), the version, the
+status and every written file (its path and its own SHA-256: HTML, JSON, PDF or any other
+format; ``primary`` names the one whose digest is ``sha256``) are all covered by the hash;
+only the tool's version is a detail beside them. Entries written before ``source_id``
+existed are matched by the identity of their ``source``, computed when read (best effort:
+a relative path resolves against the reader's working directory). :meth:`Ledger.verify`
+re-verifies the chain with the toolkit's own verifier, checks every entry's fields and
+re-hashes every report file still present.
+
+A report written with ``replace=True`` (``--replace``) rewrites files an earlier entry
+recorded, and its own entry records the same paths with their new digests. Such a file
+of the earlier entry is **superseded**, not altered: verification lists it (with the line
+of the entry that rewrote it) and checks the file against the later entry instead. Only a
+later entry that vouches for itself excuses an earlier one: it must be a well-formed
+report record whose files are in its hashed key, its own hash intact, and reached from
+the chain's start through unbroken, unforked links after the earlier entry (chain order,
+never file order). A superseding entry that was deleted, edited or inserted without
+rebuilding the chain excuses nothing: the earlier file is then ``report_altered``.
 
 Entries written before the files were part of the hashed key (``resource_id`` without
 ``files``) are still read and verified by their old rule (the primary file against the
@@ -36,16 +50,19 @@ import hashlib
 import json
 import os
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
+from .._text import shown
 from .._version import __version__
+from ..chain.canonical import row_digest
 from ..periods import Period
-from ._chainfile import ChainFile, default_home
-from .journal import RECORDER, Recorder, mask_source
+from ._chainfile import GENESIS, PROFILE, ChainFile, default_home
+from .journal import RECORDER, Recorder, source_key, source_label
 
 __all__ = ["Ledger", "LedgerVerification", "sha256_file"]
 
@@ -53,7 +70,10 @@ FILENAME = "ledger.jsonl"
 ACTION = "review_report"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _KEY_TEXT = ("period", "kind", "start", "end", "source")
-_SHADOWED = {"files", "status", "replaced"}  # details of entries written before they were hashed
+# details of entries written before they were hashed (and the identity, never a detail)
+_SHADOWED = {"files", "status", "replaced", "source_id"}
+_LISTED = 20  # superseded files named in the summary (all are in the JSON)
+_SENTENCE = 2000  # characters of a path or detail shown in the summary
 
 def sha256_file(path: str | os.PathLike) -> str:
     """The SHA-256 of a file's bytes, lowercase hex."""
@@ -81,6 +101,10 @@ class LedgerVerification:
         file that no longer matches its recorded SHA-256).
     missing
         Report files recorded but no longer present (moved or deleted; not a failure).
+    superseded
+        Report files an entry recorded that a later entry of the chain recorded again
+        (``--replace`` rewrote them): ``line``, ``path``, ``format`` and ``by_line``, the
+        entry whose digest the file is checked against instead (not a failure).
     warnings
         What verification could not vouch for (not a failure): ``legacy_entry`` (written
         before the per-file details were hashed) and ``file_unreadable``.
@@ -91,6 +115,7 @@ class LedgerVerification:
     problems: list[dict] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     warnings: list[dict] = field(default_factory=list)
+    superseded: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -102,20 +127,29 @@ class LedgerVerification:
         return {"ok": self.ok, "entries": self.entries,
                 "chain": self.chain.to_dict() if self.chain is not None else None,
                 "problems": self.problems, "missing_files": self.missing,
-                "warnings": self.warnings}
+                "superseded_files": self.superseded, "warnings": self.warnings}
 
     def summary(self) -> str:
-        """A short human summary."""
+        """A short human summary; paths and values from the ledger shown escaped, one line each."""
         if self.chain is None:
             return "ledger: empty (no report recorded yet)"
         lines = [self.chain.summary()]
         if self.problems:
             lines.append(f"ledger: TAMPERING EVIDENT: {len(self.problems)} problem(s) in its "
                          "entries or the recorded report files")
-        lines += [f"  - {p['kind']}: {p['detail']}" for p in self.problems]
-        lines += [f"  warning: {w['kind']}: {w['detail']}" for w in self.warnings]
+        lines += [f"  - {p['kind']}: {shown(p['detail'], _SENTENCE)}" for p in self.problems]
+        lines += [f"  warning: {w['kind']}: {shown(w['detail'], _SENTENCE)}"
+                  for w in self.warnings]
         if self.missing:
             lines.append(f"  {len(self.missing)} recorded report file(s) no longer present")
+        if self.superseded:
+            lines.append(f"  {len(self.superseded)} recorded report file(s) superseded by a "
+                         "later report (--replace): checked against the later entry")
+            lines += [f"  superseded: {shown(s['path'], _SENTENCE)} ({shown(s['format'])}) "
+                      f"recorded at line {s['line']}, rewritten by the report recorded at line "
+                      f"{s['by_line']}" for s in self.superseded[:_LISTED]]
+            if len(self.superseded) > _LISTED:
+                lines.append(f"  ... and {len(self.superseded) - _LISTED} more (--json for all)")
         return "\n".join(lines)
 
 
@@ -140,11 +174,15 @@ class Ledger:
 
     def record(self, *, period: Period, source: object, sha256: str, version: int,
                files: dict[str, dict] | None = None, status: str | None = None,
-               actor: str | None = None, replaced: bool = False) -> dict:
+               actor: str | None = None, replaced: bool = False,
+               source_id: str | None = None) -> dict:
         """Append one report to the ledger and return the entry.
 
-        ``files`` maps each format to ``{"path", "sha256"}`` (and ``"primary": True`` for
-        the one whose digest is ``sha256``); all of it goes into the hashed key.
+        ``source`` is the reviewed :class:`~audit_analytics.sources.base.Source` or its
+        label; ``source_id`` its canonical identity key (default: computed from
+        ``source``). ``files`` maps each format to ``{"path", "sha256"}`` (and
+        ``"primary": True`` for the one whose digest is ``sha256``); all of it goes into the
+        hashed key.
         """
         recorded = {str(fmt): {"path": str(info["path"]), "sha256": str(info["sha256"])}
                     for fmt, info in (files or {}).items()}
@@ -154,7 +192,8 @@ class Ledger:
             primary = next((fmt for fmt, info in recorded.items() if info["sha256"] == sha256),
                            None)
         key = {"period": period.label, "kind": period.kind, "start": period.start.isoformat(),
-               "end": period.end.isoformat(), "source": mask_source(source),
+               "end": period.end.isoformat(), "source": source_label(source),
+               "source_id": source_id or source_key(source),
                "version": int(version), "sha256": sha256, "files": recorded,
                "primary": primary, "status": status, "replaced": bool(replaced)}
         return self._file.append(
@@ -179,9 +218,10 @@ class Ledger:
             rows.append({"id": entry.get("id"), "timestamp": entry.get("timestamp"),
                          "actor_id": entry.get("actor_id"),
                          **{k: key[k] for k in (*_KEY_TEXT, "version", "sha256")},
+                         "source_id": key.get("source_id"),
                          **_recorded(entry, key), "line": entry["__line"]})
         columns = ["id", "timestamp", "actor_id", "period", "kind", "start", "end", "source",
-                   "version", "sha256", "status", "replaced", "files", "line"]
+                   "source_id", "version", "sha256", "status", "replaced", "files", "line"]
         frame = pd.DataFrame.from_records(rows, columns=columns)
         for name in ("timestamp", "start", "end"):
             frame[name] = pd.to_datetime(frame[name], utc=True, errors="coerce",
@@ -196,6 +236,7 @@ class Ledger:
         entries = self._file.read()
         chain = self._file.verify()
         out = LedgerVerification(chain=chain, entries=len(entries))
+        rewrites = _Rewrites(entries) if check_files else None
         for entry in entries:
             if "__line_error" in entry:
                 continue  # the verifier reports it as malformed
@@ -205,7 +246,7 @@ class Ledger:
                 out.problems.append({"kind": "bad_entry", "line": entry["__line"],
                                      "detail": f"{where}: {problem}"})
                 if check_files and _hashed_files_ok(key):  # its hashed files still count
-                    self._check_files(entry, {"files": key["files"]}, where, out)
+                    self._check_files(entry, {"files": key["files"]}, where, out, rewrites)
                 continue
             if "files" not in key:
                 out.warnings.append({
@@ -213,13 +254,19 @@ class Ledger:
                     "detail": f"{where}: written before the per-file details were hashed; "
                               "only the primary file's SHA-256 is protected by the chain"})
             if check_files:
-                self._check_files(entry, key, where, out)
+                self._check_files(entry, key, where, out, rewrites)
         return out
 
-    def _check_files(self, entry: dict, key: dict, where: str, out: LedgerVerification) -> None:
-        """Re-hash the entry's report files still present."""
+    def _check_files(self, entry: dict, key: dict, where: str, out: LedgerVerification,
+                     rewrites: _Rewrites) -> None:
+        """Re-hash the entry's report files still present (a superseded one is listed)."""
         for fmt, info in _recorded(entry, key)["files"].items():
             path = Path(info["path"])
+            by_line = rewrites.superseding(entry, info["path"])
+            if by_line is not None:
+                out.superseded.append({"line": entry["__line"], "path": str(path),
+                                       "format": fmt, "by_line": by_line})
+                continue
             if not path.is_file():
                 out.missing.append(str(path))
                 continue
@@ -237,6 +284,78 @@ class Ledger:
 
     def __len__(self) -> int:
         return len(self._file.read())
+
+
+class _Rewrites:
+    """Which later entries of the chain recorded a file again (``--replace``).
+
+    An entry can excuse an earlier one's file only if it vouches for itself: a well-formed
+    report record with its files in the hashed key, its own hash intact, placed on the
+    chain (see :func:`_chain_places`) after the earlier entry.
+    """
+
+    def __init__(self, entries: list[dict]) -> None:
+        self.places = _chain_places(entries)
+        self.by_path: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for entry in entries:
+            place = self.places.get(entry.get("__line"))
+            if place is None or "__line_error" in entry or not _intact(entry):
+                continue
+            key, problem = _parse_key(entry)
+            if problem is not None or not _hashed_files_ok(key):
+                continue
+            for info in key["files"].values():
+                self.by_path[os.path.normpath(info["path"])].append((place, entry["__line"]))
+        for rewrites in self.by_path.values():
+            rewrites.sort()
+
+    def superseding(self, entry: dict, path: str) -> int | None:
+        """The line of the first valid entry after ``entry`` that recorded ``path`` again."""
+        place = self.places.get(entry.get("__line"))
+        if place is None:
+            return None  # an entry off the chain: nothing provably came after it
+        for later, line in self.by_path.get(os.path.normpath(path), ()):
+            if later > place:
+                return line
+        return None
+
+
+def _intact(entry: dict) -> bool:
+    """Whether the entry's stored hash is the digest of its hashed fields."""
+    try:
+        return row_digest(PROFILE, entry) == entry.get("hash")
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
+def _chain_places(entries: list[dict]) -> dict[int, int]:
+    """Line -> place in the chain, for entries reached from the genesis without a doubt.
+
+    The walk starts at the one entry chained to the genesis and follows each entry's one
+    successor (the entry whose ``prev_hash`` is its ``hash``). It stops at a missing
+    successor (a deleted entry leaves the rest unplaced), at two successors (a fork: which
+    came first is unknown) and at a second chain start: entries it does not reach have no
+    place. Damaged lines are skipped, as appends chain past them. An entry whose content
+    was edited keeps its place (later entries still link to its stored hash) but never
+    vouches for anything (:func:`_intact`).
+    """
+    successors: dict[str, list[dict]] = defaultdict(list)
+    for entry in entries:
+        prev, digest = entry.get("prev_hash"), entry.get("hash")
+        if "__line_error" not in entry and isinstance(prev, str) and _is_digest(digest):
+            successors[prev].append(entry)
+    places: dict[int, int] = {}
+    if len(successors.get(GENESIS, ())) != 1:
+        return places
+    current, seen = GENESIS, set()
+    while len(successors.get(current, ())) == 1:
+        entry = successors[current][0]
+        if entry["hash"] in seen:
+            break  # a cycle of forged links
+        seen.add(entry["hash"])
+        places[entry["__line"]] = len(places)
+        current = entry["hash"]
+    return places
 
 
 def _parse_key(entry: dict) -> tuple[dict | None, str | None]:
@@ -260,6 +379,8 @@ def _parse_key(entry: dict) -> tuple[dict | None, str | None]:
             datetime.fromisoformat(key[name])
         except ValueError:
             return key, f"the report key's {name} is not an ISO date and time"
+    if "source_id" in key and not (isinstance(key["source_id"], str) and key["source_id"]):
+        return key, "the report key's source_id is not text"
     if isinstance(key["version"], bool) or not isinstance(key["version"], int):
         return key, "the report key's version is not an integer"
     if not _is_digest(key["sha256"]):
