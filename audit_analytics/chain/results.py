@@ -179,6 +179,12 @@ class VerifyResult:
             counts[rec["kind"]] += 1
         return counts
 
+    def add_finding(self, record: dict) -> None:
+        """Add a finding found outside the verifier (listed, and counted)."""
+        self.records.append(record)
+        if self.totals is not None:
+            self.totals[record["kind"]] = self.totals.get(record["kind"], 0) + 1
+
     @property
     def findings_total(self) -> int:
         """Every finding, listed or not."""

@@ -242,8 +242,8 @@ class Journal:
         for entry in self._file.read():
             problem = None if "__line_error" in entry else binding_problem(entry, BOUND)
             if problem is not None:
-                result.records.append({"kind": "hash_mismatch", "id": str(entry.get("id")),
-                                       "row": f"{self.path} line {entry['__line']} ({problem})"})
+                result.add_finding({"kind": "hash_mismatch", "id": str(entry.get("id")),
+                                    "row": f"{self.path} line {entry['__line']} ({problem})"})
         result.unprotected_fields = [f for f in result.unprotected_fields if f not in BOUND]
         return result
 
