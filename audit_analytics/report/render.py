@@ -151,7 +151,8 @@ def finding_rows(findings: list[dict], tz: str = "UTC") -> list[dict]:
     for f in findings:
         details = []
         for key, value in f.items():
-            if key in ("kind", "id", "row") or value in (None, [], ""):
+            if key in ("kind", "id", "row") or value in (None, [], "") or (
+                    key == "path" and not f.get("row")):
                 continue
             if isinstance(value, list):
                 value = ", ".join(shown(v) for v in value)
@@ -162,7 +163,8 @@ def finding_rows(findings: list[dict], tz: str = "UTC") -> list[dict]:
             else:
                 value = shown(value)
             details.append(f"{key.replace('_', ' ')}: {value}")
-        rows.append({"kind": f.get("kind"), "event id": f.get("id"), "where": f.get("row"),
+        rows.append({"kind": f.get("kind"), "event id": f.get("id"),
+                     "where": f.get("row") or f.get("path"),
                      "details": "; ".join(details)})
     return rows
 
