@@ -26,7 +26,7 @@ from . import kernel
 from .detection import detect_profile, profile_source, sample_matches
 from .digests import compute, decode, encode
 from .expressions import expression_columns, profile_parts, scan_query
-from .integrity import row_integrity
+from .integrity import finer_timestamps, row_integrity
 from .profiles import DIGEST_SIZES, HashProfile, load_profile
 from .schema import BOOKKEEPING, classify
 
@@ -140,7 +140,12 @@ def _evaluate(engine: Engine, part, profile: HashProfile, limit: str) -> tuple[p
     fields = ([] if profile.text == "sql"
               else [batch.column("f:" + name) for name in profile.ordered_fields])
     text = batch.column("__text") if profile.text == "sql" else None
-    return batch, row_integrity(profile, fields, batch.column("__hash"), text)
+    ok, computed, hf, stored = row_integrity(profile, fields, batch.column("__hash"), text)
+    finer = finer_timestamps(profile, batch)
+    if finer:  # a timestamp finer than the profile's text is not what was hashed
+        ok = ok.copy()
+        ok[list(finer)] = False
+    return batch, (ok, computed, hf, stored)
 
 
 def probe_profile(engine: Engine, source: Source, profile: str | HashProfile = "auto",
