@@ -164,6 +164,10 @@ class HashProfile:
         where = f" in {self.source}" if self.source else ""
         if problems:
             raise ProfileError(f"invalid hash profile {self.name!r}{where}: {'; '.join(problems)}")
+        if self.text == "sql":  # refused here, before any source is read
+            from .functions import check_expression
+
+            check_expression(self.expression, self.name)
         if keyed and self.key is None:
             object.__setattr__(self, "key", self._read_key(where))
 
