@@ -39,6 +39,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from . import _args
 from ._engine import Engine, EngineError, arrow_into, quote_ident
 from ._io import exclusive_lock
 from ._secrets import mask_secrets
@@ -284,6 +285,12 @@ def load_into(source, target_path: str | Path, *, table: str = "events",
         Rows read and appended, the new chain head, and whether it continues the last.
     """
     started = time.perf_counter()
+    _args.path(target_path, "target_path")
+    _args.text(table, "table")
+    _args.text(source_table, "source_table", optional=True)
+    _args.flag(progress, "progress", optional=True)
+    _args.duration(overlap, "overlap")
+    _args.number(wait, "wait")
     target = _load_target(target_path, create=False)
     if not isinstance(source, Source):
         source = open_source(source, table=source_table, since=since, until=until)

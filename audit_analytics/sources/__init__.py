@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import re
 from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
 
-from ..errors import SourceError
+from .. import _args
+from ..errors import SourceError, UsageError
 from .base import (
     CAPABILITIES,
     DIGESTS,
@@ -118,10 +120,21 @@ def open_source(spec, *, table: str | None = None, since=None, until=None,
     return source
 
 
+#: The options only a CloudTrail location takes.
+_CLOUDTRAIL_OPTIONS = ("public_keys", "start_time", "end_time")
+
+
 def _resolve(spec, *, table, since, until, streams, **cloudtrail) -> Source:
+    unknown = sorted(set(cloudtrail) - set(_CLOUDTRAIL_OPTIONS))
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]!r} for a source (known: table, since, "
+                         f"until, streams, {', '.join(_CLOUDTRAIL_OPTIONS)})",
+                         argument=unknown[0])
+    _args.text(table, "table", optional=True)
+    _args.count(streams, "streams", minimum=1, optional=True)
     if isinstance(spec, Source):
         return spec
-    text = str(spec)
+    text = os.fspath(_args.path(spec, "source", expected="a path, a URL or a Source"))
     from ..cloudtrail.location import is_cloudtrail_folder
 
     if is_cloudtrail_folder(text):
