@@ -178,3 +178,16 @@ def test_nanoseconds_a_column_cannot_take_are_refused(tmp_path, cli, py_chain):
     error = done.stderr.strip().splitlines()[-1]  # after a warning: stamped in the future
     assert "cannot hold" in error and "Traceback" not in done.stderr
     assert target.read_bytes() == before
+
+
+def test_profile_test_shows_why_the_row_does_not_match(tmp_path, cli, py_chain):
+    path = _pandas_file(py_chain[:3], tmp_path / "ns1.parquet", nudge=1)
+    done = cli("profile", "test", path, "--profile", "python-seed", "--rows", "3",
+               "--json", "-")
+    assert done.returncode == 1, done.stderr
+    rows = json.loads(done.stdout)["rows"]
+    assert [r["match"] for r in rows] == [True, False, True]
+    assert rows[1]["computed"] is None and "nanoseconds" in rows[1]["reason"]
+    assert "reason" not in rows[0]
+    text = cli("profile", "test", path, "--profile", "python-seed", "--rows", "3").stdout
+    assert "nanoseconds below the microsecond" in text

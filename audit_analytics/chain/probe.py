@@ -91,6 +91,8 @@ class ProfileProbe:
             lines.append(f"  text:     {shown(row['text'], None)}")
             lines.append(f"  stored:   {shown(row['stored'])}")
             lines.append(f"  computed: {shown(row['computed'])}")
+            if row.get("reason"):
+                lines.append(f"  why:      {shown(row['reason'], None)}")
         rate = 100.0 * self.matched / self.sampled if self.sampled else 0.0
         lines.append(f"sample: {self.matched} of {self.sampled} sampled rows match ({rate:.1f}%)")
         if self.unused_columns:
@@ -171,10 +173,13 @@ def probe_profile(engine: Engine, source: Source, profile: str | HashProfile = "
     texts = _texts(chosen, batch, ok)
     hashes = batch.column("__hash").to_pylist()
     ids = batch.column("__id" if "__id" in batch.schema.names else "f:id").to_pylist()
+    finer = finer_timestamps(chosen, batch)  # a timestamp the text cannot hold: no digest
     shown_rows = [{"id": ids[i], "text": texts[i], "stored": hashes[i],
                    "computed": encode(chosen, computed[i].tobytes())
-                   if chosen.text == "json" or texts[i] is not None else None,
-                   "match": bool(ok[i])} for i in range(batch.num_rows)]
+                   if (chosen.text == "json" or texts[i] is not None) and i not in finer
+                   else None,
+                   "match": bool(ok[i]), **({"reason": finer[i]} if i in finer else {})}
+                  for i in range(batch.num_rows)]
     sampled_batch = engine.arrow(
         f"SELECT * FROM ({scan_query(engine, part.sql, part.params, chosen, part.where)}) "
         f"USING SAMPLE {int(sample)} ROWS", part.params)
