@@ -36,6 +36,7 @@ from .errors import (
     QueryError,
     SchemaError,
     SourceError,
+    UsageError,
 )
 from .periods import Period, parse_period
 from .session import AuditLog, open
@@ -122,6 +123,7 @@ __all__ = [
     "Report",
     "SchemaError",
     "SourceError",
+    "UsageError",
     "ValidationResult",
     "VerifyResult",
     "__version__",

@@ -284,9 +284,20 @@ class Engine:
         self._con.execute(sql, params if params is not None else [])
         self._shared.note()
 
+    def _relation(self, sql: str, params: Sequence | dict | None):
+        """The relation of a query; :class:`QueryError` when the text holds no statement.
+
+        DuckDB answers text that is empty, blank or only comments with no relation at all.
+        """
+        rel = self._con.sql(sql, params=params)
+        if rel is None:
+            raise QueryError("no SQL statement to run: the query is empty, blank or only "
+                             "comments", kind="NoStatement")
+        return rel
+
     def arrow(self, sql: str, params: Sequence | dict | None = None) -> pa.Table:
         """Run a query and return its result as an Arrow table."""
-        out = self._con.sql(sql, params=params).to_arrow_table()
+        out = self._relation(sql, params).to_arrow_table()
         self._shared.note()
         return out
 
@@ -294,7 +305,7 @@ class Engine:
         self, sql: str, params: Sequence | dict | None = None, batch_size: int = 131_072
     ) -> pa.RecordBatchReader:
         """Run a query and stream its result as Arrow record batches."""
-        reader = self._con.sql(sql, params=params).to_arrow_reader(batch_size)
+        reader = self._relation(sql, params).to_arrow_reader(batch_size)
         source = _translated_batches(reader)
         if self._shared.counter is None:
             return pa.RecordBatchReader.from_batches(reader.schema, source)
@@ -308,13 +319,13 @@ class Engine:
 
     def df(self, sql: str, params: Sequence | dict | None = None):
         """Run a query and return a pandas DataFrame."""
-        out = self._con.sql(sql, params=params).df()
+        out = self._relation(sql, params).df()
         self._shared.note()
         return out
 
     def rows(self, sql: str, params: Sequence | dict | None = None) -> list[tuple]:
         """Run a query and return its rows as tuples."""
-        out = self._con.sql(sql, params=params).fetchall()
+        out = self._relation(sql, params).fetchall()
         self._shared.note()
         return out
 
@@ -325,7 +336,7 @@ class Engine:
 
     def columns(self, relation_sql: str, params: Sequence | dict | None = None) -> dict[str, str]:
         """Column names and DuckDB type names of a query, without running it."""
-        rel = self._con.sql(relation_sql, params=params)
+        rel = self._relation(relation_sql, params)
         return {name: str(dtype) for name, dtype in zip(rel.columns, rel.types)}
 
     # --- Arrow in ----------------------------------------------------------------------

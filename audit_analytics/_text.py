@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 
+from .errors import UsageError
+
 __all__ = ["LIMIT", "escape_json", "printable", "shown", "terminal_text"]
 
 #: Characters of a value shown before it is clipped.
@@ -91,6 +93,9 @@ def shown(value, limit: int | None = LIMIT, *, count: bool = True) -> str:
     str
         One line, at most ``limit`` characters of the value and their escapes.
     """
+    if limit is not None and (type(limit) is not int or limit < 0):
+        raise UsageError(f"limit must be None or a whole number of at least 0, not "
+                         f"{printable(repr(limit))[:80]}", argument="limit")
     text = "" if value is None else str(value)
     if limit is not None and len(text) > limit:
         kept = printable(text[:limit])

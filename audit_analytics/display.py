@@ -20,6 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ._text import LIMIT, shown
+from .errors import UsageError
 
 __all__ = ["display_frame", "plot_style", "shown"]
 
@@ -39,6 +40,11 @@ def display_frame(frame: pd.DataFrame, limit: int | None = LIMIT):
     pandas.io.formats.style.Styler
         Renders as an escaped HTML table in a notebook; ``.data`` is ``frame`` itself.
     """
+    if not isinstance(frame, pd.DataFrame):
+        raise UsageError(f"frame must be a pandas DataFrame, not {type(frame).__name__}",
+                         argument="frame")
+    shown("", limit)  # a limit that is not a whole number of at least 0: UsageError
+
     def cell(value) -> str:
         return shown(value, limit)
 

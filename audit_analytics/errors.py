@@ -14,7 +14,9 @@ Every error derives from one base, so callers can catch the family at once::
     ├── LedgerError                     a ledger or journal that cannot be read or appended
     ├── ArchiveError                    an archive folder, manifest or key file that is unusable
     ├── ClusterError                    a Dask scheduler that cannot be reached
-    └── QueryError                      the engine (DuckDB) refused or failed a statement
+    ├── QueryError                      the engine (DuckDB) refused or failed a statement
+    └── UsageError                      a call with an argument of the wrong type, empty,
+                                        out of range or unknown (also a ValueError)
 
 Each error carries the fields an analyst needs (``source``, ``column``, ``path``...) and a
 one-line message that never contains credentials.
@@ -36,6 +38,7 @@ __all__ = [
     "QueryError",
     "SchemaError",
     "SourceError",
+    "UsageError",
     "first_line",
 ]
 
@@ -121,4 +124,13 @@ class QueryError(AuditAnalyticsError):
 
     Bad SQL, a value it cannot convert, a file it cannot decode. ``kind`` names DuckDB's
     error class (``ParserException``, ``ConversionException``...).
+    """
+
+
+class UsageError(AuditAnalyticsError, ValueError):
+    """A call of the Python API with an argument it cannot take.
+
+    Of the wrong type, empty, negative or out of range, ``None`` where a value is needed,
+    or a name the call does not know. ``argument`` names the parameter. Also a
+    :class:`ValueError`, Python's own error for a bad argument.
     """

@@ -39,11 +39,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from . import _args
 from ._engine import Engine, EngineError, arrow_into, quote_ident
 from ._io import exclusive_lock
 from ._secrets import mask_secrets
 from ._text import shown
-from .chain.schema import check_event_columns, require_columns
+from .chain.schema import check_event_columns, classify, require_columns, timestamp_resolution
 from .errors import OutputError, SourceError, first_line
 from .periods import parse_when
 from .sources import PROGRESS, STREAM, TABLE, WINDOW, Source, open_source
@@ -216,6 +217,36 @@ def _ensure_events(engine: Engine, table: str) -> None:
         if name not in have:
             engine.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN {quote_ident(name)} "
                            f"{dtype}")
+        elif _finer_than(engine, name, dtype, have[name]):
+            _widen(engine, table, name, dtype)
+
+
+def _finer_than(engine: Engine, name: str, incoming: str, stored: str) -> bool:
+    """Whether incoming timestamps of ``name`` hold digits the stored column would drop.
+
+    Nanoseconds appended to a column of microseconds would be cut silently (and with them
+    the evidence that such a row is not what its producer hashed).
+    """
+    if classify(incoming) != "timestamp" or classify(stored) != "timestamp":
+        return False
+    fine, coarse = timestamp_resolution(incoming), timestamp_resolution(stored)
+    if fine >= coarse:
+        return False
+    col = quote_ident(name)
+    epoch = f"epoch_ns({col})" if fine == 1 else f"epoch_us({col})"
+    step = coarse // fine if fine == 1 else coarse // 1000
+    return bool(engine.scalar(f"SELECT count(*) FROM __incoming WHERE {epoch} % {step} <> 0"))
+
+
+def _widen(engine: Engine, table: str, name: str, dtype: str) -> None:
+    """Give the file's column ``name`` the incoming type ``dtype`` (finer timestamps)."""
+    try:
+        engine.execute(f"ALTER TABLE {quote_ident(table)} ALTER COLUMN {quote_ident(name)} "
+                       f"SET DATA TYPE {dtype}")
+    except EngineError as exc:
+        raise OutputError(f"column {name!r} of table {table} cannot hold the {dtype} values "
+                          f"being appended without cutting their digits: {first_line(exc)}",
+                          column=name) from None
 
 
 def load_into(source, target_path: str | Path, *, table: str = "events",
@@ -254,6 +285,12 @@ def load_into(source, target_path: str | Path, *, table: str = "events",
         Rows read and appended, the new chain head, and whether it continues the last.
     """
     started = time.perf_counter()
+    _args.path(target_path, "target_path")
+    _args.text(table, "table")
+    _args.text(source_table, "source_table", optional=True)
+    _args.flag(progress, "progress", optional=True)
+    _args.duration(overlap, "overlap")
+    _args.number(wait, "wait")
     target = _load_target(target_path, create=False)
     if not isinstance(source, Source):
         source = open_source(source, table=source_table, since=since, until=until)

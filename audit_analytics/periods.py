@@ -18,7 +18,8 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import PeriodError
+from ._text import shown
+from .errors import PeriodError, UsageError
 
 __all__ = [
     "Period", "parse_period", "parse_when", "parse_window", "period_of", "periods_between",
@@ -109,9 +110,14 @@ def resolve_tz(tz: str | tzinfo | None) -> tzinfo:
     if isinstance(tz, tzinfo):
         return tz
     if not zone_known(str(tz)):
-        raise PeriodError(f"unknown time zone {tz!r} (use an IANA name such as Europe/Berlin)",
+        raise PeriodError(f"unknown time zone {_seen(tz)} (use an IANA name such as Europe/Berlin)",
                           tz=str(tz))
     return ZoneInfo(str(tz))
+
+
+def _seen(value: object) -> str:
+    """A value for a message: its repr, escaped and clipped (it may come from anywhere)."""
+    return shown(repr(value), 80)
 
 
 def _tz_name(tz: str | tzinfo | None) -> str:
@@ -160,7 +166,7 @@ def _period_of(day: date, kind: str, tz: str | tzinfo | None) -> Period:
         after = (first + timedelta(days=32)).replace(day=1)
         label = f"{first.year:04d}-{first.month:02d}"
     else:
-        raise PeriodError(f"unknown period kind {kind!r} (day, week or month)", period=kind)
+        raise PeriodError(f"unknown period kind {_seen(kind)} (day, week or month)", period=kind)
     return Period(label, _midnight(first, zone), _midnight(after, zone), kind, name)
 
 
@@ -187,6 +193,8 @@ def parse_period(text: str, *, tz: str | tzinfo | None = None,
     """
     if isinstance(text, Period):
         return text
+    if now is not None and not isinstance(now, datetime):
+        raise UsageError(f"now must be a datetime, not {_seen(now)}", argument="now")
     raw = str(text).strip()
     zone = resolve_tz(tz)
     if raw.lower() in RELATIVE:
@@ -208,10 +216,10 @@ def parse_period(text: str, *, tz: str | tzinfo | None = None,
         if m := _WEEK.match(raw):
             return period_of(date.fromisocalendar(int(m[1]), int(m[2]), 1), "week", tz)
     except ValueError as exc:
-        raise PeriodError(f"invalid period {raw!r}: {exc}", period=raw) from None
+        raise PeriodError(f"invalid period {_seen(raw)}: {exc}", period=raw) from None
     except PeriodError as exc:
-        raise PeriodError(f"period {raw!r}: {exc.message}", period=raw) from None
-    raise PeriodError(f"unknown period {raw!r}: expected {_FORMS}", period=raw)
+        raise PeriodError(f"period {_seen(raw)}: {exc.message}", period=raw) from None
+    raise PeriodError(f"unknown period {_seen(raw)}: expected {_FORMS}", period=raw)
 
 
 def periods_between(kind: str, since: datetime, until: datetime,
@@ -283,14 +291,14 @@ def parse_when(value: object, tz: str = "UTC", *, what: str = "time") -> datetim
         try:
             value = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise PeriodError(f"cannot parse {what} {text!r}: expected ISO 8601 such as "
+            raise PeriodError(f"cannot parse {what} {_seen(text)}: expected ISO 8601 such as "
                               "2024-03-01 or 2024-03-01T08:00:00+00:00", value=text) from None
     elif hasattr(value, "to_pydatetime"):  # a pandas Timestamp
         value = value.to_pydatetime()
     elif isinstance(value, date) and not isinstance(value, datetime):
         value = datetime.combine(value, time())
     if not isinstance(value, datetime):
-        raise PeriodError(f"cannot use {value!r} as a {what}", value=str(value))
+        raise PeriodError(f"cannot use {_seen(value)} as a {what}", value=str(value))
     if value.tzinfo is None:
         value = value.replace(tzinfo=resolve_tz(tz))
     try:

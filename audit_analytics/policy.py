@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ._files import read_toml
-from .errors import PolicyError
+from .errors import PolicyError, UsageError
 from .periods import resolve_tz, zone_known
 
 __all__ = ["BUILTIN_POLICIES", "DEFAULTS", "RETENTION_PRESETS", "Policy", "RetentionRule"]
@@ -314,6 +315,11 @@ class Policy:
     settings: dict = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
     path: str | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.settings, dict) or any(k not in self.settings for k in DEFAULTS):
+            raise UsageError("settings must be a dict of every policy key (see from_dict)",
+                             argument="settings")
+
     # --- construction ---------------------------------------------------------------
     @classmethod
     def load(cls, source: str | Path | None = None) -> Policy:
@@ -326,7 +332,10 @@ class Policy:
         """
         if source is None:
             return cls.from_dict({})
-        text_source = str(source)
+        if not isinstance(source, str | os.PathLike):
+            raise UsageError(f"a policy is a TOML path or a name, not {type(source).__name__}",
+                             argument="source")
+        text_source = os.fspath(source)
         path = Path(text_source)
         if not path.exists() and text_source in BUILTIN_POLICIES:
             path = POLICY_DIR / f"{text_source}.toml"
@@ -346,6 +355,8 @@ class Policy:
         A policy without a ``name`` is named after its file (``p.toml``), or ``custom``
         when it has none: only the defaults themselves are called ``default``.
         """
+        if not isinstance(data, dict):
+            raise UsageError(f"data must be a dict, not {type(data).__name__}", argument="data")
         settings = _merge(DEFAULTS, data)
         if "name" not in data and (data or path):
             settings["name"] = Path(path).name if path else "custom"

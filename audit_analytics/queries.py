@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .errors import PeriodError
-from .periods import parse_when
+from . import _args
+from .errors import PeriodError, UsageError
+from .periods import parse_when, resolve_tz
 from .policy import Policy
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ def actor_history(log: AuditLog, actor_id: str, since: Any = None,
     since, until
         Optional window ``[since, until)``: ISO text, date or datetime (naive is UTC).
     """
+    _args.text(actor_id, "actor_id", empty=True)
     params = {"actor_id": actor_id, **_window(since, until)}
     return log.named_query("actor_history", ACTOR_HISTORY_SQL, params)
 
@@ -121,6 +123,8 @@ def resource_access(log: AuditLog, resource_type: str | None = None,
     since, until
         Optional window ``[since, until)``.
     """
+    _args.text(resource_type, "resource_type", optional=True, empty=True)
+    _args.text(resource_id, "resource_id", optional=True, empty=True)
     params = {"resource_type": resource_type, "resource_id": resource_id,
               **_window(since, until)}
     return log.named_query("resource_access", RESOURCE_ACCESS_SQL, params)
@@ -139,6 +143,7 @@ def failed_attempts(log: AuditLog, since: Any = None, until: Any = None,
     actor_id
         Only this actor.
     """
+    _args.text(actor_id, "actor_id", optional=True, empty=True)
     params = {"actor_id": actor_id, **_window(since, until)}
     return log.named_query("failed_attempts", FAILED_ATTEMPTS_SQL, params)
 
@@ -172,7 +177,13 @@ def activity(log: AuditLog, freq: str = "day", *, since: Any = None, until: Any 
     if unknown:
         raise PeriodError(f"unknown filter {unknown[0]!r}: expected {', '.join(_FILTERS)}",
                           value=unknown[0])
+    for name, value in filters.items():
+        _args.text(value, name, optional=True, empty=True)
     zone = tz.timezone if isinstance(tz, Policy) else tz
+    if not isinstance(zone, str):
+        raise UsageError("tz must be an IANA time zone name or a Policy, not "
+                         f"{type(zone).__name__}", argument="tz")
+    resolve_tz(zone)  # an unknown name: PeriodError
     params = {"unit": freq, "tz": zone, **{k: filters.get(k) for k in _FILTERS},
               **_window(since, until, zone)}
     return log.named_query("activity", ACTIVITY_SQL, params)

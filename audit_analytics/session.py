@@ -11,16 +11,25 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from . import _args
 from ._caps import LISTED
 from ._engine import Engine, EngineError, quote_ident
 from ._secrets import mask_secrets
-from .chain.anchors import Anchor, load_anchors
-from .chain.profiles import HashProfile, load_profile
+from ._text import shown
+from .chain.anchors import Anchor, anchors_argument
+from .chain.profiles import HashProfile, load_profile, profile_argument
 from .chain.results import VerifyResult
 from .chain.runners import DaskRunner, Runner
 from .chain.schema import check_event_columns, events_view_sql
 from .chain.verify import verify_source
-from .errors import ArchiveError, AuditAnalyticsError, SchemaError, SourceError, first_line
+from .errors import (
+    ArchiveError,
+    AuditAnalyticsError,
+    SchemaError,
+    SourceError,
+    UsageError,
+    first_line,
+)
 from .sources import (
     ARCHIVE,
     DIGESTS,
@@ -77,7 +86,12 @@ class AuditLog:
     def __init__(self, source, *, table: str | None = None, engine: Engine | None = None,
                  progress: bool | None = None, journal: bool = True,
                  profile: str | HashProfile | None = None, **source_options) -> None:
-        self.journal = journal
+        self.journal = _args.flag(journal, "journal")
+        _args.flag(progress, "progress", optional=True)
+        if engine is not None and not isinstance(engine, Engine):
+            raise UsageError(f"engine must be an audit_analytics Engine, not "
+                             f"{type(engine).__name__}", argument="engine")
+        profile_argument(profile, optional=True)
         self._cache: Engine | None = None  # set inside cached_events()
         try:
             self._open(source, table, engine, progress, source_options)
@@ -168,7 +182,23 @@ class AuditLog:
         A source whose integrity is signed digests (a CloudTrail location) is validated by
         them instead: the result is a
         :class:`~audit_analytics.cloudtrail.results.ValidationResult`.
+
+        Raises
+        ------
+        UsageError
+            ``workers`` below 1 or not a whole number, a ``runner`` and a ``scheduler``
+            both, a ``profile`` or ``anchors`` of the wrong kind.
         """
+        profile_argument(profile)
+        _args.count(workers, "workers", minimum=1, optional=True)
+        _args.flag(progress, "progress", optional=True)
+        if scheduler is not None and runner is not None:
+            raise UsageError("give a runner or a scheduler, not both", argument="runner")
+        if runner is not None and not callable(runner):
+            raise UsageError(f"runner must be a runner (ProcessPoolRunner, DaskRunner...), not "
+                             f"{type(runner).__name__}", argument="runner")
+        _args.text(scheduler, "scheduler", optional=True)
+        _args.count(listed, "listed", minimum=1, optional=True)
         if self.source.supports(DIGESTS):
             result = self.source.validate_digests()
             self._record("verify", self.source, "success", digests=True,
@@ -179,19 +209,14 @@ class AuditLog:
                 raise ArchiveError("anchors do not apply to an archive folder: its manifest's "
                                    "entries are the anchors (keep its head for expect_head)",
                                    source=self.source.label)
-            _check_workers(workers)
             result = self.source.check_integrity(
                 profile=profile, progress=self.progress if progress is None else progress,
                 workers=workers, runner=runner, scheduler=scheduler)
-            self._record("verify", self.source.label, "success", archive=True,
+            self._record("verify", self.source, "success", archive=True,
                          intact=result.ok)
             return result
-        if anchors is not None and not isinstance(anchors, list):
-            anchors = load_anchors(anchors)
-        _check_workers(workers)
-        if scheduler is not None and runner is not None:
-            raise ValueError("give a runner or a scheduler, not both")
-        name = profile if isinstance(profile, str) else profile.name
+        anchors = anchors_argument(anchors)
+        name = profile.name if isinstance(profile, HashProfile) else str(profile)
         cluster = DaskRunner(scheduler) if scheduler is not None else None
         try:
             result = verify_source(self.engine, self.source, profile, anchors,
@@ -216,7 +241,9 @@ class AuditLog:
         """
         from .chain.probe import probe_profile
 
-        name = profile if isinstance(profile, str) else profile.name
+        profile_argument(profile)
+        _args.count(rows, "rows", minimum=1)
+        name = profile.name if isinstance(profile, HashProfile) else str(profile)
         try:
             probe = probe_profile(self.engine, self.source, profile, rows=rows)
         except AuditAnalyticsError as exc:
@@ -287,6 +314,8 @@ class AuditLog:
         return self._query(self.engine.arrow, query, params)
 
     def _query(self, run, query: str, params):
+        _args.text(query, "query", empty=True)  # blank text: the engine's QueryError
+        _params_argument(params)
         try:
             out = run(query, params)
         except Exception as exc:
@@ -298,6 +327,9 @@ class AuditLog:
 
     def named_query(self, name: str, query: str, params: dict) -> pd.DataFrame:
         """Run one named investigation query and record it (name, parameters) in the journal."""
+        _args.text(name, "name")
+        _args.text(query, "query", empty=True)
+        _params_argument(params)
         try:
             out = self.engine.df(query, params)
         except Exception as exc:
@@ -355,6 +387,10 @@ class AuditLog:
         """Run the compliance checklist; see :func:`audit_analytics.checks.run_checks`."""
         from .checks import run_checks
 
+        unknown = sorted(set(options) - {"profile", "anchors", "extra_log_access"})
+        if unknown:
+            raise UsageError(f"unknown option {unknown[0]!r} for check (known: profile, "
+                             "anchors, extra_log_access)", argument=unknown[0])
         return run_checks(self, policy, since=since, until=until, only=only, **options)
 
     @property
@@ -381,7 +417,8 @@ class AuditLog:
         ``a.sql(f"SELECT ... FROM events JOIN {b.relation('events')} USING (id)")``.
         """
         if name not in ("events", "raw"):
-            raise ValueError(f"a log has the views events and raw, not {name!r}")
+            raise UsageError(f"a log has the views events and raw, not {shown(repr(name), 80)}",
+                             argument="name")
         return self.engine.qualified(name)
 
     def close(self) -> None:
@@ -413,12 +450,6 @@ class AuditLog:
         return f"<table>{cells}</table>"
 
 
-def _check_workers(workers) -> None:
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
-        raise ValueError(f"workers must be a whole number of at least 1, not {workers!r}")
-
-
 def _cache_columns(types: dict[str, str]) -> str:
     """Column definitions of the cached events: their types, ``id`` stored as it is.
 
@@ -428,6 +459,14 @@ def _cache_columns(types: dict[str, str]) -> str:
     return ", ".join(f"{quote_ident(name)} {dtype}"
                      + (" USING COMPRESSION uncompressed" if name == "id" else "")
                      for name, dtype in types.items())
+
+
+def _params_argument(params) -> None:
+    """Refuse query parameters that are neither a sequence nor a mapping of values."""
+    if params is None or isinstance(params, (list, tuple, dict)):
+        return
+    raise UsageError(f"params must be a list, a tuple or a dict of values, not "
+                     f"{shown(repr(params), 80)}", argument="params")
 
 
 def open(source, **options) -> AuditLog:  # noqa: A001 - the natural verb for the API

@@ -19,6 +19,8 @@ def test_public_names_are_locked():
         # signed archives: keygen, archive, spot-check / verify DIR, reconcile
         "ArchiveError", "generate_keys", "ArchiveResult", "archive_source", "ArchiveCheck",
         "check_archive", "ReconcileResult", "reconcile",
+        # a call with an argument it cannot take
+        "UsageError",
     ])
     for name in audit_analytics.__all__:
         assert hasattr(audit_analytics, name), name
@@ -98,3 +100,17 @@ def test_errors_share_one_base_and_pickle():
     again = pickle.loads(pickle.dumps(err))
     assert (str(again), again.column, again.source) == ("x lacks y", "y", "s.parquet")
     assert again.exit_code == 2
+
+
+def test_every_error_is_exported_and_in_the_docstring_tree():
+    import inspect
+
+    from audit_analytics import errors
+
+    classes = [name for name, obj in vars(errors).items()
+               if inspect.isclass(obj) and issubclass(obj, errors.AuditAnalyticsError)]
+    tree = errors.__doc__
+    for name in classes:
+        assert name in errors.__all__ and name in audit_analytics.__all__, name
+        assert f"── {name} " in tree or name == "AuditAnalyticsError", name
+    assert issubclass(audit_analytics.UsageError, ValueError)

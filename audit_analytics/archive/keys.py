@@ -16,9 +16,11 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .. import _args
 from .._files import read_small_file
 from .._io import write_atomic
-from ..errors import ArchiveError, OutputError
+from .._text import shown
+from ..errors import ArchiveError, OutputError, UsageError
 
 __all__ = ["KEY_LIMIT", "generate_keys", "key_id", "load_private_key", "load_public_key"]
 
@@ -42,8 +44,13 @@ def generate_keys(prefix: str | os.PathLike) -> tuple[Path, Path, str]:
     ------
     ArchiveError
         Either file exists, or the folder cannot be written.
+    UsageError
+        ``prefix`` is empty or ends with no file name.
     """
-    base = os.fspath(prefix)
+    base = os.fspath(_args.path(prefix, "prefix"))
+    if base.endswith(("/", os.sep)) or os.path.basename(base) in ("", ".", ".."):
+        raise UsageError(f"prefix must end with a file name (PREFIX.key and PREFIX.pub are "
+                         f"written), not {shown(repr(base), 80)}", argument="prefix")
     private_path, public_path = Path(base + ".key"), Path(base + ".pub")
     for path in (private_path, public_path):
         if os.path.lexists(path):
@@ -73,6 +80,7 @@ def generate_keys(prefix: str | os.PathLike) -> tuple[Path, Path, str]:
 
 
 def _pem(path: str | os.PathLike, what: str) -> bytes:
+    _args.path(path, what)
     return read_small_file(path, what=what, limit=KEY_LIMIT, error=ArchiveError).encode()
 
 

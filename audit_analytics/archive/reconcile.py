@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import _args
 from .._engine import Engine, quote_ident
 from .._text import shown
 from ..periods import parse_window
@@ -96,6 +97,7 @@ class ReconcileResult:
 
     def summary(self, limit: int = 10) -> str:
         """A short human summary."""
+        _args.count(limit, "limit")
         state = "SAME" if self.same else "DIFFERENT"
         lines = [f"{state}: A {shown(self.a)} ({self.rows_a:,} events), B {shown(self.b)} "
                  f"({self.rows_b:,} events)"]
@@ -125,6 +127,7 @@ def reconcile(source_a, source_b, *, since=None, until=None, table: str | None =
     """
     from ..session import AuditLog
 
+    _args.count(limit, "limit")
     lo, hi = parse_window(since, until)
     where, params = ["TRUE"], []
     for bound, op in ((lo, ">="), (hi, "<")):

@@ -20,14 +20,16 @@ import math
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow.parquet as pq
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from .. import _args
 from .._caps import FindingList
 from .._text import shown
 from ..chain.anchors import Anchor
-from ..errors import ArchiveError, AuditAnalyticsError, SchemaError, first_line
+from ..chain.profiles import profile_argument
+from ..errors import ArchiveError, AuditAnalyticsError, SchemaError, UsageError, first_line
 from ..session import AuditLog
 from ..sources.parquet import ParquetSource
 from ..storage import locate
@@ -126,6 +128,7 @@ class ArchiveCheck:
 
     def summary(self, limit: int = 10) -> str:
         """A short human summary."""
+        _args.count(limit, "limit")
         state = "INTACT" if self.ok else "TAMPERING EVIDENT"
         m = self.manifest
         sig = (f"{m.signatures}/{len(m.entries)} signatures valid" if m.signatures_checked
@@ -200,11 +203,27 @@ def check_archive(location, public_key=None, *, sample: int | None = None,
     ArchiveError
         No archive folder, no manifest, a key file that is not a key.
     """
-    public = (load_public_key(public_key) if isinstance(public_key, str | Path)
-              else public_key)
-    if expect_head is not None and not _is_hex64(expect_head):
+    _args.path(location, "location", expected="an archive folder (a path or s3:// URL)")
+    if public_key is None or isinstance(public_key, Ed25519PublicKey):
+        public = public_key
+    else:
+        public = load_public_key(_args.path(public_key, "public_key",
+                                            expected="a public key file (PREFIX.pub)"))
+    _args.count(sample, "sample", minimum=1, optional=True)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise UsageError(f"seed must be a whole number, not {shown(repr(seed), 80)}",
+                         argument="seed")
+    _args.flag(everything, "everything")
+    profile_argument(profile, optional=True)
+    _args.flag(progress, "progress", optional=True)
+    if expect_head is not None and (not isinstance(expect_head, str)
+                                    or not _is_hex64(expect_head)):
         raise ArchiveError(f"--expect-head must be 64 lowercase hex digits, not "
-                           f"{shown(expect_head)!r}")
+                           f"{shown(repr(expect_head), 80)}")
+    unknown = sorted(set(verify_options) - {"workers", "runner", "scheduler"})
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]!r} for check_archive (known besides "
+                         "its own: workers, runner, scheduler)", argument=unknown[0])
     store = ArchiveStore(location)
     if not store.is_folder():
         message = (f"archive folder not found: {store.label}" if not store.found() else

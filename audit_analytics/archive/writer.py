@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -31,7 +32,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .. import _args
 from .._engine import quote_ident
+from .._text import shown
 from ..chain.schema import BOOKKEEPING, bounded_timestamp
 from ..errors import ArchiveError, first_line
 from ..periods import parse_when, parse_window
@@ -107,12 +110,17 @@ def archive_source(source, target: str, key_path: str, *, partition: str = "day"
         The key, the folder or its manifest cannot be used (a damaged manifest, entries
         signed by another key, part files no entry lists), or a file cannot be written.
     """
-    from ..chain.profiles import load_profile
+    from ..chain.profiles import load_profile, profile_argument
     from ..chain.verify import detect_profile
     from ..session import AuditLog
 
-    if partition not in PARTITIONS:
-        raise ArchiveError(f"unknown partitioning {partition!r} (day or month)")
+    if not isinstance(partition, str) or partition not in PARTITIONS:
+        raise ArchiveError(f"unknown partitioning {shown(repr(partition), 80)} (day or month)")
+    target = os.fspath(_args.path(target, "target"))
+    _args.duration(overlap, "overlap")
+    profile_argument(profile)
+    _args.text(table, "table", optional=True)
+    _args.flag(progress, "progress", optional=True)
     key = load_private_key(key_path)
     lo, hi = parse_window(since, until)
     store = ArchiveStore(target)

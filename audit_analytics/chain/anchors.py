@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from .. import _args
 from .._files import ANCHOR_LIMIT, read_small_file
-from ..errors import AnchorError
+from .._text import shown
+from ..errors import AnchorError, UsageError
 from . import kernel
 
-__all__ = ["Anchor", "check_anchors", "load_anchors"]
+__all__ = ["Anchor", "anchors_argument", "check_anchors", "load_anchors"]
 
 # a digest as a profile stores it: hex (either case, MD5 to SHA-512) or padded base64
 _DIGEST = re.compile(r"^(?:[0-9a-fA-F]{32,128}|[A-Za-z0-9+/]{22,86}={0,2})$")
@@ -34,6 +36,24 @@ class Anchor:
     line: int = 0
     extra: dict = field(default_factory=dict, compare=False)
 
+    def __post_init__(self) -> None:
+        _args.text(self.id, "id", empty=True)
+        _args.text(self.hash, "hash", empty=True)
+
+
+def anchors_argument(anchors) -> list[Anchor] | None:
+    """Anchors as a list: read from a file, or a list of :class:`Anchor` checked as such."""
+    if anchors is None:
+        return None
+    if isinstance(anchors, list):
+        wrong = [a for a in anchors if not isinstance(a, Anchor)]
+        if wrong:
+            raise UsageError(f"anchors must be Anchor objects (or a file of them), not "
+                             f"{shown(repr(wrong[0]), 80)}", argument="anchors")
+        return anchors
+    _args.path(anchors, "anchors", expected="an anchor file or a list of Anchor")
+    return load_anchors(anchors)
+
 
 def load_anchors(path: str | Path) -> list[Anchor]:
     """Read an anchor file; blank lines and ``#`` comments are skipped.
@@ -46,7 +66,7 @@ def load_anchors(path: str | Path) -> list[Anchor]:
     AnchorError
         The file cannot be read, is not a small regular file, or a line is malformed.
     """
-    path = Path(path)
+    path = Path(_args.path(path, "path", expected="the path of an anchor file"))
     text = read_small_file(path, what="anchor file", limit=ANCHOR_LIMIT, error=AnchorError)
     anchors = []
     for number, raw in enumerate(text.splitlines(), start=1):

@@ -17,7 +17,7 @@ from ..errors import AuditAnalyticsError, ProfileError, SchemaError, first_line
 from ..sources import Source
 from ..sources.mapped import MappedSource
 from .expressions import profile_parts, scan_query
-from .integrity import row_integrity
+from .integrity import finer_timestamps, row_integrity
 from .profiles import BUILTIN_PROFILES, HashProfile, load_profile
 
 __all__ = ["candidate_profiles", "detect_profile", "profile_source", "sample_matches"]
@@ -68,7 +68,9 @@ def detect_profile(engine: Engine, source: Source, sample: int = 512,
             scores.append((0, 0, profile))
             continue
         plain = profile.text == "json" and not profile.columns and not profile.order_by
-        key = frozenset(profile.fields) if plain else query
+        # a sample of timestamps finer than a profile's text flags them for that text only
+        key = (frozenset(profile.fields), "__finer" in query and profile.timestamp
+               ) if plain else query
         if key not in samples:
             samples[key] = engine.arrow(f"SELECT * FROM ({query}) USING SAMPLE "
                                         f"{int(sample)} ROWS", part.params)
@@ -96,4 +98,6 @@ def sample_matches(profile: HashProfile, batch: pa.Table) -> tuple[int, int]:
               else [batch.column("f:" + name) for name in profile.ordered_fields])
     text = batch.column("__text") if profile.text == "sql" else None
     ok, _, hf, _ = row_integrity(profile, fields, batch.column("__hash"), text)
-    return int(ok.sum()), int((hf == 0).sum())
+    finer = finer_timestamps(profile, batch)  # not the values that were hashed
+    matched = int(ok.sum()) - sum(bool(ok[i]) for i in finer)
+    return matched, int((hf == 0).sum())

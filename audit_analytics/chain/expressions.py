@@ -5,86 +5,25 @@ service's plain concatenation) is described by one DuckDB SQL expression over th
 stored columns. The verifier evaluates it in bulk inside its scan query and hashes the
 resulting text in the kernel, so no Python runs per row.
 
-The expression is parsed before it runs: it must be one scalar expression (no subquery,
-no window, no statement of its own, no function that changes state), so it cannot write
-anything or read anything but the row; the columns it reads are what the hash protects.
+The expression is parsed before it runs: it must be one scalar expression over the row's
+columns (no subquery, no window, no lambda, no parameter, no statement of its own) that
+calls only the pure, deterministic scalar functions of :data:`.functions.ALLOWED_FUNCTIONS`,
+by their plain names. It cannot write anything, read anything but the row, or give another
+text on another run; the columns it reads are what the hash protects.
 """
 
 from __future__ import annotations
-
-import json
-from functools import lru_cache
 
 from .._engine import Engine, EngineError, quote_ident
 from ..errors import ProfileError, first_line
 from ..sources import ScanPart, Source
 from ..sources.mapped import stored_sql
+from .functions import check_expression, unknown_references
 from .profiles import HashProfile
-from .schema import _expect, bounded_timestamp, classify, require_columns, scan_select
+from .schema import BOOKKEEPING, _expect, bounded_timestamp, classify, require_columns, scan_select
 
-__all__ = ["expression_columns", "link_scan_sql", "profile_parts", "scan_query",
-           "sql_scan_query"]
-
-#: Functions that change state or reach outside the row, refused in an expression.
-_REFUSED_FUNCTIONS = {"nextval", "currval", "setseed", "random", "uuid", "gen_random_uuid",
-                      "query", "query_table", "getenv", "current_setting", "read_text",
-                      "read_blob", "checkpoint", "force_checkpoint"}
-_REFUSED_CLASSES = {"SUBQUERY", "WINDOW", "STAR", "PARAMETER", "LAMBDA"}
-
-
-def _walk(node, found: set[str], problems: list[str]) -> None:
-    if isinstance(node, dict):
-        kind = node.get("class")
-        if kind in _REFUSED_CLASSES:
-            problems.append({"SUBQUERY": "a subquery", "WINDOW": "a window function",
-                             "STAR": "*", "PARAMETER": "a parameter",
-                             "LAMBDA": "a lambda"}[kind])
-        if kind == "COLUMN_REF":
-            names = node.get("column_names") or []
-            if names:
-                found.add(names[-1])
-        if kind in ("FUNCTION", "AGGREGATE") and not node.get("is_operator"):
-            name = str(node.get("function_name", "")).lower()
-            if name in _REFUSED_FUNCTIONS:
-                problems.append(f"the function {name}()")
-        for value in node.values():
-            _walk(value, found, problems)
-    elif isinstance(node, list):
-        for value in node:
-            _walk(value, found, problems)
-
-
-@lru_cache(maxsize=64)
-def _parse(expression: str) -> tuple[tuple[str, ...], str | None]:
-    """The columns an expression reads, and why it is refused (None when it is not)."""
-    engine = Engine()
-    try:
-        sql = f"SELECT ({expression}\n) AS __text"
-        tree = json.loads(engine.scalar("SELECT json_serialize_sql($1)", [sql]))
-    finally:
-        engine.close()
-    if tree.get("error"):
-        message = first_line(tree.get("error_message", "unparsable"))
-        if "Only SELECT" in message:  # a statement of its own after the expression
-            return (), "it must be one expression, not several statements"
-        return (), f"syntax error: {message}"
-    statements = tree.get("statements") or []
-    if len(statements) != 1:
-        return (), "it must be one expression, not several statements"
-    node = statements[0].get("node", {})
-    extra = [k for k in ("where_clause", "having", "qualify", "sample") if node.get(k)]
-    if (node.get("type") != "SELECT_NODE" or len(node.get("select_list", [])) != 1
-            or node.get("from_table", {}).get("type") != "EMPTY" or extra
-            or node.get("group_expressions") or node.get("modifiers")
-            or (node.get("cte_map") or {}).get("map")):
-        return (), "it must be one expression over the row's columns"
-    found: set[str] = set()
-    problems: list[str] = []
-    _walk(node["select_list"], found, problems)
-    if problems:
-        return (), f"it uses {', '.join(sorted(set(problems)))}"
-    return tuple(sorted(found)), None
-
+__all__ = ["check_expression", "expression_columns", "link_scan_sql", "profile_parts",
+           "scan_query", "sql_scan_query"]
 
 def expression_columns(profile: HashProfile) -> tuple[str, ...]:
     """The stored columns a ``text = "sql"`` profile's expression reads.
@@ -92,12 +31,10 @@ def expression_columns(profile: HashProfile) -> tuple[str, ...]:
     Raises
     ------
     ProfileError
-        When the expression does not parse or is not one scalar expression over the row.
+        When the expression does not parse, is not one scalar expression over the row, or
+        calls a function a profile may not call (see :func:`check_expression`).
     """
-    columns, problem = _parse(profile.expression or "")
-    if problem:
-        raise ProfileError(f"invalid expression in hash profile {profile.name!r}: {problem}")
-    return columns
+    return check_expression(profile.expression or "", profile.name)
 
 
 def _text_kind(dtype: str) -> bool:
@@ -144,6 +81,16 @@ def sql_scan_query(engine: Engine, part_sql: str, params, columns: dict[str, str
     """
     expression_columns(profile)
     relation, order = link_scan_sql(part_sql, columns, profile, stored=True)
+    try:
+        stored = engine.columns(f"SELECT * FROM ({relation})", params)
+    except EngineError as exc:
+        raise ProfileError(f"the columns of hash profile {profile.name!r} cannot be read: "
+                           f"{first_line(exc)}") from None
+    unknown = unknown_references(profile.expression or "", stored)
+    if unknown:
+        raise ProfileError(f"invalid expression in hash profile {profile.name!r}: it reads "
+                           f"{', '.join(unknown)}, which is not a column of the source "
+                           f"(columns: {', '.join(c for c in stored if c not in BOOKKEEPING)})")
     query = (f"SELECT ({profile.expression}\n) AS __text, {', '.join(extra)} "
              f"FROM ({relation}){order}")
     try:

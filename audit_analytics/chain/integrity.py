@@ -13,8 +13,9 @@ import numpy as np
 from . import kernel
 from .digests import compute, decode
 from .profiles import HashProfile
+from .schema import TEXT_RESOLUTION
 
-__all__ = ["batch_integrity", "row_integrity"]
+__all__ = ["batch_integrity", "finer_timestamps", "row_integrity"]
 
 
 def _digests(profile: HashProfile, fields: list, text, omit_nulls=None):
@@ -79,3 +80,27 @@ def batch_integrity(profile: HashProfile, fields: list, stored_col, prev_col, te
                 ok = ok.copy()
                 ok[idx[hit]] = True
     return ok, computed, hf, stored, prev, pf, seq
+
+
+def finer_timestamps(profile: HashProfile, batch) -> dict[int, str]:
+    """The rows of ``batch`` whose stored timestamp is finer than the profile's text, and why.
+
+    Such a timestamp (nanoseconds under ``python-isoformat``, whose ``datetime`` holds
+    microseconds; sub-millisecond digits under ``js-iso``) is not the value the producer
+    hashed: its row's digest does not cover it, whatever the digest of the coarser text
+    says. ``batch`` is read with :func:`.schema.scan_select` (its ``__finer`` column).
+    """
+    if "__finer" not in batch.schema.names:
+        return {}
+    column = batch.column("__finer")
+    if column.null_count == len(column):
+        return {}
+    rows = np.nonzero(~kernel.bools(column.is_null()))[0]
+    coarse = TEXT_RESOLUTION[profile.timestamp][1]
+    out = {}
+    for i, text in zip(rows.tolist(), kernel.take(column, rows).to_pylist()):
+        digits = len(text.partition(".")[2].partition("+")[0])
+        fine = "nanoseconds" if digits > 6 else "microseconds"
+        out[i] = (f"stored timestamp {text} has {fine} below the {coarse}, which "
+                  f"{profile.timestamp} text cannot hold: it is not the value that was hashed")
+    return out

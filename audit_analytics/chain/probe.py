@@ -26,7 +26,7 @@ from . import kernel
 from .detection import detect_profile, profile_source, sample_matches
 from .digests import compute, decode, encode
 from .expressions import expression_columns, profile_parts, scan_query
-from .integrity import row_integrity
+from .integrity import finer_timestamps, row_integrity
 from .profiles import DIGEST_SIZES, HashProfile, load_profile
 from .schema import BOOKKEEPING, classify
 
@@ -91,6 +91,8 @@ class ProfileProbe:
             lines.append(f"  text:     {shown(row['text'], None)}")
             lines.append(f"  stored:   {shown(row['stored'])}")
             lines.append(f"  computed: {shown(row['computed'])}")
+            if row.get("reason"):
+                lines.append(f"  why:      {shown(row['reason'], None)}")
         rate = 100.0 * self.matched / self.sampled if self.sampled else 0.0
         lines.append(f"sample: {self.matched} of {self.sampled} sampled rows match ({rate:.1f}%)")
         if self.unused_columns:
@@ -140,7 +142,12 @@ def _evaluate(engine: Engine, part, profile: HashProfile, limit: str) -> tuple[p
     fields = ([] if profile.text == "sql"
               else [batch.column("f:" + name) for name in profile.ordered_fields])
     text = batch.column("__text") if profile.text == "sql" else None
-    return batch, row_integrity(profile, fields, batch.column("__hash"), text)
+    ok, computed, hf, stored = row_integrity(profile, fields, batch.column("__hash"), text)
+    finer = finer_timestamps(profile, batch)
+    if finer:  # a timestamp finer than the profile's text is not what was hashed
+        ok = ok.copy()
+        ok[list(finer)] = False
+    return batch, (ok, computed, hf, stored)
 
 
 def probe_profile(engine: Engine, source: Source, profile: str | HashProfile = "auto",
@@ -166,10 +173,13 @@ def probe_profile(engine: Engine, source: Source, profile: str | HashProfile = "
     texts = _texts(chosen, batch, ok)
     hashes = batch.column("__hash").to_pylist()
     ids = batch.column("__id" if "__id" in batch.schema.names else "f:id").to_pylist()
+    finer = finer_timestamps(chosen, batch)  # a timestamp the text cannot hold: no digest
     shown_rows = [{"id": ids[i], "text": texts[i], "stored": hashes[i],
                    "computed": encode(chosen, computed[i].tobytes())
-                   if chosen.text == "json" or texts[i] is not None else None,
-                   "match": bool(ok[i])} for i in range(batch.num_rows)]
+                   if (chosen.text == "json" or texts[i] is not None) and i not in finer
+                   else None,
+                   "match": bool(ok[i]), **({"reason": finer[i]} if i in finer else {})}
+                  for i in range(batch.num_rows)]
     sampled_batch = engine.arrow(
         f"SELECT * FROM ({scan_query(engine, part.sql, part.params, chosen, part.where)}) "
         f"USING SAMPLE {int(sample)} ROWS", part.params)

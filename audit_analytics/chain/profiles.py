@@ -30,9 +30,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .._files import read_small_file, read_toml
-from ..errors import ProfileError
+from .._text import shown
+from ..errors import ProfileError, UsageError
 
-__all__ = ["BUILTIN_PROFILES", "DIGEST_SIZES", "ENCODINGS", "HashProfile", "load_profile"]
+__all__ = ["BUILTIN_PROFILES", "DIGEST_SIZES", "ENCODINGS", "HashProfile", "load_profile",
+           "profile_argument"]
 
 SEED_FIELDS = (
     "id",
@@ -126,7 +128,10 @@ class HashProfile:
     key: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = self._type_problems()
+        if problems:
+            raise ProfileError(f"invalid hash profile {shown(repr(self.name), 80)}: "
+                               f"{'; '.join(problems)}")
         if self.text == "json":
             if not self.fields:
                 problems.append("'fields' is empty")
@@ -164,8 +169,43 @@ class HashProfile:
         where = f" in {self.source}" if self.source else ""
         if problems:
             raise ProfileError(f"invalid hash profile {self.name!r}{where}: {'; '.join(problems)}")
+        if self.text == "sql":  # refused here, before any source is read
+            from .functions import check_expression
+
+            check_expression(self.expression, self.name)
         if keyed and self.key is None:
             object.__setattr__(self, "key", self._read_key(where))
+
+    def _type_problems(self) -> list[str]:
+        """What is not of its type (lists of fields and columns become tuples)."""
+        problems = []
+        if not isinstance(self.name, str) or not self.name.strip():
+            problems.append("name must be non-empty text")
+        if isinstance(self.fields, list):
+            object.__setattr__(self, "fields", tuple(self.fields))
+        if not isinstance(self.fields, tuple) or not all(
+                isinstance(f, str) and f for f in self.fields):
+            problems.append("fields must be a list of column names")
+        for key in ("key_order", "item_separator", "key_separator", "escape", "timestamp",
+                    "null", "genesis", "digest", "text", "encoding"):
+            if not isinstance(getattr(self, key), str):
+                problems.append(f"{key} must be text")
+        for key in ("expression", "key_env", "key_file", "order_by", "source"):
+            if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
+                problems.append(f"{key} must be text")
+        columns = self.columns
+        if isinstance(columns, dict):
+            columns = tuple(columns.items())
+        if isinstance(columns, list | tuple) and all(
+                isinstance(pair, list | tuple) and len(pair) == 2 for pair in columns):
+            object.__setattr__(self, "columns", tuple(tuple(pair) for pair in columns))
+        else:
+            problems.append("columns must be (role, column) pairs")
+        if not isinstance(self.null_prev_is_genesis, bool):
+            problems.append("null_prev_is_genesis must be true or false")
+        if self.key is not None and not isinstance(self.key, bytes):
+            problems.append("key must be bytes")
+        return problems
 
     def _link_problems(self) -> list[str]:
         problems = []
@@ -368,3 +408,12 @@ def _profile_from_mapping(data: dict, source: str) -> HashProfile:
         values["fields"] = tuple(fields)
     values.setdefault("name", Path(source).stem)
     return replace(BUILTIN_PROFILES[base_name], **values, source=source)
+
+
+def profile_argument(profile, *, optional: bool = False) -> None:
+    """Refuse a profile argument that is neither a name, a TOML path nor a HashProfile."""
+    if profile is None and optional:
+        return
+    if not isinstance(profile, str | os.PathLike | HashProfile):
+        raise UsageError(f"profile must be a name, a TOML path or a HashProfile, not "
+                         f"{shown(repr(profile), 80)}", argument="profile")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from .. import _args
 from .._caps import LISTED, cap, cut_note
 from .._text import shown
 from .profiles import HashProfile
@@ -236,6 +237,7 @@ class VerifyResult:
 
     def summary(self, limit: int = 10) -> str:
         """A short human summary; values from the log shown escaped and clipped."""
+        _args.count(limit, "limit")
         state = "INTACT" if self.ok else "TAMPERING EVIDENT"
         lines = [f"{shown(self.source)}: {state}: {self.rows:,} rows, profile "
                  f"{shown(self.profile.name)}"

@@ -21,8 +21,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import Any
 
+from .. import _args
 from .._engine import Engine
-from ..errors import ClusterError, first_line
+from .._text import shown
+from ..errors import ClusterError, UsageError, first_line
 
 __all__ = ["DaskRunner", "ProcessPoolRunner", "Runner", "run_serial"]
 
@@ -69,9 +71,7 @@ class ProcessPoolRunner:
     """
 
     def __init__(self, workers: int) -> None:
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be a whole number of at least 1, not {workers!r}")
-        self.workers = workers
+        self.workers = _args.count(workers, "workers", minimum=1)
 
     def __call__(self, function: Callable, tasks: list,
                  on_rows: Callable[[int], None]) -> Iterator[tuple[int, Any]]:
@@ -122,7 +122,12 @@ class DaskRunner:
 
     def __init__(self, address: str, timeout: float = 10.0) -> None:
         if not isinstance(address, str) or not address.strip():
-            raise ValueError("a Dask scheduler address is needed (tcp://host:port)")
+            raise UsageError("a Dask scheduler address is needed (tcp://host:port), not "
+                             f"{shown(repr(address), 80)}", argument="address")
+        if (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                or not 0 < timeout < float("inf")):
+            raise UsageError(f"timeout must be a number of seconds above 0, not "
+                             f"{shown(repr(timeout), 80)}", argument="timeout")
         self.address, self.timeout = address.strip(), timeout
         self._client = None
 

@@ -31,7 +31,7 @@ from ..sources import ScanPart
 from . import kernel
 from .digests import encode, link_key
 from .expressions import scan_query
-from .integrity import batch_integrity, row_integrity
+from .integrity import batch_integrity, finer_timestamps, row_integrity
 from .profiles import HashProfile
 from .runs import key64, part_graph, part_links, repeats, same_hash_groups
 from .schema import scan_column
@@ -133,6 +133,7 @@ class Scan:
         self.data = {k: np.empty((self.capacity, *shape), dtype=t)
                      for k, (t, shape) in self._COLUMNS.items()}
         self.details: dict[int, tuple[str, str]] = {}  # pos -> (stored hex, computed hex)
+        self.reasons: dict[int, str] = {}  # pos -> why a mismatch has no computed digest
         self.mismatches = 0
         self.loose: list[tuple[np.ndarray, np.ndarray]] = []  # (positions, prev digests)
         self.hash_text: dict[int, str | None] = {}
@@ -292,12 +293,18 @@ def _scan_batch(scan: Scan, profile: HashProfile, batch: pa.RecordBatch, anchor_
     ok, computed, hf, stored, prev, pf, seq = batch_integrity(
         profile, fields, batch.column("__hash"), scan_column(batch, "__prev"), text)
     first = scan.rows
+    finer = finer_timestamps(profile, batch)
+    if finer:  # no text the producer wrote holds such a timestamp: no digest to compute
+        ok = ok.copy()
+        ok[list(finer)] = False
     bad = np.nonzero(~ok & (hf == 0))[0]
     scan.mismatches += len(bad)
-    for i in bad[: max(0, MAX_DIGEST_DETAILS - len(scan.details))]:
+    for i in bad[: max(0, MAX_DIGEST_DETAILS - len(scan.details))].tolist():
         made = (encode(profile, computed[i].tobytes())
-                if text is None or text[int(i)].is_valid else None)
-        scan.details[first + int(i)] = (encode(profile, stored[i].tobytes()), made)
+                if (text is None or text[i].is_valid) and i not in finer else None)
+        scan.details[first + i] = (encode(profile, stored[i].tobytes()), made)
+        if i in finer:
+            scan.reasons[first + i] = finer[i]
     stored, prev = link_key(stored), link_key(prev)  # the links are kept on 32 bytes
     # in-order links, confirmed on the whole digest; the row before the batch (the last
     # row of the previous batch) is already in the arrays
@@ -458,7 +465,7 @@ def _row_findings(scan: Scan, a: dict, has_ts: bool) -> tuple[list[dict], dict[s
     for i in altered[:LISTED].tolist():
         stored_hex, computed_hex = scan.details.get(i, (None, None))
         findings.append({"kind": "hash_mismatch", "position": i, "stored_hash": stored_hex,
-                         "computed_hash": computed_hex})
+                         "computed_hash": computed_hex, "reason": scan.reasons.get(i)})
     malformed = (hf != 0) | (pf == 1) | (pf == 2) | id_null
     if has_ts:
         malformed |= ts == NO_TS

@@ -20,9 +20,11 @@ __all__ = [
     "check_event_columns",
     "classify",
     "events_view_sql",
+    "finer_digits",
     "require_columns",
     "scan_column",
     "scan_select",
+    "timestamp_resolution",
     "unprotected_fields",
 ]
 
@@ -50,7 +52,12 @@ BOOKKEEPING = {"__rk", "filename", "file_row_number", "__load_batch"}
 _TEXT = {"VARCHAR", "JSON"}
 _INTEGER = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
 _TIMESTAMPS = {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMP_S",
-               "TIMESTAMP_MS", "TIMESTAMP_NS", "DATETIME"}
+               "TIMESTAMP_MS", "TIMESTAMP_US", "TIMESTAMP_NS", "TIMESTAMPTZ_NS", "DATETIME"}
+# The resolution of each kind of stored timestamp, in nanoseconds (the others: 1000).
+_RESOLUTION_NS = {"TIMESTAMP_S": 10**9, "TIMESTAMP_MS": 10**6, "TIMESTAMP_NS": 1,
+                  "TIMESTAMPTZ_NS": 1}
+#: The finest digit each timestamp text style of a profile writes: nanoseconds, and its name.
+TEXT_RESOLUTION = {"python-isoformat": (1000, "microsecond"), "js-iso": (10**6, "millisecond")}
 
 # The kinds of stored column each event column may have; every other kind (lists,
 # structs, maps, blobs, booleans, floating point, dates...) is refused when the log is
@@ -105,6 +112,38 @@ def classify(dtype: str) -> str:
     if upper == '"NULL"' or upper == "NULL":
         return "null"
     return "other"
+
+
+def timestamp_resolution(dtype: str) -> int:
+    """The resolution of a stored timestamp of DuckDB type ``dtype``, in nanoseconds.
+
+    Seconds, milliseconds and nanoseconds have types of their own (pandas writes
+    ``timestamp[ns, UTC]``, DuckDB's TIMESTAMPTZ_NS); every other timestamp holds
+    microseconds.
+    """
+    return _RESOLUTION_NS.get(" ".join(dtype.upper().split()), 1000)
+
+
+def finer_digits(column: str, dtype: str, style: str) -> str | None:
+    """SQL for a stored timestamp's full text where it has digits ``style``'s text cannot hold.
+
+    A producer's text holds microseconds (``python-isoformat``) or milliseconds
+    (``js-iso``): a stored value with digits below those is not a value the producer
+    hashed (rendering it would drop them). The expression is ``NULL`` for every other row
+    (and for timestamps outside the renderable years, already malformed); None when
+    ``dtype`` is no finer than the text.
+    """
+    step = TEXT_RESOLUTION[style][0]
+    resolution = timestamp_resolution(dtype)
+    if resolution >= step:
+        return None
+    if resolution == 1:
+        epoch, make, fraction = f"epoch_ns({column})", "make_timestamp_ns", "%n"
+    else:
+        epoch, make, fraction = f"epoch_us({column})", "make_timestamp", "%f"
+    return (f"CASE WHEN {bounded_timestamp(column, RENDERABLE)} IS NOT NULL "
+            f"AND {epoch} % {step // resolution} <> 0 "
+            f"THEN strftime({make}({epoch}), '%Y-%m-%dT%H:%M:%S.{fraction}+00:00') END")
 
 
 def _expect(name: str, dtype: str, allowed: tuple[str, ...], where: str) -> str:
@@ -164,8 +203,9 @@ def scan_select(columns: dict[str, str], profile: HashProfile, where: str) -> st
     Text is passed through untouched (so a text timestamp is hashed as stored), UUIDs
     become their canonical lowercase text, integers stay numbers and timestamps become
     TIMESTAMPTZ, which the kernel renders back in the profile's format. Adds ``__ts``
-    (epoch microseconds, for order checks), ``__hash`` and, when the hashed ``id`` is not
-    text, ``__id`` (see :func:`scan_column`).
+    (epoch microseconds, for order checks), ``__hash``, when the hashed ``id`` is not
+    text ``__id`` (see :func:`scan_column`) and, when the stored timestamps are finer than
+    the profile's text, ``__finer`` (see :func:`finer_digits`).
     """
     require_columns(columns, [*profile.fields, "hash"], where)
     for name in ("hash", "prev_hash"):
@@ -181,6 +221,9 @@ def scan_select(columns: dict[str, str], profile: HashProfile, where: str) -> st
             expr = f"CAST({col} AS BIGINT)"
         elif kind == "timestamp":
             expr = bounded_timestamp(col, RENDERABLE)
+            finer = finer_digits(col, columns[name], profile.timestamp)
+            if finer is not None:
+                items.append(f"{finer} AS __finer")
         else:  # uuid, enum, null: their text
             expr = f"CAST({col} AS VARCHAR)"
         items.append(f"{expr} AS {quote_ident('f:' + name)}")

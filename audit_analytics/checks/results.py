@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import _args
 from .._caps import SHOWN, cap, cut_note
 from .._text import shown
 from ..status import STATUS_COLOURS, STATUSES, worst_status
@@ -190,6 +191,7 @@ class ChecklistResult:
         Values from the log are shown escaped and clipped (see :mod:`audit_analytics._text`):
         one line of the table is always one line of output.
         """
+        _args.count(limit, "limit")
         lines = [f"{shown(self.source)}: checklist ({shown(self.policy)} policy), "
                  f"{self.events:,} events in the window: {self.worst.upper()}",
                  f"  {'check':<22} {'status':<6} {'findings':>8}  summary"]

@@ -17,9 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .. import _args
 from .._caps import LISTED, cap, named
+from .._text import shown
+from ..chain.anchors import anchors_argument
+from ..chain.profiles import profile_argument
 from ..chain.schema import require_columns
-from ..errors import PolicyError
+from ..errors import PolicyError, UsageError
 from ..periods import parse_when, parse_window
 from ..policy import Policy
 from .declarations import CHECKS, CheckSpec, load_sql, prelude_params
@@ -63,6 +67,18 @@ def _used(sql: str, params: dict) -> dict:
     return {k: v for k, v in params.items() if k in names}
 
 
+def _check_names(only) -> list[str]:
+    """``only`` as a list of check names: one name, or a list or tuple of them."""
+    if only is None:
+        return []
+    if isinstance(only, str):
+        return [only]
+    if not isinstance(only, list | tuple) or not all(isinstance(n, str) for n in only):
+        raise UsageError(f"only must be a check name or a list of them, not "
+                         f"{shown(repr(only), 80)}", argument="only")
+    return list(only)
+
+
 def run_checks(
     log: AuditLog,
     policy: Policy | str | None = None,
@@ -88,7 +104,8 @@ def run_checks(
         are in the policy's time zone. Baselines are learned from all history before
         ``until``; retention looks at the whole log.
     only
-        Run only these checks (default: the policy's ``checks``, else every check).
+        Run only these checks (a name or a list of names; default: the policy's
+        ``checks``, else every check).
     profile, anchors
         Passed to :meth:`AuditLog.verify` by ``chain_integrity``.
     extra_log_access
@@ -111,16 +128,22 @@ def run_checks(
         An invalid policy or an unknown check name.
     PeriodError
         An unparsable ``since``/``until``, or ``until`` not after ``since``.
+    UsageError
+        ``log`` is not an opened log, or another argument is not of its kind.
     """
     started = time.perf_counter()
-    if not isinstance(policy, Policy):
-        policy = Policy.load(policy if policy is not None
-                             else getattr(log.source, "default_policy", None))
-    names = list(only) if only else policy.checks
+    _args.audit_log(log)
+    policy = _args.policy(policy, getattr(log.source, "default_policy", None))
+    names = _check_names(only) or policy.checks
     unknown = [n for n in names if n not in CHECKS]
     if unknown:
-        raise PolicyError(f"unknown check {unknown[0]!r} (known: {', '.join(CHECKS)})",
-                          check=unknown[0])
+        raise PolicyError(f"unknown check {shown(repr(unknown[0]), 80)} (known: "
+                          f"{', '.join(CHECKS)})", check=unknown[0])
+    profile_argument(profile, optional=True)
+    anchors = anchors_argument(anchors)
+    if extra_log_access is not None and not isinstance(extra_log_access, pd.DataFrame):
+        raise UsageError("extra_log_access must be a pandas DataFrame, not "
+                         f"{type(extra_log_access).__name__}", argument="extra_log_access")
     require_columns(log.columns, ["timestamp"], log.source.label, "the checks need it")
     since_ts, until_ts = parse_window(since, until, policy.timezone)
     base = {"tz": policy.timezone, "since": since_ts, "until": until_ts,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from .. import _args
 from ..periods import parse_when
 from ..trail import journal
 from .keys import PublicKeys, load_public_keys
@@ -52,6 +53,13 @@ def validate_cloudtrail(location, public_keys, *, start_time=None, end_time=None
     PeriodError
         An unparsable time, or an end before the start.
     """
+    _args.path(location, "location", expected="a CloudTrail location (a folder or s3:// URL)")
+    if not isinstance(public_keys, PublicKeys):
+        _args.path(public_keys, "public_keys", expected="a list-public-keys file")
+    _args.text(account, "account", optional=True)
+    _args.text(region, "region", optional=True)
+    _args.flag(allow_unsigned, "allow_unsigned")
+    _args.flag(progress, "progress", optional=True)
     start, end = _range(start_time, end_time)
     keys = public_keys if isinstance(public_keys, PublicKeys) else load_public_keys(public_keys)
     where = open_location(location)
@@ -90,6 +98,10 @@ def fetch_cloudtrail(location, target, *, start_time=None, end_time=None,
     from ..errors import SourceError
     from .validation import HOUR, _inventory
 
+    _args.path(location, "location", expected="an s3:// URL")
+    _args.path(target, "target")
+    _args.text(account, "account", optional=True)
+    _args.text(region, "region", optional=True)
     start, end = _range(start_time, end_time)
     if not str(location).startswith("s3://"):
         raise SourceError(f"fetch copies from s3://, not from a local folder: {location}",

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..chain.anchors import Anchor, load_anchors
+from .. import _args
+from ..chain.anchors import Anchor, anchors_argument
+from ..chain.profiles import profile_argument
+from ..errors import UsageError
 from ..periods import Period, parse_period
 from ..trail import journal
 from ..trail.journal import mask_source
@@ -60,17 +63,17 @@ def build_report(log, period: str | Period, policy=None,
     them. One ``report`` entry is appended to the access journal; the queries made on the
     way are not journaled one by one.
     """
-    from ..policy import Policy
-
+    _args.audit_log(log)
     framework = check_framework(framework)
-    if policy is None or isinstance(policy, str | Path):
-        policy = Policy.load(policy if policy is not None
-                             else getattr(log.source, "default_policy", None))
+    policy = _args.policy(policy, getattr(log.source, "default_policy", None))
+    profile_argument(profile)
+    _args.text(actor, "actor", optional=True)
+    if now is not None and not isinstance(now, datetime):
+        raise UsageError(f"now must be a datetime, not {type(now).__name__}", argument="now")
     tz = getattr(policy, "timezone", None) or "UTC"
     now = now or datetime.now(UTC)
     period = parse_period(period, tz=tz, now=now)
-    if anchors is not None and not isinstance(anchors, list):
-        anchors = load_anchors(anchors)
+    anchors = anchors_argument(anchors)
     source_label = mask_source(log.source.label)
     ok = False
     try:

@@ -10,7 +10,8 @@ check claims but the catalogue lacks is listed too (titled "claimed by a check")
 
 from __future__ import annotations
 
-from ..errors import OutputError
+from .._text import shown
+from ..errors import UsageError
 from ..status import worst_status
 
 __all__ = ["CATALOGUE", "FRAMEWORKS", "NOT_ASSESSED", "check_framework", "control_matrix"]
@@ -62,12 +63,15 @@ CATALOGUE: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def check_framework(framework: str | None) -> str:
+def check_framework(framework: str) -> str:
     """``framework`` normalised: ``all`` or a key of :data:`FRAMEWORKS` (else exit 2)."""
-    name = (framework or "all").strip().lower().replace("-", "_")
+    if not isinstance(framework, str):
+        raise UsageError(f"framework must be one of soc2, hipaa, pci_dss or all, not "
+                         f"{shown(repr(framework), 80)}", argument="framework")
+    name = framework.strip().lower().replace("-", "_")
     if name != "all" and name not in FRAMEWORKS:
-        raise OutputError(f"unknown framework {framework!r} (soc2, hipaa, pci_dss or all)",
-                          framework=framework)
+        raise UsageError(f"unknown framework {shown(repr(framework), 80)} (soc2, hipaa, "
+                         "pci_dss or all)", argument="framework", framework=framework)
     return name
 
 

@@ -29,9 +29,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import _args
 from .._io import PendingWrite, exclusive_lock, prepare_write, write_atomic
-from .._text import escape_json
-from ..errors import OutputError
+from .._text import escape_json, shown
+from ..errors import OutputError, UsageError
 
 __all__ = ["FORMATS", "PDF_MISSING", "WrittenReport", "check_formats", "probe_out_dir",
            "write_report"]
@@ -81,6 +82,9 @@ def check_formats(formats) -> tuple[str, ...]:
     """Validate and normalise formats (``"html,json"`` or a sequence); PDF needs weasyprint."""
     if isinstance(formats, str):
         formats = [f for f in formats.split(",")]
+    if not isinstance(formats, list | tuple) or not all(isinstance(f, str) for f in formats):
+        raise UsageError(f"formats must be format names (html, json, csv, pdf), not "
+                         f"{shown(repr(formats), 80)}", argument="formats")
     out = []
     for fmt in formats:
         fmt = fmt.strip().lower()
@@ -226,6 +230,10 @@ def write_report(report, out_dir: str | Path = "reports", formats=("html", "json
         ``replace``, the files they replaced are put back).
     """
     formats = check_formats(formats)
+    _args.path(out_dir, "out_dir")
+    _args.flag(replace, "replace")
+    _args.flag(ledger, "ledger")
+    _args.path(home, "home", optional=True)
     folder = probe_out_dir(out_dir)
     with exclusive_lock(folder, wait=LOCK_WAIT,
                         busy=f"a report is being written into {folder}"):

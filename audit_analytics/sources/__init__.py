@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import re
 from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
 
-from ..errors import SourceError
+from .. import _args
+from ..errors import SourceError, UsageError
 from .base import (
     ARCHIVE,
     CAPABILITIES,
@@ -125,13 +127,23 @@ def open_source(spec, *, table: str | None = None, since=None, until=None,
     return source
 
 
+#: The options only a CloudTrail location takes.
+_CLOUDTRAIL_OPTIONS = ("public_keys", "start_time", "end_time")
+#: The options only an archive folder takes.
 _ARCHIVE_OPTIONS = ("public_key", "expect_head")
 
 
 def _resolve(spec, *, table, since, until, streams, **options) -> Source:
+    unknown = sorted(set(options) - set(_CLOUDTRAIL_OPTIONS) - set(_ARCHIVE_OPTIONS))
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]!r} for a source (known: table, since, "
+                         f"until, streams, {', '.join(_CLOUDTRAIL_OPTIONS + _ARCHIVE_OPTIONS)})",
+                         argument=unknown[0])
+    _args.text(table, "table", optional=True)
+    _args.count(streams, "streams", minimum=1, optional=True)
     if isinstance(spec, Source):
         return spec
-    text = str(spec)
+    text = os.fspath(_args.path(spec, "source", expected="a path, a URL or a Source"))
     from ..archive.store import is_archive
     from ..cloudtrail.location import is_cloudtrail_folder
 
@@ -150,7 +162,6 @@ def _resolve(spec, *, table, since, until, streams, **options) -> Source:
     if given:
         raise SourceError(f"{', '.join(given).replace('_', '-')} apply to archive folders "
                           "(holding manifest.jsonl) only", source=text)
-
     if is_cloudtrail_folder(text):
         if since is not None or until is not None:
             raise SourceError("--since/--until apply to PostgreSQL sources only (a CloudTrail "

@@ -14,6 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
+from .. import _args
+from .._text import shown
+from ..errors import UsageError
 from ..periods import Period, periods_between, resolve_tz
 from .journal import same_source, source_label
 from .ledger import Ledger
@@ -79,7 +82,7 @@ def _policy_review(policy) -> tuple[str, int | None]:
     if cadence not in CADENCE_RULES:
         from ..errors import PolicyError
 
-        raise PolicyError(f"unknown review cadence {cadence!r} (expected "
+        raise PolicyError(f"unknown review cadence {shown(repr(cadence), 80)} (expected "
                           f"{', '.join(CADENCE_RULES)})", key="review.cadence")
     return cadence, review.get("grace_days")
 
@@ -115,10 +118,20 @@ def review_cadence(ledger: Ledger | None = None, policy=None, until: datetime | 
     """
     if ledger is None:
         ledger = Ledger()
+    if not isinstance(ledger, Ledger):
+        raise UsageError(f"ledger must be a Ledger, not {type(ledger).__name__}",
+                         argument="ledger")
+    if policy is not None:
+        policy = _args.policy(policy)
+    for name, value in (("until", until), ("since", since)):
+        if value is not None and not isinstance(value, datetime):
+            raise UsageError(f"{name} must be a datetime, not {type(value).__name__}",
+                             argument=name)
+    _args.count(grace_days, "grace_days", optional=True)
     if cadence is not None and cadence not in CADENCE_RULES:
         from ..errors import PolicyError
 
-        raise PolicyError(f"unknown review cadence {cadence!r} (expected "
+        raise PolicyError(f"unknown review cadence {shown(repr(cadence), 80)} (expected "
                           f"{', '.join(CADENCE_RULES)})", key="review.cadence")
     if cadence is None:
         cadence, policy_grace = _policy_review(policy)

@@ -55,8 +55,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .. import _args
 from .._secrets import mask_secrets
-from ..errors import LedgerError
+from .._text import shown
+from ..errors import LedgerError, UsageError
+from ..periods import parse_when
 from ..sources.identity import source_identity
 from ._chainfile import ChainFile, binding_problem, default_home
 
@@ -85,6 +88,8 @@ FILENAME = "journal.jsonl"
 RESOURCE_TYPE = "audit_log"
 #: The details an entry's ``id`` commits to.
 BOUND = ("source_id",)
+#: What an access entry says of the read: it succeeded or failed.
+RESULTS = ("success", "failure")
 _HOST = socket.gethostname()
 #: This process's id in the journal's ``session`` detail (a review leaves its own reads out).
 SESSION = uuid.uuid4().hex
@@ -157,8 +162,8 @@ class Journal:
 
     def __init__(self, home: str | os.PathLike | None = None, *,
                  recorder: Recorder | None = None) -> None:
-        self.recorder = recorder or RECORDER
-        self.home = default_home(home or self.recorder.home)
+        self.recorder = _recorder_argument(recorder)
+        self.home = default_home(_args.path(home, "home", optional=True) or self.recorder.home)
         self.path = self.home / FILENAME
         self._file = ChainFile(self.path, "journal")
 
@@ -172,6 +177,16 @@ class Journal:
         ``source_id`` (unless given: a source that could not be opened has no object that
         knows its table).
         """
+        _args.text(action, "action")
+        if result not in RESULTS:
+            raise UsageError(f"result must be {' or '.join(RESULTS)}, not "
+                             f"{shown(repr(result), 80)}", argument="result")
+        if parameters is not None and not isinstance(parameters, Mapping):
+            raise UsageError(f"parameters must be a mapping, not {type(parameters).__name__}",
+                             argument="parameters")
+        _args.text(actor, "actor", optional=True)
+        _args.text(error, "error", optional=True, empty=True)
+        _args.text(source_id, "source_id", optional=True)
         details = {
             "parameters": {k: mask_source(v) if isinstance(v, str) else v
                            for k, v in (parameters or {}).items()},
@@ -219,13 +234,15 @@ class Journal:
         """
         import pandas as pd
 
+        since = parse_when(since, "UTC", what="since")  # naive: UTC
+        until = parse_when(until, "UTC", what="until")
         frame = self.entries()
         if source is not None:
             frame = frame[same_source(frame, source, "resource_id")]
         if since is not None:
-            frame = frame[frame["timestamp"] >= _utc(pd.Timestamp(since))]
+            frame = frame[frame["timestamp"] >= pd.Timestamp(since)]
         if until is not None:
-            frame = frame[frame["timestamp"] < _utc(pd.Timestamp(until))]
+            frame = frame[frame["timestamp"] < pd.Timestamp(until)]
         if others_only:
             frame = frame[frame["session"] != SESSION]
         return frame.reset_index(drop=True)
@@ -327,7 +344,13 @@ record = RECORDER.record
 suspended = RECORDER.suspended
 
 
-def _utc(stamp):
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+def _recorder_argument(recorder) -> Recorder:
+    """``recorder``, or the process's own when ``None``."""
+    if recorder is None:
+        return RECORDER
+    if not isinstance(recorder, Recorder):
+        raise UsageError(f"recorder must be a Recorder, not {type(recorder).__name__}",
+                         argument="recorder")
+    return recorder
 
 

@@ -57,12 +57,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import _args
 from .._text import shown
 from .._version import __version__
 from ..chain.canonical import row_digest
+from ..errors import UsageError
 from ..periods import Period
 from ._chainfile import GENESIS, PROFILE, ChainFile, default_home
-from .journal import RECORDER, Recorder, source_key, source_label
+from .journal import Recorder, _recorder_argument, source_key, source_label
 
 __all__ = ["Ledger", "LedgerVerification", "sha256_file"]
 
@@ -167,8 +169,8 @@ class Ledger:
 
     def __init__(self, home: str | os.PathLike | None = None, *,
                  recorder: Recorder | None = None) -> None:
-        self.recorder = recorder or RECORDER
-        self.home = default_home(home or self.recorder.home)
+        self.recorder = _recorder_argument(recorder)
+        self.home = default_home(_args.path(home, "home", optional=True) or self.recorder.home)
         self.path = self.home / FILENAME
         self._file = ChainFile(self.path, "ledger")
 
@@ -184,6 +186,7 @@ class Ledger:
         ``"primary": True`` for the one whose digest is ``sha256``); all of it goes into the
         hashed key.
         """
+        _record_arguments(period, source, sha256, version, files, status, actor, replaced)
         recorded = {str(fmt): {"path": str(info["path"]), "sha256": str(info["sha256"])}
                     for fmt, info in (files or {}).items()}
         primary = next((str(fmt) for fmt, info in (files or {}).items()
@@ -233,6 +236,7 @@ class Ledger:
 
         Never raises on a damaged ledger: every malformed line, field or key is a finding.
         """
+        _args.flag(check_files, "check_files")
         entries = self._file.read()
         chain = self._file.verify()
         out = LedgerVerification(chain=chain, entries=len(entries))
@@ -356,6 +360,28 @@ def _chain_places(entries: list[dict]) -> dict[int, int]:
         places[entry["__line"]] = len(places)
         current = entry["hash"]
     return places
+
+
+def _record_arguments(period, source, sha256, version, files, status, actor,
+                      replaced) -> None:
+    """Refuse what :meth:`Ledger.record` cannot record, with :class:`UsageError`."""
+    if not isinstance(period, Period):
+        raise UsageError(f"period must be a Period (parse_period), not "
+                         f"{type(period).__name__}", argument="period")
+    if source is None:
+        raise UsageError("source must name the reviewed log, not None", argument="source")
+    if not _is_digest(sha256):
+        raise UsageError("sha256 must be a SHA-256 digest in lowercase hex (64 characters)",
+                         argument="sha256")
+    _args.count(version, "version", minimum=1)
+    if files is not None and (not isinstance(files, dict) or not all(
+            isinstance(info, dict) and {"path", "sha256"} <= set(info)
+            for info in files.values())):
+        raise UsageError("files must map each format to {\"path\", \"sha256\"}",
+                         argument="files")
+    _args.text(status, "status", optional=True)
+    _args.text(actor, "actor", optional=True)
+    _args.flag(replaced, "replaced")
 
 
 def _parse_key(entry: dict) -> tuple[dict | None, str | None]:
