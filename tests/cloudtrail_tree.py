@@ -197,3 +197,9 @@ def resign(tree: Tree, key: str, data: dict, signer: SigningKey) -> None:
 
 def digest_data(tree: Tree, key: str) -> dict:
     return json.loads(gzip.decompress(tree.files[key][0]))
+
+
+def write_keys(path, keys) -> Path:
+    """``keys`` written as ``aws cloudtrail list-public-keys`` prints them, to ``path``."""
+    path.write_text(json.dumps(keys_document(list(keys))))
+    return path

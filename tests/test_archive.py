@@ -519,7 +519,8 @@ def test_reconcile_lists_differences_and_per_day_counts(cli, tmp_path, archived)
     out = cli("reconcile", target, b, "--json", "-")
     assert out.returncode == 1, out.stderr
     doc = json.loads(out.stdout)
-    assert doc["counts"] == {"missing_in_b": 1, "missing_in_a": 1, "hash_differs": 1}
+    assert doc["counts"] == {"missing_in_b": 1, "missing_in_a": 1, "hash_differs": 1,
+                             "content_differs": 0}
     assert {(d["kind"], d["id"]) for d in doc["differences"]} == {
         ("hash_differs", "e-00000005"), ("missing_in_b", "e-00000700"),
         ("missing_in_a", "e-00005000")}

@@ -24,9 +24,7 @@ def key():
 
 @pytest.fixture
 def keys_file(key, tmp_path):
-    path = tmp_path / "keys.json"
-    path.write_text(json.dumps(ct.keys_document([key])))
-    return path
+    return ct.write_keys(tmp_path / "keys.json", [key])
 
 
 @pytest.fixture

@@ -41,9 +41,7 @@ def tree(week, tmp_path):
 
 @pytest.fixture
 def keys_file(keys, tmp_path):
-    path = tmp_path / "keys.json"
-    path.write_text(json.dumps(ct.keys_document(list(keys))))
-    return path
+    return ct.write_keys(tmp_path / "keys.json", list(keys))
 
 
 def run(tree, keys_file, **options):

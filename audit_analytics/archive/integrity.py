@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._caps import LISTED, cap
-from .spotcheck import ArchiveCheck
+
+if TYPE_CHECKING:  # the check itself imports the session: only its type is named here
+    from .spotcheck import ArchiveCheck
 
 __all__ = ["archive_check", "integrity_section"]
 

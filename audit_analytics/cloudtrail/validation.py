@@ -29,7 +29,6 @@ walks the chain.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import time
 from collections import Counter
@@ -38,10 +37,10 @@ from dataclasses import dataclass, field
 
 from ..errors import PeriodError
 from ..progress import progress_bar
-from .digests import Digest, parse_digest, parse_digest_key, parse_log_key, verify_signature
+from .digests import Digest, parse_digest_key, parse_log_key, verify_signature
+from .files import Refused, hash_log, read_digest
 from .keys import PublicKeys
-from .location import Location, Unreadable, is_key
-from .payload import PayloadError, inflate
+from .location import Location
 from .results import Finding, Line, ValidationResult, display_time
 
 __all__ = ["WORKERS", "validate_location"]
@@ -100,7 +99,7 @@ def validate_location(location: Location, keys: PublicKeys | None, *, start=None
     digest_keys, log_keys = _inventory(location, start, end, account, region)
     with progress_bar(None, "validating", progress, unit="files") as bar, \
             ThreadPoolExecutor(WORKERS or location.readers) as pool:
-        digests = list(pool.map(lambda k: _read_digest(location, k, bar), digest_keys))
+        digests = list(pool.map(lambda k: read_digest(location, k, bar), digest_keys))
         checker = _Checker(location, keys, result, digests, start, min(end, now), now)
         checker.run(pool, bar)
         checker.unlisted(log_keys)
@@ -128,51 +127,6 @@ def _inventory(location: Location, start, end, account, region):
             if (low is None or when >= low) and when <= end + dt.timedelta(days=1):
                 log_keys.append((key, acct, reg, when))
     return digest_keys, log_keys
-
-
-def _read_digest(location: Location, key, bar) -> Digest:
-    try:
-        digest = parse_digest(key, location.chunks(key.key))
-    except FileNotFoundError:
-        digest = Digest(key, error="not found")
-    except Unreadable as exc:
-        digest = Digest(key, error=f"not read: {exc.reason}")
-    bar.update(1)
-    return digest
-
-
-class _Refused(ValueError):
-    """A listed log file that cannot be hashed.
-
-    ``status`` is for its line, the message the finding's detail.
-    """
-
-    def __init__(self, status: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-
-
-def _hash_log(location: Location, key: str) -> str | None:
-    """Hex SHA-256 of a log file's uncompressed bytes; ``None`` when it is absent.
-
-    Streamed (one :data:`~.payload.PIECE` at a time, whatever its size). Raises
-    :class:`_Refused` when the key names nothing inside the location, the file is not a
-    regular file there, or it is not exactly one gzip member.
-    """
-    if not is_key(key):
-        raise _Refused("not read: names a path outside the location",
-                       "not read: the digest names a path outside the location")
-    digest = hashlib.sha256()
-    try:
-        for piece in inflate(location.chunks(key)):
-            digest.update(piece)
-    except FileNotFoundError:
-        return None
-    except Unreadable as exc:
-        raise _Refused(f"not read: {exc.reason}", str(exc)) from None
-    except PayloadError as exc:
-        raise _Refused("invalid format", str(exc)) from None
-    return digest.hexdigest()
 
 
 class _Checker:
@@ -401,8 +355,8 @@ class _Checker:
         def run(task):
             _, bucket, key, _entry = task
             try:
-                value = _hash_log(self.location, key)
-            except _Refused as exc:
+                value = hash_log(self.location, key)
+            except Refused as exc:
                 value = exc
             bar.update(1)
             return value
@@ -432,7 +386,7 @@ class _Checker:
     def _log_line(self, bucket, key, entry, outcome, elsewhere) -> Line:
         uri = self.uri(key) if bucket == self.bucket else f"s3://{bucket}/{entry['s3Object']}"
         counts = self.result.log_files
-        if isinstance(outcome, _Refused):
+        if isinstance(outcome, Refused):
             counts["invalid"] += 1
             self._pending.append(Finding("log_file_hash_mismatch", uri, str(outcome)))
             return Line("Log file", uri, f"INVALID: {outcome.status}")

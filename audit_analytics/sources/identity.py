@@ -128,9 +128,7 @@ def source_identity(spec: object, *, table: str | None = None) -> SourceIdentity
     SourceIdentity
         Never raises: text these rules cannot read has an opaque ``unparsed`` identity.
     """
-    from .base import Source
-
-    if isinstance(spec, Source):
+    if _is_source(spec):
         return _of_source(spec)
     text = os.fspath(spec) if isinstance(spec, os.PathLike) else str(spec)
     if isinstance(text, bytes):
@@ -141,12 +139,17 @@ def source_identity(spec: object, *, table: str | None = None) -> SourceIdentity
         return _unparsed(text)
 
 
+def _is_source(value) -> bool:
+    """Whether ``value`` is an opened source (a :class:`~.base.Source`: a label and parts)."""
+    return (not isinstance(value, str | bytes | os.PathLike) and value is not None
+            and isinstance(getattr(value, "label", None), str) and callable(
+                getattr(value, "parts", None)))
+
+
 def _of_source(source) -> SourceIdentity:
     """A source's identity from what it reads (never from its label's spelling)."""
-    from .base import Source
-
     inner = getattr(source, "inner", None)  # a mapped source shows another under new names
-    if isinstance(inner, Source):
+    if _is_source(inner):
         return _of_source(inner)
     try:
         if source.kind in ("postgresql", "database", "duckdb"):
@@ -246,7 +249,7 @@ def _port(url, backend: str) -> str:
 
 def _pg_table(table: str | None) -> tuple[str | None, str]:
     from ..errors import SourceError
-    from .postgres import parse_table
+    from .tables import parse_table
 
     text = table or DEFAULT_TABLE
     try:

@@ -28,7 +28,6 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import pyarrow as pa
 
@@ -40,6 +39,7 @@ from ..progress import progress_bar
 from .base import PROGRESS, PROTECTIONS, STREAM, TABLE, WINDOW
 from .held import HeldRowsSource
 from .snapshot import merged_batches, plan_ranges, range_condition, snapshot_id
+from .tables import TableName, parse_table
 
 __all__ = ["PostgresSource", "TableName", "connect", "mask_url", "parse_table"]
 
@@ -86,45 +86,6 @@ def _scrub(text: str) -> str:
     line = re.sub(r"^(IO|INTERNAL|UNKNOWN|NOT_FOUND|INVALID_ARGUMENT|UNAUTHENTICATED): ", "", line)
     line = re.sub(r"^\[libpq\] ", "", line)
     return mask_secrets(line)
-
-
-@dataclass(frozen=True)
-class TableName:
-    """A possibly schema-qualified table name, quoted safely for SQL."""
-
-    schema: str | None
-    name: str
-
-    @property
-    def sql(self) -> str:
-        """The quoted name (``"audit"."audit_logs"``) for a SQL text."""
-        quoted = quote_ident(self.name)
-        return f"{quote_ident(self.schema)}.{quoted}" if self.schema else quoted
-
-    def __str__(self) -> str:
-        return f"{self.schema}.{self.name}" if self.schema else self.name
-
-
-_NAME_PART = re.compile(r'\s*(?:"((?:[^"]|"")*)"|([^".]+))\s*(?:\.|$)')
-
-
-def parse_table(text: str) -> TableName:
-    """Parse ``table``, ``schema.table`` or ``"My Schema"."Table"`` into a :class:`TableName`.
-
-    Unquoted parts are folded to lower case, as PostgreSQL does.
-    """
-    parts: list[str] = []
-    pos = 0
-    while pos < len(text):
-        match = _NAME_PART.match(text, pos)
-        if not match or match.end() == pos:
-            raise SourceError(f"not a table name: {text!r}", source=text)
-        quoted, bare = match.groups()
-        parts.append(quoted.replace('""', '"') if quoted is not None else bare.strip().lower())
-        pos = match.end()
-    if not 1 <= len(parts) <= 2 or not all(parts):
-        raise SourceError(f"not a table name: {text!r} (expected [schema.]table)", source=text)
-    return TableName(parts[0], parts[1]) if len(parts) == 2 else TableName(None, parts[0])
 
 
 def _libpq_uri(url: str):
