@@ -68,35 +68,37 @@ def fail_on_option(choices: tuple[str, ...], text: str) -> Decorator:
                         help=text)
 
 
-def cloudtrail_options(func: Callable) -> Callable:
-    """``--public-keys``, ``--start-time``, ``--end-time``: a CloudTrail source's digests."""
-    for option in reversed((
-        click.option("--public-keys", "public_keys", default=None, metavar="KEYS.json",
-                     type=click.Path(dir_okay=False),
-                     help="CloudTrail sources: 'aws cloudtrail list-public-keys' output, to "
-                          "check the digests' signatures."),
-        click.option("--start-time", "start_time", default=None, metavar="ISO",
-                     help="CloudTrail sources: read and validate from this UTC time."),
-        click.option("--end-time", "end_time", default=None, metavar="ISO",
-                     help="CloudTrail sources: read and validate up to this UTC time."),
-    )):
-        func = option(func)
-    return func
+def _stacked(*options: Decorator) -> Decorator:
+    """One decorator applying ``options`` so that ``--help`` lists them in this order."""
+    def apply(func: Callable) -> Callable:
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return apply
 
 
-def archive_options(func: Callable) -> Callable:
-    """``--public-key``, ``--expect-head``: an archive folder's manifest, checked whole."""
-    for option in reversed((
-        click.option("--public-key", "public_key", default=None, metavar="PREFIX.pub",
-                     type=click.Path(dir_okay=False),
-                     help="Archive folders: the archive's public key, to check the manifest's "
-                          "signatures (without it they are not checked, and said so)."),
-        click.option("--expect-head", "expect_head", default=None, metavar="SHA256",
-                     help="Archive folders: the manifest head kept from an archive run; its "
-                          "absence is 'truncated'."),
-    )):
-        func = option(func)
-    return func
+#: ``--public-keys``, ``--start-time``, ``--end-time``: a CloudTrail source's digests.
+cloudtrail_options = _stacked(
+    click.option("--public-keys", "public_keys", default=None, metavar="KEYS.json",
+                 type=click.Path(dir_okay=False),
+                 help="CloudTrail sources: 'aws cloudtrail list-public-keys' output, to "
+                      "check the digests' signatures."),
+    click.option("--start-time", "start_time", default=None, metavar="ISO",
+                 help="CloudTrail sources: read and validate from this UTC time."),
+    click.option("--end-time", "end_time", default=None, metavar="ISO",
+                 help="CloudTrail sources: read and validate up to this UTC time."),
+)
+
+#: ``--public-key``, ``--expect-head``: an archive folder's manifest, checked whole.
+archive_options = _stacked(
+    click.option("--public-key", "public_key", default=None, metavar="PREFIX.pub",
+                 type=click.Path(dir_okay=False),
+                 help="Archive folders: the archive's public key, to check the manifest's "
+                      "signatures (without it they are not checked, and said so)."),
+    click.option("--expect-head", "expect_head", default=None, metavar="SHA256",
+                 help="Archive folders: the manifest head kept from an archive run; its "
+                      "absence is 'truncated'."),
+)
 
 
 def archive_source_options(public_key, expect_head) -> dict:
