@@ -102,6 +102,12 @@ class FindingList:
         for finding in findings:
             self.append(finding)
 
+    def copy(self) -> FindingList:
+        """A list to add to: the same findings listed, the same counts (listed or not)."""
+        out = FindingList(per_kind=self.per_kind)
+        out.items, out.totals = list(self.items), self.totals.copy()
+        return out
+
     @property
     def total(self) -> int:
         """Every finding counted, listed or not."""

@@ -95,7 +95,6 @@ def _rehash(profile: str, row: dict) -> None:
 # --- row-level tamperings: (rows in chain order) -> rows as stored, expected kinds ----------
 def _row_cases(profile: str) -> dict:
     rng = random.Random(f"corpus:{profile}")
-    h = PRODUCERS[profile].compute_hash
     mid = ROWS // 2
 
     def alter(rows):
@@ -117,7 +116,7 @@ def _row_cases(profile: str) -> dict:
         return rows + [forged], False, {"fork"}
 
     def fork(rows):
-        p, prev, out = rows[mid + 10], None, list(rows)
+        p, out = rows[mid + 10], list(rows)
         prev = p["hash"]
         for k in range(3):
             forged = _forge(profile, rng, prev, p["timestamp"] + timedelta(minutes=5 + k))
@@ -173,7 +172,6 @@ def _row_cases(profile: str) -> dict:
         forged = _forge(profile, rng, tip["hash"], tip["timestamp"] - timedelta(minutes=30))
         return rows + [forged], False, {"timestamp_regression"}
 
-    del h
     return {f.__name__: f for f in (
         alter, delete_first, delete_middle, delete_last, insert, fork, duplicate_copy,
         duplicate_id, re_genesis, rehash_suffix, reorder, null_id, null_hash, null_timestamp,

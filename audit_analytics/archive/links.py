@@ -101,16 +101,15 @@ def resolve_links(engine: Engine, source, profile: HashProfile, prevs: list,
     if pending:
         found = archived.find(list(pending), everywhere=False)
         rest = [h for h in pending if h not in found]
-        if rest:
-            present = _present_in_source(engine, source, rest)
-            if present:
-                found.update(archived.find(sorted(present), everywhere=True))
+        present = _present_in_source(engine, source, rest) if rest else set()
+        if present:  # in the source: archived earlier, or never (before the archive began)
+            found.update(archived.find(sorted(present), everywhere=True))
         for prev, ks in pending.items():
             if prev in found:
                 seq, row = found[prev]
                 value = {"seq": seq, "row": row}
             else:
-                value = "unarchived" if prev in (present if rest else ()) else "missing"
+                value = "unarchived" if prev in present else "missing"
             for k in ks:
                 out[k] = value
     return out

@@ -11,16 +11,10 @@ by that check as ``unreadable_file``.
 
 from __future__ import annotations
 
-import logging
-
-from ..errors import SourceError
 from ..sources.base import ARCHIVE
-from ..sources.parquet import ParquetSource, _read_parquet_meta
-from ..storage import expand
+from ..sources.parquet import ParquetSource
 
 __all__ = ["ArchiveSource"]
-
-log = logging.getLogger("audit_analytics")
 
 
 class ArchiveSource(ParquetSource):
@@ -40,27 +34,13 @@ class ArchiveSource(ParquetSource):
     capabilities = frozenset({ARCHIVE})
 
     def __init__(self, spec: str, public_key=None, expect_head: str | None = None) -> None:
-        files, _ = expand(spec)
-        super(ParquetSource, self).__init__(label=str(spec), kind="archive")
+        super().__init__(spec, skip_unreadable=True)  # the archive check reports those
+        self.kind = "archive"
         self.public_key = public_key
         self.expect_head = expect_head
-        self.locations, self.file_rows = [], []
-        for location in files:
-            try:
-                meta = _read_parquet_meta(location)
-            except SourceError as exc:
-                log.warning("%s: left out of the events (%s); the archive check reports it",
-                            location.url, exc)
-                continue
-            self.locations.append(location)
-            self.file_rows.append(meta.num_rows)
-        if not self.locations:
-            raise SourceError(f"no readable Parquet file under {spec}", source=str(spec))
-        self.files = [f.url for f in self.locations]
         # the partition folders (date=...) say where a file is, not what its events hold: a
         # stray file outside them must stay readable, and reported by the archive check
         self.hive = False
-        self.rows = sum(self.file_rows)
 
     def check_integrity(self, profile=None, progress: bool | None = None, **verify_options):
         """The archive's check over every part file (an :class:`~.spotcheck.ArchiveCheck`)."""

@@ -117,11 +117,11 @@ class VerifyResult:
         totals = dict.fromkeys(FINDING_KINDS, 0)
         for kind, n in (unlisted or {}).items():
             totals[kind] += n
-        kept = []
+        kept, listed_of = [], dict.fromkeys(FINDING_KINDS, 0)
         for f in sorted(findings, key=lambda f: (order[f["kind"]], f["position"])):
             totals[f["kind"]] += 1
-            if listed is None or totals[f["kind"]] - (unlisted or {}).get(f["kind"], 0) \
-                    <= listed:
+            if listed is None or listed_of[f["kind"]] < listed:
+                listed_of[f["kind"]] += 1
                 kept.append(f)
         records = []
         for f in kept:

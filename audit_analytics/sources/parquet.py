@@ -7,6 +7,7 @@ pyarrow's S3 filesystem (see :mod:`audit_analytics.storage.duckdb_fs`).
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from dataclasses import replace
@@ -21,6 +22,8 @@ from .base import ScanPart, Source
 
 __all__ = ["ParquetSource"]
 
+log = logging.getLogger("audit_analytics")
+
 ROW_KEY_SHIFT = 40  # row key = file index << 40 | row number within the file
 
 
@@ -32,15 +35,29 @@ class ParquetSource(Source):
     """A Parquet file, a folder of Parquet files (hive partitions allowed) or a glob.
 
     ``spec`` is a local path, a ``file://`` URL or an ``s3://bucket/prefix`` location.
+    ``skip_unreadable`` leaves a file that is not readable Parquet out of the events (with a
+    warning) instead of refusing the source: for a reader whose own check reports it.
     """
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, *, skip_unreadable: bool = False) -> None:
         files, hive = expand(spec)
         super().__init__(label=str(spec), kind="parquet")
-        self.locations: list[Location] = files
-        self.files = [f.url for f in files]
+        self.locations: list[Location] = []
+        self.file_rows: list[int] = []
+        for location in files:
+            try:
+                meta = _read_parquet_meta(location)
+            except SourceError as exc:
+                if not skip_unreadable:
+                    raise
+                log.warning("%s: left out of the events (%s)", location.url, exc)
+                continue
+            self.locations.append(location)
+            self.file_rows.append(meta.num_rows)
+        if not self.locations:
+            raise SourceError(f"no readable Parquet file under {spec}", source=str(spec))
+        self.files = [f.url for f in self.locations]
         self.hive = hive
-        self.file_rows: list[int] = [_read_parquet_meta(f).num_rows for f in files]
         self.rows = sum(self.file_rows)
 
     @property
